@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages Cairn needs to build, test and run.
+# Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap          # Bazel 4.2.3 (offline build; see third_party/)
+  g++
+  pkg-config
+  protobuf-compiler libprotobuf-dev
+  libleveldb-dev
+  libboost-dev             # Boost.Beast / Asio (header-only)
+  libcurl4-openssl-dev
+  libabsl-dev
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  etcd-server              # peer in bench/log_bench
+  procps psmisc            # pgrep/pkill for the local cluster scripts
+  curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
