@@ -107,9 +107,9 @@ absl::Status Init(absl::string_view program_name, absl::string_view log_dir) {
     file = fopen(path.c_str(), "ae");
     if (file == nullptr) {
       const int error = errno;
-      return absl::Status(absl::ErrnoToStatusCode(error),
-                          absl::StrCat("cannot open log file ", path, ": ",
-                                       strerror(error)));
+      return absl::Status(
+          absl::ErrnoToStatusCode(error),
+          absl::StrCat("cannot open log file ", path, ": ", strerror(error)));
     }
     setvbuf(file, nullptr, _IOLBF, 1 << 16);
   }

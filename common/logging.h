@@ -66,7 +66,7 @@ struct LogLine {
   int64_t thread_id = 0;  // kernel thread id (gettid)
   std::string file;       // basename of the source file
   int line = 0;
-  std::string message;    // the streamed text, without a trailing newline
+  std::string message;  // the streamed text, without a trailing newline
 };
 
 // Returns the text form of `line` without a trailing newline, e.g.
@@ -84,8 +84,8 @@ absl::Status Init(absl::string_view program_name, absl::string_view log_dir);
 // Path of the current log file, or "" when logging only to stderr.
 std::string LogFilePath();
 
-// Whether lines go to stderr (default true; FATAL always does). Turning it off is meant for
-// daemons that log to a file and for noisy tests.
+// Whether lines go to stderr (default true; FATAL always does). Turning it off
+// is meant for daemons that log to a file and for noisy tests.
 void SetStderrLogging(bool enabled);
 
 // VLOG(n) statements are emitted when n <= Verbosity(). Default 0.
@@ -221,20 +221,28 @@ constexpr bool CheckLt(const A& a, const B& b) {
   }
 }
 template <typename A, typename B>
-constexpr bool CheckNe(const A& a, const B& b) { return !CheckEq(a, b); }
+constexpr bool CheckNe(const A& a, const B& b) {
+  return !CheckEq(a, b);
+}
 template <typename A, typename B>
-constexpr bool CheckLe(const A& a, const B& b) { return !CheckLt(b, a); }
+constexpr bool CheckLe(const A& a, const B& b) {
+  return !CheckLt(b, a);
+}
 template <typename A, typename B>
-constexpr bool CheckGt(const A& a, const B& b) { return CheckLt(b, a); }
+constexpr bool CheckGt(const A& a, const B& b) {
+  return CheckLt(b, a);
+}
 template <typename A, typename B>
-constexpr bool CheckGe(const A& a, const B& b) { return !CheckLt(a, b); }
+constexpr bool CheckGe(const A& a, const B& b) {
+  return !CheckLt(a, b);
+}
 
-#define CAIRN_DEFINE_CHECK_OP_IMPL(name)                                  \
-  template <typename A, typename B>                                       \
-  std::unique_ptr<std::string> Check##name##Impl(const A& a, const B& b,  \
-                                                 const char* expr) {      \
-    if (ABSL_PREDICT_TRUE(Check##name(a, b))) return nullptr;             \
-    return MakeCheckOpString(a, b, expr);                                 \
+#define CAIRN_DEFINE_CHECK_OP_IMPL(name)                                 \
+  template <typename A, typename B>                                      \
+  std::unique_ptr<std::string> Check##name##Impl(const A& a, const B& b, \
+                                                 const char* expr) {     \
+    if (ABSL_PREDICT_TRUE(Check##name(a, b))) return nullptr;            \
+    return MakeCheckOpString(a, b, expr);                                \
   }
 CAIRN_DEFINE_CHECK_OP_IMPL(Eq)
 CAIRN_DEFINE_CHECK_OP_IMPL(Ne)
@@ -262,13 +270,13 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 #define CAIRN_LOG_SEVERITY_ERROR ::cairn::logging::Severity::kError
 #define CAIRN_LOG_SEVERITY_FATAL ::cairn::logging::Severity::kFatal
 
-#define CAIRN_LOG_MESSAGE_INFO                    \
+#define CAIRN_LOG_MESSAGE_INFO                               \
   ::cairn::logging::internal::LogMessage(__FILE__, __LINE__, \
                                          CAIRN_LOG_SEVERITY_INFO)
-#define CAIRN_LOG_MESSAGE_WARNING                 \
+#define CAIRN_LOG_MESSAGE_WARNING                            \
   ::cairn::logging::internal::LogMessage(__FILE__, __LINE__, \
                                          CAIRN_LOG_SEVERITY_WARNING)
-#define CAIRN_LOG_MESSAGE_ERROR                   \
+#define CAIRN_LOG_MESSAGE_ERROR                              \
   ::cairn::logging::internal::LogMessage(__FILE__, __LINE__, \
                                          CAIRN_LOG_SEVERITY_ERROR)
 #define CAIRN_LOG_MESSAGE_FATAL \
@@ -284,11 +292,10 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 #define CAIRN_LOG_FATAL CAIRN_LOG_MESSAGE_FATAL.stream()
 
 // LOG_IF(severity, cond) << ...;  logs only when `cond` is true.
-#define LOG_IF(severity, cond)                                          \
-  !((cond) &&                                                           \
-    ::cairn::logging::internal::IsOn(CAIRN_LOG_SEVERITY_##severity))    \
-      ? (void)0                                                         \
-      : ::cairn::logging::internal::Voidify() &                         \
+#define LOG_IF(severity, cond)                                                 \
+  !((cond) && ::cairn::logging::internal::IsOn(CAIRN_LOG_SEVERITY_##severity)) \
+      ? (void)0                                                                \
+      : ::cairn::logging::internal::Voidify() &                                \
             CAIRN_LOG_MESSAGE_##severity.stream()
 
 // VLOG(n) << ...;  emitted at INFO when n <= Verbosity().
@@ -304,22 +311,22 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 #define VLOG_IS_ON(level) (::cairn::logging::internal::VlogIsOn(level))
 
 // CHECK(cond) << ...;  aborts with "Check failed: cond ..." when false.
-#define CHECK(cond)                                                 \
-  ABSL_PREDICT_TRUE(cond)                                           \
-  ? (void)0                                                         \
-  : ::cairn::logging::internal::Voidify() &                         \
-        ::cairn::logging::internal::LogMessageFatal(__FILE__, __LINE__) \
-                .stream()                                           \
-            << "Check failed: " #cond " "
+#define CHECK(cond)                                                       \
+  ABSL_PREDICT_TRUE(cond)                                                 \
+  ? (void)0                                                               \
+  : ::cairn::logging::internal::Voidify() &                               \
+          ::cairn::logging::internal::LogMessageFatal(__FILE__, __LINE__) \
+                  .stream()                                               \
+              << "Check failed: " #cond " "
 
 // CHECK_EQ(a, b) << ...;  each operand is evaluated exactly once; on failure
 // both values are printed.
-#define CAIRN_CHECK_OP_(name, op, a, b)                                  \
-  while (::std::unique_ptr<::std::string> cairn_check_failure_ =         \
-             ::cairn::logging::internal::Check##name##Impl(              \
-                 (a), (b), #a " " #op " " #b))                           \
-  ::cairn::logging::internal::LogMessageFatal(                           \
-      __FILE__, __LINE__, ::std::move(cairn_check_failure_))             \
+#define CAIRN_CHECK_OP_(name, op, a, b)                                        \
+  while (::std::unique_ptr<::std::string> cairn_check_failure_ =               \
+             ::cairn::logging::internal::Check##name##Impl((a), (b),           \
+                                                           #a " " #op " " #b)) \
+  ::cairn::logging::internal::LogMessageFatal(                                 \
+      __FILE__, __LINE__, ::std::move(cairn_check_failure_))                   \
       .stream()
 
 #define CHECK_EQ(a, b) CAIRN_CHECK_OP_(Eq, ==, a, b)
@@ -335,7 +342,7 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
            ::cairn::logging::internal::AsStatus(expr);                     \
        ABSL_PREDICT_FALSE(!cairn_check_ok_status_.ok());)                  \
   ::cairn::logging::internal::LogMessageFatal(__FILE__, __LINE__).stream() \
-      << "Check failed: " #expr " is OK, got: " << cairn_check_ok_status_ \
+      << "Check failed: " #expr " is OK, got: " << cairn_check_ok_status_  \
       << " "
 
 // DCHECK*: like CHECK* in debug builds; in NDEBUG builds nothing is evaluated

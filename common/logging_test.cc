@@ -229,8 +229,7 @@ TEST_F(LoggingDeathTest, CheckEqFailurePrintsBothValues) {
   const int ballot = 3;
   EXPECT_DEATH(CHECK_EQ(ballot, 4) << "context",
                "Check failed: ballot == 4 \\(3 vs\\. 4\\) context");
-  EXPECT_DEATH(CHECK_LT(std::string("b"), std::string("a")),
-               "\\(b vs\\. a\\)");
+  EXPECT_DEATH(CHECK_LT(std::string("b"), std::string("a")), "\\(b vs\\. a\\)");
 }
 
 TEST_F(LoggingDeathTest, CheckOkFailurePrintsStatus) {
@@ -325,8 +324,9 @@ TEST_F(LoggingTest, ConcurrentLinesNeverInterleave) {
       absl::StrSplit(ReadFile(path), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), static_cast<size_t>(kThreads * kLinesPerThread));
   for (const std::string& line : lines) {
-    ASSERT_THAT(line, MatchesRegex("I[0-9]{8} [0-9:.]+ [0-9]+ logging_test\\.cc:"
-                                   "[0-9]+\\] thread [0-9] line [0-9]+ x{300}"));
+    ASSERT_THAT(line,
+                MatchesRegex("I[0-9]{8} [0-9:.]+ [0-9]+ logging_test\\.cc:"
+                             "[0-9]+\\] thread [0-9] line [0-9]+ x{300}"));
   }
   EXPECT_EQ(Messages().size(), static_cast<size_t>(kThreads * kLinesPerThread));
 }
