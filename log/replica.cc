@@ -100,6 +100,14 @@ absl::Status Replica::Start(absl::Time now, Effects* out) {
   }
   next_unlearned_ = metadata_.begin();
   AdvanceLearnedPrefix();
+  if (metadata_.status() == Metadata::EMPTY) {
+    // Whatever this replica promised before losing its disk may belong to a
+    // phase 1 still in progress. Every phase 1 finishes or is abandoned
+    // within election_timeout, after which its promisers' ballots are visible
+    // to any quorum we ask; only then do we ask (docs/log.md, "Disk loss").
+    recover_not_before_ =
+        now + config_.election_timeout * (1.0 + config_.max_clock_drift);
+  }
   if (metadata_.status() == Metadata::RECOVERING) {
     status_detail_ = absl::StrCat("RECOVERING: catching up [",
                                   metadata_.recover_begin(), ", ",
@@ -551,6 +559,11 @@ void Replica::EnterRecoveryAfterCorruption(uint64_t position, Effects* out) {
 void Replica::Tick(absl::Time now, Effects* out) {
   const auto status = metadata_.status();
   if (status == Metadata::EMPTY || status == Metadata::STARTING) {
+    if (now < recover_not_before_) {
+      status_detail_ = "EMPTY: waiting out in-flight elections before "
+                       "asking peers to recover";
+      return;
+    }
     if (now - last_recover_request_ >= config_.recover_interval) {
       last_recover_request_ = now;
       recover_answers_.clear();

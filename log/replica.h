@@ -133,6 +133,7 @@ class Replica {
   // Recovery round: answers from peers to our latest RecoverRequest.
   std::map<uint32_t, cairn::v1::RecoverResponse> recover_answers_;
   absl::Time last_recover_request_ = absl::InfinitePast();
+  absl::Time recover_not_before_ = absl::InfinitePast();
   std::string status_detail_;
 };
 
