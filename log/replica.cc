@@ -521,7 +521,11 @@ void Replica::HandleRecoverResponse(const LogMessage& m, absl::Time now,
   }
   if (detail != status_detail_) {
     status_detail_ = detail;
-    LOG(WARNING) << "replica " << config_.node_id << ": " << status_detail_;
+    if (recover_answers_.size() == peers) {
+      LOG(WARNING) << "replica " << config_.node_id << ": " << status_detail_;
+    } else {
+      VLOG(1) << "replica " << config_.node_id << ": " << status_detail_;
+    }
   }
 }
 

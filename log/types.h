@@ -23,15 +23,10 @@
 #include "cairn/v1/log.pb.h"
 #include "log/storage.h"
 
-namespace cairn::log {
+namespace cairn::v1 {
 
-using cairn::v1::Action;
-using cairn::v1::Ballot;
-using cairn::v1::LogMessage;
-using cairn::v1::Metadata;
-using cairn::v1::Value;
-
-// Ballots are totally ordered by (round, node_id).
+// Ballots are totally ordered by (round, node_id). (In the message's own
+// namespace so argument-dependent lookup finds them everywhere.)
 inline bool operator<(const Ballot& a, const Ballot& b) {
   return a.round() != b.round() ? a.round() < b.round()
                                 : a.node_id() < b.node_id();
@@ -43,6 +38,16 @@ inline bool operator!=(const Ballot& a, const Ballot& b) { return !(a == b); }
 inline bool operator<=(const Ballot& a, const Ballot& b) { return !(b < a); }
 inline bool operator>(const Ballot& a, const Ballot& b) { return b < a; }
 inline bool operator>=(const Ballot& a, const Ballot& b) { return !(a < b); }
+
+}  // namespace cairn::v1
+
+namespace cairn::log {
+
+using cairn::v1::Action;
+using cairn::v1::Ballot;
+using cairn::v1::LogMessage;
+using cairn::v1::Metadata;
+using cairn::v1::Value;
 
 inline Ballot MakeBallot(uint64_t round, uint32_t node_id) {
   Ballot b;

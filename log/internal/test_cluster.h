@@ -51,6 +51,8 @@ class TestCluster {
   std::function<bool(const LogMessage&)> drop;
   // Every message ever delivered, for assertions.
   std::vector<LogMessage> delivered;
+  // Called after each delivered message has been handled.
+  std::function<void(const LogMessage&)> observer;
 
   Node& node(uint32_t id) { return *nodes_.at(id); }
   MemoryStorage& storage(uint32_t id) { return *storage_.at(id); }
@@ -91,6 +93,7 @@ class TestCluster {
       Effects e;
       nodes_[m.to()]->Handle(m, now, &e);
       Apply(m.to(), std::move(e));
+      if (observer) observer(m);
     }
   }
 
