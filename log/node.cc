@@ -34,6 +34,14 @@ void Node::Handle(const LogMessage& message, absl::Time now, Effects* out) {
     case LogMessage::kHeartbeatResponse:
       proposer_.Handle(message, now, out);
       break;
+    case LogMessage::kFetchRequest:
+      // A recovering replica may be fetching up to a stale accepted position
+      // past everything chosen; as leader, fill such positions with NOOPs so
+      // it can finish (see Proposer::FillThrough).
+      proposer_.FillThrough(message.fetch_request().to_position(),
+                            config_.fetch_max_actions, now, out);
+      replica_.Handle(message, now, out);
+      break;
     default:
       replica_.Handle(message, now, out);
       break;

@@ -403,3 +403,42 @@ TEST(NodeTest, CorruptRecordStopsVotingAndIsRefetched) {
 
 }  // namespace
 }  // namespace cairn::log
+
+namespace cairn::log {
+namespace {
+
+TEST(NodeTest, RecoveryFinishesPastAStaleAcceptedValueInAnIdleCluster) {
+  testing::TestCluster c(3);
+  const uint32_t leader = c.WaitForLeader();
+  c.Append(leader, "x");
+  c.Advance(absl::Milliseconds(50));
+  const uint32_t stale = leader % 3 + 1;
+  const uint32_t victim = 6 - leader - stale;  // the third replica
+  ASSERT_NE(victim, leader);
+  ASSERT_NE(victim, stale);
+  // A value from an old ballot, accepted by one replica only, past the end.
+  const uint64_t far = c.node(leader).proposer().next_position() + 3;
+  LogMessage accept;
+  accept.set_from(leader);
+  accept.set_to(stale);
+  *accept.mutable_accept_request()->mutable_ballot() =
+      c.node(leader).proposer().ballot();
+  Action* a = accept.mutable_accept_request()->add_actions();
+  a->set_position(far);
+  a->mutable_value()->set_kind(Value::APPEND);
+  a->mutable_value()->add_entries("never chosen");
+  c.drop = [](const LogMessage& m) { return m.has_accept_response(); };
+  c.network.push_back(accept);
+  c.DeliverAll();
+  c.drop = nullptr;
+  c.Crash(victim);
+  c.storage(victim).Wipe();
+  c.Restart(victim);
+  c.Advance(absl::Seconds(2));
+  EXPECT_TRUE(c.node(victim).replica().voting())
+      << c.node(victim).replica().status_detail();
+  EXPECT_GE(c.node(victim).replica().learned_through(), far);
+}
+
+}  // namespace
+}  // namespace cairn::log

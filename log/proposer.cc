@@ -339,6 +339,22 @@ void Proposer::Truncate(uint64_t id, uint64_t to, absl::Time now,
   Flush(now, out);
 }
 
+void Proposer::FillThrough(uint64_t position, uint64_t max_fill,
+                           absl::Time now, Effects* out) {
+  if (!serving(now) || position < next_position_) return;
+  const uint64_t last = std::min(position, next_position_ + max_fill - 1);
+  std::vector<uint64_t> proposed;
+  while (next_position_ <= last) {
+    const uint64_t p = next_position_++;
+    Slot& slot = slots_[p];
+    slot.action.set_position(p);
+    *slot.action.mutable_ballot() = ballot_;
+    slot.action.mutable_value()->set_kind(Value::NOOP);
+    proposed.push_back(p);
+  }
+  SendAccepts(proposed, nullptr, now, out);
+}
+
 void Proposer::Flush(absl::Time now, Effects* out) {
   if (!serving(now)) return;
   std::vector<uint64_t> proposed;

@@ -67,6 +67,14 @@ class Proposer {
   // kFailedPrecondition when `to` is past the chosen prefix + 1.
   void Truncate(uint64_t id, uint64_t to, absl::Time now, Effects* out);
 
+  // Makes sure every position up to `position` gets a value: positions past
+  // the last proposed one are proposed as NOOPs. Safe because phase 1 showed
+  // no value can have been chosen there; needed so a recovering replica that
+  // saw a stale accepted value past the chosen prefix can finish. At most
+  // `max_fill` positions per call. No-op unless serving.
+  void FillThrough(uint64_t position, uint64_t max_fill, absl::Time now,
+                   Effects* out);
+
   // Gives up leadership/candidacy (e.g. our replica promised a higher
   // ballot). Pending appends fail with kUnavailable.
   void StepDown(const std::string& reason, Effects* out);
@@ -78,6 +86,8 @@ class Proposer {
   bool serving(absl::Time now) const;
   // Every position <= committed() is chosen (leader's view).
   uint64_t committed() const { return committed_; }
+  // The next position a new value would take.
+  uint64_t next_position() const { return next_position_; }
   uint64_t max_round_seen() const { return max_round_seen_; }
   size_t in_flight() const { return slots_.size(); }
   size_t queued() const { return queue_.size(); }
