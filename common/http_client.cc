@@ -15,6 +15,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,9 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
 std::string ToString(beast::string_view s) {
   return std::string(s.data(), s.size());
 }
+
+// Bytes asked for per socket read while streaming.
+constexpr size_t kStreamReadBytes = 64 * 1024;
 
 bool IsHttpError(const beast::error_code& ec) {
   return &ec.category() ==
@@ -322,7 +326,9 @@ struct ClientStream::State {
     };
     parser.header_limit(static_cast<uint32_t>(
         std::min<size_t>(options.max_header_bytes, UINT32_MAX)));
-    parser.body_limit(boost::none);  // bounded per chunk instead
+    // Bounded per chunk instead. (Not boost::none: Beast 1.74 then rejects
+    // every Content-Length body.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     parser.on_chunk_header(on_chunk_header);
     parser.on_chunk_body(on_chunk_body);
   }
@@ -373,16 +379,40 @@ absl::StatusOr<std::optional<std::string>> ClientStream::NextChunk(
     if (!s.error.ok()) return s.error;
     if (s.parser.is_done()) return std::nullopt;
     internal::ClientConnection& c = *s.connection;
+    // Beast's read_some keeps reading while the parser wants more input even
+    // after it delivered chunks, so the parser is fed here instead.
+    if (c.buffer().size() > 0) {
+      beast::error_code ec;
+      size_t used = s.parser.put(c.buffer().data(), ec);
+      c.buffer().consume(used);
+      if (ec && ec != bhttp::error::need_more) {
+        s.error = ToStatus(ec, "bad stream from", c.where());
+        c.Close();
+        continue;
+      }
+      if (used > 0) continue;
+    }
+    size_t received = 0;
     beast::error_code ec = c.Run(deadline, [&](auto done) {
-      bhttp::async_read_some(c.socket(), c.buffer(), s.parser,
-                             [done](beast::error_code e, size_t) { done(e); });
+      c.socket().async_read_some(
+          c.buffer().prepare(kStreamReadBytes),
+          [done, &received](beast::error_code e, size_t n) {
+            received = n;
+            done(e);
+          });
     });
+    c.buffer().commit(received);
     if (ec == net::error::timed_out) {
       return absl::DeadlineExceededError(
           absl::StrCat("no complete chunk from ", c.where(), " within ",
                        absl::FormatDuration(timeout)));
     }
-    if (ec) {
+    if (ec == net::error::eof) {
+      // The end of a body delimited by the connection's end, or an error.
+      s.parser.put_eof(ec);
+      if (ec) s.error = ToStatus(ec, "stream from", c.where());
+      c.Close();
+    } else if (ec) {
       s.error = ToStatus(ec, "stream from", c.where());
       c.Close();
     }
@@ -419,9 +449,22 @@ absl::StatusOr<Response> RoundTrip(internal::ClientConnection& c,
         std::min<size_t>(options.max_header_bytes, UINT32_MAX)));
     if (head_request) parser->skip(true);
     ec = c.Run(deadline, [&](auto done) {
-      bhttp::async_read(c.socket(), c.buffer(), *parser,
-                        [done](beast::error_code e, size_t) { done(e); });
+      bhttp::async_read_header(
+          c.socket(), c.buffer(), *parser,
+          [done](beast::error_code e, size_t) { done(e); });
     });
+    // Beast 1.74 does not enforce body_limit on a response's Content-Length
+    // when parsing eagerly (as async_read does), so check it here.
+    if (!ec && parser->content_length().value_or(0) > options.max_body_bytes &&
+        !parser->is_done()) {
+      ec = bhttp::error::body_limit;
+    }
+    if (!ec && !parser->is_done()) {
+      ec = c.Run(deadline, [&](auto done) {
+        bhttp::async_read(c.socket(), c.buffer(), *parser,
+                          [done](beast::error_code e, size_t) { done(e); });
+      });
+    }
     if (ec) {
       *retryable = ec != net::error::timed_out && !parser->got_some();
       return ToStatus(ec, "cannot read response from", c.where());

@@ -49,7 +49,10 @@ constexpr size_t kMaxPipelinedBytes = 1 << 20;
 // After the last response on a connection the server half-closes and reads
 // (discarding) for at most this long, so the client sees the response rather
 // than a reset caused by its own unread bytes.
+// Shorter while the server stops: then only a client that keeps sending
+// (none of ours do) could lose the end of its response.
 constexpr absl::Duration kMaxLinger = absl::Seconds(2);
+constexpr absl::Duration kMaxLingerWhileStopping = absl::Milliseconds(200);
 
 std::chrono::nanoseconds ToChrono(absl::Duration d) {
   // steady_timer overflows on "infinite"; a year is forever enough.
@@ -361,7 +364,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bhttp::request<bhttp::string_body> msg = parser_->release();
     parser_.reset();
     version_ = msg.version();
-    keep_alive_ = msg.keep_alive() && !shutting_down_;
+    client_closes_ = !msg.keep_alive();
+    keep_alive_ = !client_closes_ && !shutting_down_;
     head_request_ = msg.method() == bhttp::verb::head;
 
     Request req;
@@ -489,6 +493,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     parser_.reset();
     keep_alive_ = false;
+    client_closes_ = false;  // it may still be sending: linger
     head_request_ = false;
     WriteFullResponse(Response::Error(status, message));
   }
@@ -558,17 +563,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     StartRead();
   }
 
-  // Half-closes and discards input until the client closes (or kMaxLinger).
+  // Half-closes and, unless the client said this was its last request,
+  // discards input until the client closes (or kMaxLinger): closing with
+  // unread input would reset the connection and could destroy the response
+  // before the client reads it.
   void LingeringClose() {
     phase_ = Phase::kDraining;
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) {
+    if (ec || (client_closes_ && in_.size() == 0)) {
       CloseNow();
       return;
     }
     in_.clear();
-    ArmReadTimer(std::min(options_.read_timeout, kMaxLinger));
+    ArmReadTimer(std::min(
+        options_.read_timeout,
+        shutting_down_ ? kMaxLingerWhileStopping : kMaxLinger));
     StartRead();
   }
 
@@ -672,6 +682,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::weak_ptr<Responder> responder_;
   int version_ = 11;
   bool keep_alive_ = true;
+  bool client_closes_ = false;  // the request asked for no keep-alive
   bool head_request_ = false;
   bool response_started_ = false;  // head queued
   bool response_done_ = false;     // last byte queued
