@@ -1,0 +1,71 @@
+// The log's deterministic simulation: one seed picks a cluster configuration
+// and a random schedule of faults and client requests, runs it on a
+// LogCluster (log_cluster.h) with the LogChecker's invariants checked after
+// every event, then heals everything and checks that the cluster converges:
+// a leader is elected, appends succeed, and every replica holds the same
+// learned log containing every acknowledged append exactly once.
+//
+// One seed, one thread, no real time: RunLogSimulation(options) with the same
+// options returns the same result with the same trace_hash. Replay a failure
+// with `bazel run //sim:log_sim -- --seed=N --replicas=R --trace`.
+//
+// What a seed chooses (see log_sim.cc): sticky_leader on or off, timeouts,
+// paging and batching limits, network drop/duplicate rates and delays, and
+// how often it crashes nodes (at a persistence point), wipes disks (never
+// more than a minority damaged at once), corrupts records, partitions the
+// network (symmetric or one-way), forces dueling campaigns, and truncates.
+
+#ifndef CAIRN_SIM_LOG_SIM_H_
+#define CAIRN_SIM_LOG_SIM_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include "sim/log_cluster.h"
+
+namespace cairn::sim {
+
+struct SimOptions {
+  uint64_t seed = 1;
+  int replicas = 3;  // 3 or 5
+  // Steps with faults and client load (each 1-5 ms of simulated time).
+  int steps = 2000;
+  // Upper bound on the steps allowed for healing and convergence.
+  int heal_steps = 6000;
+  // When set, every event of the run is printed here.
+  std::ostream* trace = nullptr;
+};
+
+struct SimResult {
+  uint64_t seed = 0;
+  int replicas = 0;
+  bool ok = false;
+  std::string failure;      // empty when ok
+  std::string description;  // the configuration the seed chose
+  uint64_t trace_hash = 0;
+  ClusterStats stats;
+  uint64_t max_position = 0;  // highest position learned
+};
+
+// Runs one seed. Never aborts on an invariant violation of the simulation's
+// own checks (it returns it in `failure`); a CHECK inside the log core still
+// aborts the process (see InstallFailureReporter).
+SimResult RunLogSimulation(const SimOptions& options);
+
+// The command that replays `seed`.
+std::string ReplayCommand(uint64_t seed, int replicas);
+
+// "FAILED seed=N (replay: ...): <failure>"
+std::string FailureLine(const SimResult& result);
+
+// One line: seed, configuration, counters, hash.
+std::string SummaryLine(const SimResult& result);
+
+// Makes a CHECK failure inside the log core (which aborts) print the
+// FAILED line of the seed being run first. Idempotent.
+void InstallFailureReporter();
+
+}  // namespace cairn::sim
+
+#endif  // CAIRN_SIM_LOG_SIM_H_
