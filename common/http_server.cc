@@ -15,11 +15,14 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -120,7 +123,7 @@ class Server::Impl {
   bool stopping() const { return server_->stopping(); }
   uint64_t accepted() const { return accepted_.load(); }
   int active() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return active_;
   }
 
@@ -136,9 +139,6 @@ class Server::Impl {
   void DoAccept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
   std::vector<std::shared_ptr<internal::Connection>> SnapshotConnections();
-  bool NoConnections() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return active_ == 0;
-  }
 
   Server* const server_;
   const ServerOptions& options_;
@@ -150,17 +150,20 @@ class Server::Impl {
   std::vector<std::thread> threads_;
   std::string listen_address_;  // "ip:port", for messages
 
-  mutable absl::Mutex routes_mu_;
-  std::vector<Route> routes_ ABSL_GUARDED_BY(routes_mu_);
+  // Standard mutexes rather than absl::Mutex: Debian's prebuilt abseil is
+  // not instrumented for ThreadSanitizer, which then cannot see absl::Mutex.
+  mutable std::shared_mutex routes_mu_;
+  std::vector<Route> routes_;  // guarded by routes_mu_
 
-  absl::Mutex stop_mu_;  // serializes Start() and Stop()
-  mutable absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<uint64_t, std::weak_ptr<internal::Connection>> connections_
-      ABSL_GUARDED_BY(mu_);
-  int active_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mutex stop_mu_;  // serializes Start() and Stop()
+  mutable std::mutex mu_;
+  std::condition_variable connection_closed_;  // signalled when active_ drops
+  // Guarded by mu_:
+  bool started_ = false;
+  bool stopped_ = false;
+  std::map<uint64_t, std::weak_ptr<internal::Connection>> connections_;
+  int active_ = 0;
+  uint64_t next_id_ = 0;
   std::atomic<uint64_t> accepted_{0};
 };
 
@@ -708,7 +711,7 @@ Responder::Responder(std::shared_ptr<internal::Connection> connection,
     : seq_(seq), connection_(std::move(connection)) {}
 
 Responder::~Responder() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (connection_ == nullptr) return;
   if (state_ == State::kPending) {
     connection_->PostResponse(
@@ -719,7 +722,7 @@ Responder::~Responder() {
 }
 
 bool Responder::Respond(Response response) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kPending || connection_ == nullptr) return false;
   state_ = State::kDone;
   closed_.store(true, std::memory_order_release);
@@ -730,7 +733,7 @@ bool Responder::Respond(Response response) {
 }
 
 bool Responder::StartStream(int status, Headers headers) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kPending || connection_ == nullptr) return false;
   state_ = State::kStreaming;
   connection_->PostStreamStart(seq_, status, std::move(headers));
@@ -738,7 +741,7 @@ bool Responder::StartStream(int status, Headers headers) {
 }
 
 bool Responder::WriteChunk(std::string data) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kStreaming || connection_ == nullptr) return false;
   // Posting under mu_ keeps the strand's order equal to the callers' order.
   if (!data.empty()) connection_->PostChunk(seq_, std::move(data));
@@ -746,7 +749,7 @@ bool Responder::WriteChunk(std::string data) {
 }
 
 void Responder::Close() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (state_ == State::kDone || connection_ == nullptr) return;
   if (state_ == State::kStreaming) {
     connection_->PostStreamEnd(seq_);
@@ -761,7 +764,7 @@ void Responder::Close() {
 
 void Responder::OnClose(std::function<void()> callback) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!aborted_) {
       if (state_ != State::kDone) on_close_ = std::move(callback);
       return;
@@ -771,7 +774,7 @@ void Responder::OnClose(std::function<void()> callback) {
 }
 
 size_t Responder::queued_bytes() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return connection_ != nullptr ? connection_->queued_bytes() : 0;
 }
 
@@ -779,7 +782,7 @@ void Responder::Abort() {
   std::function<void()> callback;
   std::shared_ptr<internal::Connection> connection;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (state_ == State::kDone) return;
     state_ = State::kDone;
     aborted_ = true;
@@ -802,7 +805,7 @@ void Server::Impl::AddRoute(absl::string_view method, absl::string_view pattern,
   route.path = std::string(route.prefix ? pattern.substr(0, pattern.size() - 1)
                                         : pattern);
   route.handler = std::make_shared<const Handler>(std::move(handler));
-  absl::MutexLock lock(&routes_mu_);
+  std::unique_lock<std::shared_mutex> lock(routes_mu_);
   for (Route& r : routes_) {
     if (r.method == route.method && r.pattern == route.pattern) {
       r = std::move(route);
@@ -814,7 +817,7 @@ void Server::Impl::AddRoute(absl::string_view method, absl::string_view pattern,
 
 Server::Impl::RouteMatch Server::Impl::FindRoute(absl::string_view method,
                                                  absl::string_view path) const {
-  absl::ReaderMutexLock lock(&routes_mu_);
+  std::shared_lock<std::shared_mutex> lock(routes_mu_);
   // The most specific matching pattern: exact beats prefix, longer prefix
   // beats shorter.
   const Route* best_pattern = nullptr;
@@ -863,9 +866,9 @@ Server::Impl::RouteMatch Server::Impl::FindRoute(absl::string_view method,
 }
 
 absl::Status Server::Impl::Start() {
-  absl::MutexLock stop_lock(&stop_mu_);
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (started_ || stopped_) {
       return absl::FailedPreconditionError(
           started_ ? "http server already started" : "http server stopped");
@@ -910,7 +913,7 @@ absl::Status Server::Impl::Start() {
   server_->port_.store(bound.port(), std::memory_order_release);
   listen_address_ = absl::StrCat(options_.address, ":", bound.port());
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     started_ = true;
   }
   net::post(acceptor_.get_executor(), [this] { DoAccept(); });
@@ -954,7 +957,7 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   }
   std::shared_ptr<internal::Connection> connection;
   if (!stopping()) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (active_ < options_.max_connections) {
       uint64_t id = ++next_id_;
       ++active_;
@@ -977,15 +980,16 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
 }
 
 void Server::Impl::OnConnectionClosed(uint64_t id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   connections_.erase(id);
   --active_;
+  connection_closed_.notify_all();
 }
 
 std::vector<std::shared_ptr<internal::Connection>>
 Server::Impl::SnapshotConnections() {
   std::vector<std::shared_ptr<internal::Connection>> out;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, weak] : connections_) {
     if (auto c = weak.lock()) out.push_back(std::move(c));
   }
@@ -993,9 +997,9 @@ Server::Impl::SnapshotConnections() {
 }
 
 void Server::Impl::Stop() {
-  absl::MutexLock stop_lock(&stop_mu_);
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
     stopped_ = true;
     if (!started_) return;
@@ -1016,17 +1020,17 @@ void Server::Impl::Stop() {
   for (auto& c : SnapshotConnections()) c->BeginShutdown();
   bool drained;
   {
-    absl::MutexLock lock(&mu_);
-    drained = mu_.AwaitWithTimeout(
-        absl::Condition(this, &Impl::NoConnections), options_.shutdown_grace);
+    std::unique_lock<std::mutex> lock(mu_);
+    drained = connection_closed_.wait_for(
+        lock, ToChrono(options_.shutdown_grace), [this] { return active_ == 0; });
   }
   if (!drained) {
     LOG(WARNING) << "http server " << listen_address_
                  << ": closing connections still busy after "
                  << options_.shutdown_grace;
     for (auto& c : SnapshotConnections()) c->ForceClose();
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &Impl::NoConnections));
+    std::unique_lock<std::mutex> lock(mu_);
+    connection_closed_.wait(lock, [this] { return active_ == 0; });
   }
 
   work_.reset();

@@ -49,12 +49,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/http_message.h"
 
@@ -141,12 +140,15 @@ class Responder {
   void Abort();
 
   const uint64_t seq_;  // which request of the connection this answers
-  mutable absl::Mutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kPending;
-  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex rather than absl::Mutex: Debian's prebuilt abseil is not
+  // instrumented for ThreadSanitizer, which then cannot see absl::Mutex.
+  mutable std::mutex mu_;
+  // Guarded by mu_:
+  State state_ = State::kPending;
+  bool aborted_ = false;
   // Non-null while state_ != kDone.
-  std::shared_ptr<internal::Connection> connection_ ABSL_GUARDED_BY(mu_);
-  std::function<void()> on_close_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<internal::Connection> connection_;
+  std::function<void()> on_close_;
   std::atomic<bool> closed_{false};
 };
 
