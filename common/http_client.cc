@@ -78,10 +78,10 @@ std::string HostPort(absl::string_view host, uint16_t port) {
 bool IsToken(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == ',' ||
-        c == '/' || c == ':' || c == ';' || c == '<' || c == '=' ||
-        c == '>' || c == '?' || c == '@' || c == '[' || c == '\\' ||
-        c == ']' || c == '{' || c == '}' || c == '"') {
+    if (c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == ',' || c == '/' ||
+        c == ':' || c == ';' || c == '<' || c == '=' || c == '>' || c == '?' ||
+        c == '@' || c == '[' || c == '\\' || c == ']' || c == '{' || c == '}' ||
+        c == '"') {
       return false;
     }
   }
@@ -270,10 +270,9 @@ class ClientConnection {
       for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
     ec = Run(deadline, [&](auto done) {
-      net::async_connect(socket_, endpoints,
-                         [done](beast::error_code e, const tcp::endpoint&) {
-                           done(e);
-                         });
+      net::async_connect(
+          socket_, endpoints,
+          [done](beast::error_code e, const tcp::endpoint&) { done(e); });
     });
     if (ec) {
       Close();
@@ -344,9 +343,9 @@ struct ClientStream::State {
   bhttp::response_parser<bhttp::string_body> parser;
   int status = 0;
   Headers headers;
-  std::string partial;             // the chunk being received
-  std::deque<std::string> ready;   // complete chunks not yet returned
-  absl::Status error;              // final, once set
+  std::string partial;            // the chunk being received
+  std::deque<std::string> ready;  // complete chunks not yet returned
+  absl::Status error;             // final, once set
 };
 
 ClientStream::ClientStream(std::unique_ptr<State> state)
@@ -519,8 +518,9 @@ absl::StatusOr<Response> Client::Request(absl::string_view method,
   std::string cur_target(target);
   std::string cur_body(body);
   for (int redirects = 0;; ++redirects) {
-    absl::StatusOr<Response> r = RequestOnce(
-        cur_method, cur_host, cur_port, cur_target, headers, cur_body, deadline);
+    absl::StatusOr<Response> r =
+        RequestOnce(cur_method, cur_host, cur_port, cur_target, headers,
+                    cur_body, deadline);
     if (!r.ok() || !options_.follow_redirects || !IsRedirect(r->status) ||
         redirects >= options_.max_redirects) {
       return r;
@@ -539,13 +539,10 @@ absl::StatusOr<Response> Client::Request(absl::string_view method,
   }
 }
 
-absl::StatusOr<Response> Client::RequestOnce(absl::string_view method,
-                                             absl::string_view host,
-                                             uint16_t port,
-                                             absl::string_view target,
-                                             const Headers& headers,
-                                             absl::string_view body,
-                                             absl::Time deadline) {
+absl::StatusOr<Response> Client::RequestOnce(
+    absl::string_view method, absl::string_view host, uint16_t port,
+    absl::string_view target, const Headers& headers, absl::string_view body,
+    absl::Time deadline) {
   absl::StatusOr<std::string> head =
       RequestHead(method, host, port, target, headers, body.size());
   if (!head.ok()) return head.status();

@@ -106,12 +106,11 @@ class Client {
   // Content-Length are added) and `body`, and returns the whole response.
   // `timeout` bounds the whole exchange, redirects included. `host` is an IP
   // literal or a name. See the top of this file for the error codes.
-  absl::StatusOr<Response> Request(absl::string_view method,
-                                   absl::string_view host, uint16_t port,
-                                   absl::string_view target,
-                                   const Headers& headers = {},
-                                   absl::string_view body = "",
-                                   absl::Duration timeout = kDefaultHttpTimeout);
+  absl::StatusOr<Response> Request(
+      absl::string_view method, absl::string_view host, uint16_t port,
+      absl::string_view target, const Headers& headers = {},
+      absl::string_view body = "",
+      absl::Duration timeout = kDefaultHttpTimeout);
 
   // Sends a request like Request() and returns once the response's status
   // and headers have arrived (within `timeout`); the body is then read with

@@ -96,7 +96,8 @@ TEST_F(HttpClientTest, LargeBodiesRoundTrip) {
 }
 
 TEST_F(HttpClientTest, ResolvesHostNames) {
-  absl::StatusOr<Response> r = client_.Request("GET", "localhost", port(), "/echo");
+  absl::StatusOr<Response> r =
+      client_.Request("GET", "localhost", port(), "/echo");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
 }
@@ -109,10 +110,9 @@ TEST_F(HttpClientTest, ConnectionRefusedIsUnavailable) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(),
                                 absl::StrCat("127.0.0.1:", dead_port)));
-  EXPECT_EQ(client_.OpenStream("GET", "127.0.0.1", dead_port, "/")
-                .status()
-                .code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      client_.OpenStream("GET", "127.0.0.1", dead_port, "/").status().code(),
+      absl::StatusCode::kUnavailable);
 }
 
 TEST_F(HttpClientTest, SlowServerIsDeadlineExceeded) {
@@ -160,7 +160,8 @@ TEST_F(HttpClientTest, RetriesOnceWhenTheServerClosedTheIdleConnection) {
 TEST_F(HttpClientTest, RedirectIsReturnedUnlessFollowingIsEnabled) {
   server_->HandleSync("GET", "/old", [&](const Request&) {
     Response r = Response::Text(307, "");
-    r.headers.Set("Location", absl::StrCat("http://127.0.0.1:", port(), "/echo"));
+    r.headers.Set("Location",
+                  absl::StrCat("http://127.0.0.1:", port(), "/echo"));
     return r;
   });
   server_->HandleSync("GET", "/relative", [](const Request&) {
@@ -174,7 +175,8 @@ TEST_F(HttpClientTest, RedirectIsReturnedUnlessFollowingIsEnabled) {
     return r;
   });
 
-  absl::StatusOr<Response> r = client_.Request("GET", "127.0.0.1", port(), "/old");
+  absl::StatusOr<Response> r =
+      client_.Request("GET", "127.0.0.1", port(), "/old");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 307);
   EXPECT_EQ(r->headers.Get("Location"),
@@ -197,20 +199,22 @@ TEST_F(HttpClientTest, ResponseBodyOverLimitIsResourceExhausted) {
   ClientOptions small;
   small.max_body_bytes = 100;
   Client client(small);
-  absl::StatusOr<Response> r = client.Request("POST", "127.0.0.1", port(),
-                                              "/echo", {}, std::string(200, 'x'));
+  absl::StatusOr<Response> r = client.Request(
+      "POST", "127.0.0.1", port(), "/echo", {}, std::string(200, 'x'));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted)
       << r.status() << " " << (r.ok() ? r->body.size() : 0);
 }
 
 TEST_F(HttpClientTest, InvalidMethodOrTargetIsInvalidArgument) {
-  EXPECT_EQ(client_.Request("GE T", "127.0.0.1", port(), "/echo").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      client_.Request("GE T", "127.0.0.1", port(), "/echo").status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(client_.Request("GET", "127.0.0.1", port(), "/a b").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      client_.Request("GET", "127.0.0.1", port(), "/x\r\nEvil: 1").status().code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_.Request("GET", "127.0.0.1", port(), "/x\r\nEvil: 1")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(HttpClientTest, NextChunkTimesOutAndTheStreamStaysUsable) {

@@ -81,8 +81,8 @@ Response Response::Error(int status, absl::string_view message) {
 
 std::string CanonicalHeaderName(absl::string_view name) {
   namespace bhttp = boost::beast::http;
-  bhttp::field f =
-      bhttp::string_to_field(boost::beast::string_view(name.data(), name.size()));
+  bhttp::field f = bhttp::string_to_field(
+      boost::beast::string_view(name.data(), name.size()));
   if (f != bhttp::field::unknown) {
     boost::beast::string_view known = bhttp::to_string(f);
     return std::string(known.data(), known.size());
@@ -172,7 +172,8 @@ std::map<std::string, std::string> ParseQuery(absl::string_view query) {
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    params.emplace(PercentDecode(kv.first, true), PercentDecode(kv.second, true));
+    params.emplace(PercentDecode(kv.first, true),
+                   PercentDecode(kv.second, true));
   }
   return params;
 }

@@ -75,8 +75,8 @@ struct Request {
   // the first value is kept.
   std::map<std::string, std::string> query;
   Headers headers;
-  std::string body;    // de-chunked when the client used chunked encoding
-  int version = 11;    // 10 for HTTP/1.0, 11 for HTTP/1.1
+  std::string body;  // de-chunked when the client used chunked encoding
+  int version = 11;  // 10 for HTTP/1.0, 11 for HTTP/1.1
   std::string remote_address;  // peer IP address, e.g. "127.0.0.1"
   uint16_t remote_port = 0;
 };

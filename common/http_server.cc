@@ -73,8 +73,9 @@ bool HasNoBody(int status) {
 // "HTTP/1.1 200 OK\r\n" followed by the handler's headers, minus those the
 // server owns (framing and connection management).
 std::string ResponseHead(int version, int status, const Headers& headers) {
-  std::string head = absl::StrFormat("HTTP/%d.%d %d %s\r\n", version / 10,
-                                     version % 10, status, ReasonPhrase(status));
+  std::string head =
+      absl::StrFormat("HTTP/%d.%d %d %s\r\n", version / 10, version % 10,
+                      status, ReasonPhrase(status));
   for (const auto& [name, value] : headers) {
     if (absl::EqualsIgnoreCase(name, "Content-Length") ||
         absl::EqualsIgnoreCase(name, "Transfer-Encoding") ||
@@ -101,7 +102,6 @@ class Server::Impl {
         work_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)),
         accept_retry_timer_(acceptor_.get_executor()) {}
-
 
   void AddRoute(absl::string_view method, absl::string_view pattern,
                 Handler handler);
@@ -190,27 +190,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
         write_timer_(socket_.get_executor()) {}
 
   void Start() {
-    net::post(socket_.get_executor(), [self = shared_from_this()] {
-      self->OnStart();
-    });
+    net::post(socket_.get_executor(),
+              [self = shared_from_this()] { self->OnStart(); });
   }
   void BeginShutdown() {
-    net::post(socket_.get_executor(), [self = shared_from_this()] {
-      self->OnBeginShutdown();
-    });
+    net::post(socket_.get_executor(),
+              [self = shared_from_this()] { self->OnBeginShutdown(); });
   }
   void ForceClose() {
-    net::post(socket_.get_executor(), [self = shared_from_this()] {
-      self->CloseNow();
-    });
+    net::post(socket_.get_executor(),
+              [self = shared_from_this()] { self->CloseNow(); });
   }
 
   // Called by the Responder of request `seq`, from any thread.
   void PostResponse(uint64_t seq, Response response) {
-    net::post(socket_.get_executor(),
-              [self = shared_from_this(), seq, r = std::move(response)]() mutable {
-                if (self->Current(seq)) self->WriteFullResponse(std::move(r));
-              });
+    net::post(socket_.get_executor(), [self = shared_from_this(), seq,
+                                       r = std::move(response)]() mutable {
+      if (self->Current(seq)) self->WriteFullResponse(std::move(r));
+    });
   }
   void PostStreamStart(uint64_t seq, int status, Headers headers) {
     net::post(socket_.get_executor(), [self = shared_from_this(), seq, status,
@@ -320,9 +317,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       in_.consume(used);
       if (ec == bhttp::error::need_more) break;
       if (ec == bhttp::error::body_limit) {
-        RespondErrorAndClose(
-            413, absl::StrCat("request body exceeds the limit of ",
-                              options_.max_body_bytes, " bytes"));
+        RespondErrorAndClose(413,
+                             absl::StrCat("request body exceeds the limit of ",
+                                          options_.max_body_bytes, " bytes"));
         return;
       }
       if (ec == bhttp::error::header_limit) {
@@ -404,8 +401,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     try {
       (*route.handler)(std::move(req), responder);
     } catch (const std::exception& e) {
-      LOG(ERROR) << "http: handler for " << msg.target() << " threw: "
-                 << e.what();
+      LOG(ERROR) << "http: handler for " << msg.target()
+                 << " threw: " << e.what();
       responder->Respond(Response::Error(500, "internal error"));
     } catch (...) {
       LOG(ERROR) << "http: handler for " << msg.target() << " threw";
@@ -484,8 +481,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Answers a request that could not be read, then closes.
   void RespondErrorAndClose(int status, const std::string& message) {
-    VLOG(1) << "http: connection " << id_ << " from " << remote_address_
-            << ": " << status << " " << message;
+    VLOG(1) << "http: connection " << id_ << " from " << remote_address_ << ": "
+            << status << " " << message;
     CancelReadTimer();
     phase_ = Phase::kHandling;
     ++request_seq_;
@@ -532,8 +529,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     write_buffers_.clear();
     if (phase_ == Phase::kClosed) return;
     if (ec) {
-      VLOG(2) << "http: connection " << id_ << " write failed: "
-              << ec.message();
+      VLOG(2) << "http: connection " << id_
+              << " write failed: " << ec.message();
       CloseNow();
       return;
     }
@@ -579,9 +576,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     in_.clear();
-    ArmReadTimer(std::min(
-        options_.read_timeout,
-        shutting_down_ ? kMaxLingerWhileStopping : kMaxLinger));
+    ArmReadTimer(std::min(options_.read_timeout, shutting_down_
+                                                     ? kMaxLingerWhileStopping
+                                                     : kMaxLinger));
     StartRead();
   }
 
@@ -660,7 +657,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server::Impl* const server_;
   const ServerOptions& options_;
   const uint64_t id_;
-  tcp::socket socket_;  // its executor is this connection's strand
+  tcp::socket socket_;             // its executor is this connection's strand
   net::steady_timer read_timer_;   // idle, read and linger deadline
   net::steady_timer write_timer_;  // deadline of the outstanding write
   uint64_t read_timer_gen_ = 0;    // a timer firing for an old gen is stale
@@ -885,8 +882,8 @@ absl::Status Server::Impl::Start() {
   auto fail = [&](const char* what) {
     beast::error_code ignored;
     acceptor_.close(ignored);
-    std::string message = absl::StrCat("http server cannot ", what, " ",
-                                       where, ": ", ec.message());
+    std::string message = absl::StrCat("http server cannot ", what, " ", where,
+                                       ": ", ec.message());
     if (ec == net::error::address_in_use) {
       return absl::UnavailableError(message);
     }
@@ -936,11 +933,10 @@ absl::Status Server::Impl::Start() {
 }
 
 void Server::Impl::DoAccept() {
-  acceptor_.async_accept(
-      net::make_strand(ioc_),
-      [this](beast::error_code ec, tcp::socket socket) {
-        OnAccept(ec, std::move(socket));
-      });
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         [this](beast::error_code ec, tcp::socket socket) {
+                           OnAccept(ec, std::move(socket));
+                         });
 }
 
 void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
@@ -961,8 +957,8 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     if (active_ < options_.max_connections) {
       uint64_t id = ++next_id_;
       ++active_;
-      connection = std::make_shared<internal::Connection>(this, id,
-                                                          std::move(socket));
+      connection =
+          std::make_shared<internal::Connection>(this, id, std::move(socket));
       connections_[id] = connection;
     }
   }
@@ -1021,8 +1017,9 @@ void Server::Impl::Stop() {
   bool drained;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    drained = connection_closed_.wait_for(
-        lock, ToChrono(options_.shutdown_grace), [this] { return active_ == 0; });
+    drained =
+        connection_closed_.wait_for(lock, ToChrono(options_.shutdown_grace),
+                                    [this] { return active_ == 0; });
   }
   if (!drained) {
     LOG(WARNING) << "http server " << listen_address_
@@ -1057,12 +1054,11 @@ void Server::Handle(absl::string_view method, absl::string_view pattern,
 
 void Server::HandleSync(absl::string_view method, absl::string_view pattern,
                         SyncHandler handler) {
-  impl_->AddRoute(
-      method, pattern,
-      [handler = std::move(handler)](Request request,
-                                     std::shared_ptr<Responder> responder) {
-        responder->Respond(handler(request));
-      });
+  impl_->AddRoute(method, pattern,
+                  [handler = std::move(handler)](
+                      Request request, std::shared_ptr<Responder> responder) {
+                    responder->Respond(handler(request));
+                  });
 }
 
 absl::Status Server::Start() { return impl_->Start(); }

@@ -2,7 +2,9 @@
 // that serves HTTP (master and agent endpoints, the Mesos v1 scheduler API,
 // the replicated log's client API).
 //
-//   http::Server server({.port = 5050});
+//   http::ServerOptions options;
+//   options.port = 5050;
+//   http::Server server(options);
 //   server.HandleSync("GET", "/health", [](const http::Request&) {
 //     return http::Response::Text(200, "ok");
 //   });

@@ -199,8 +199,8 @@ TEST_F(HttpServerTest, KeepAliveReusesOneConnection) {
 TEST_F(HttpServerTest, ConnectionCloseIsHonoured) {
   StartServer();
   RawConnection raw(port());
-  ASSERT_TRUE(raw.Send(
-      "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.Send("GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   std::string response = raw.ReadResponse();
   EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 200 OK\r\n")) << response;
   EXPECT_TRUE(absl::StrContains(response, "\r\nConnection: close\r\n"));
@@ -216,7 +216,8 @@ TEST_F(HttpServerTest, Http10ClosesUnlessKeepAliveRequested) {
   EXPECT_TRUE(raw.WaitClosed());
 
   RawConnection kept(port());
-  ASSERT_TRUE(kept.Send("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  ASSERT_TRUE(
+      kept.Send("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
   response = kept.ReadResponse();
   EXPECT_TRUE(absl::StrContains(response, "\r\nConnection: keep-alive\r\n"))
       << response;
@@ -239,8 +240,8 @@ TEST_F(HttpServerTest, BodyOverLimitGets413WithJsonError) {
   ServerOptions options;
   options.max_body_bytes = 1024;
   StartServer(options);
-  absl::StatusOr<Response> r = client_.Request("POST", "127.0.0.1", port(),
-                                               "/echo", {}, std::string(2048, 'x'));
+  absl::StatusOr<Response> r = client_.Request(
+      "POST", "127.0.0.1", port(), "/echo", {}, std::string(2048, 'x'));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(r->headers.Get("Content-Type"), "application/json");
@@ -280,9 +281,9 @@ TEST_F(HttpServerTest, ChunkedRequestBodyIsAccepted) {
 TEST_F(HttpServerTest, ExpectContinueGets100BeforeBody) {
   StartServer();
   RawConnection raw(port());
-  ASSERT_TRUE(raw.Send(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-      "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+               "Expect: 100-continue\r\n\r\n"));
   ASSERT_TRUE(raw.ReadUntil("HTTP/1.1 100 Continue\r\n\r\n"));
   ASSERT_TRUE(raw.Send("data"));
   ASSERT_TRUE(raw.ReadUntil("\r\n\r\ndata"));
@@ -297,8 +298,8 @@ TEST_F(HttpServerTest, ReadTimeoutClosesSlowlorisConnection) {
   ASSERT_TRUE(raw.connected());
   // Trickle a request one byte at a time: each byte arrives well within any
   // per-read timeout, but the whole request never completes.
-  const std::string request = "GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: " +
-                              std::string(1000, 'a');
+  const std::string request =
+      "GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(1000, 'a');
   absl::Time start = absl::Now();
   bool closed = false;
   for (size_t i = 0; i < request.size() && !closed; ++i) {
@@ -333,26 +334,26 @@ TEST_F(HttpServerTest, StreamingResponseDeliversEachWriteAsOneChunkInOrder) {
   std::promise<void> saw_disconnect;
   std::atomic<bool> later_write_failed{false};
   std::thread producer;
-  server.Handle("GET", "/stream",
-                [&](Request, std::shared_ptr<Responder> responder) {
-                  responder->OnClose([&] { saw_disconnect.set_value(); });
-                  ASSERT_TRUE(responder->StartStream(
-                      200, {{"content-type", "application/recordio"}}));
-                  // Write from another thread, as producers do.
-                  producer = std::thread([responder, &later_write_failed] {
-                    for (int i = 0; i < kChunks; ++i) {
-                      // Sizes vary: 1 byte up to 64 KiB.
-                      std::string chunk = absl::StrCat(i, ":");
-                      chunk.resize(i % 7 == 0 ? 65536 : 1 + i * 13, 'a' + i % 26);
-                      responder->WriteChunk(std::move(chunk));
-                    }
-                    absl::Time deadline = absl::Now() + kWait;
-                    while (!responder->closed() && absl::Now() < deadline) {
-                      absl::SleepFor(absl::Milliseconds(1));
-                    }
-                    later_write_failed = !responder->WriteChunk("late");
-                  });
-                });
+  server.Handle(
+      "GET", "/stream", [&](Request, std::shared_ptr<Responder> responder) {
+        responder->OnClose([&] { saw_disconnect.set_value(); });
+        ASSERT_TRUE(responder->StartStream(
+            200, {{"content-type", "application/recordio"}}));
+        // Write from another thread, as producers do.
+        producer = std::thread([responder, &later_write_failed] {
+          for (int i = 0; i < kChunks; ++i) {
+            // Sizes vary: 1 byte up to 64 KiB.
+            std::string chunk = absl::StrCat(i, ":");
+            chunk.resize(i % 7 == 0 ? 65536 : 1 + i * 13, 'a' + i % 26);
+            responder->WriteChunk(std::move(chunk));
+          }
+          absl::Time deadline = absl::Now() + kWait;
+          while (!responder->closed() && absl::Now() < deadline) {
+            absl::SleepFor(absl::Milliseconds(1));
+          }
+          later_write_failed = !responder->WriteChunk("late");
+        });
+      });
 
   absl::StatusOr<std::unique_ptr<ClientStream>> stream =
       client_.OpenStream("GET", "127.0.0.1", port(), "/stream");
@@ -402,8 +403,9 @@ TEST_F(HttpServerTest, ClosedStreamEndsWithFinalChunkAndConnectionIsReused) {
 
   // The same connection serves the next request after the stream ended.
   RawConnection raw(port());
-  ASSERT_TRUE(raw.Send("GET /three HTTP/1.1\r\nHost: x\r\n\r\n"
-                       "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.Send("GET /three HTTP/1.1\r\nHost: x\r\n\r\n"
+               "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(raw.ReadUntil("0\r\n\r\nHTTP/1.1 200 OK"));
 }
 
@@ -483,8 +485,8 @@ TEST_F(HttpServerTest, HeaderLookupIsCaseInsensitiveAndSentNamesCanonical) {
     return response;
   });
   RawConnection raw(port());
-  ASSERT_TRUE(raw.Send(
-      "GET /h HTTP/1.1\r\nhost: x\r\nx-custom-header: lower\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.Send("GET /h HTTP/1.1\r\nhost: x\r\nx-custom-header: lower\r\n\r\n"));
   std::string response = raw.ReadResponse();
   EXPECT_TRUE(absl::EndsWith(response, "\r\n\r\nlower")) << response;
   EXPECT_TRUE(absl::StrContains(response, "\r\nX-Mesos-Stream-Id: abc\r\n"));
@@ -510,7 +512,8 @@ TEST_F(HttpServerTest, GarbageGets400AndServerKeepsServing) {
     EXPECT_TRUE(absl::StartsWith(raw.ReadResponse(), "HTTP/1.1 400 "));
     EXPECT_TRUE(raw.WaitClosed());
   }
-  absl::StatusOr<Response> r = client_.Request("GET", "127.0.0.1", port(), "/echo");
+  absl::StatusOr<Response> r =
+      client_.Request("GET", "127.0.0.1", port(), "/echo");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
 }
@@ -520,8 +523,8 @@ TEST_F(HttpServerTest, OversizedHeaderGets431) {
   options.max_header_bytes = 1024;
   StartServer(options);
   RawConnection raw(port());
-  ASSERT_TRUE(raw.Send("GET /echo HTTP/1.1\r\nX-Big: " +
-                       std::string(4096, 'b') + "\r\n\r\n"));
+  ASSERT_TRUE(raw.Send(
+      "GET /echo HTTP/1.1\r\nX-Big: " + std::string(4096, 'b') + "\r\n\r\n"));
   EXPECT_TRUE(absl::StartsWith(raw.ReadResponse(), "HTTP/1.1 431 "));
 }
 
@@ -553,12 +556,13 @@ TEST_F(HttpServerTest, AsyncHandlerAnswersFromAnotherThread) {
   Server& server = StartServer();
   std::vector<std::thread> workers;
   std::mutex mu;
-  server.Handle("GET", "/later", [&](Request req, std::shared_ptr<Responder> r) {
-    std::lock_guard<std::mutex> lock(mu);
-    workers.emplace_back([r, path = req.path] {
-      r->Respond(Response::Text(202, "answered " + path));
-    });
-  });
+  server.Handle("GET", "/later",
+                [&](Request req, std::shared_ptr<Responder> r) {
+                  std::lock_guard<std::mutex> lock(mu);
+                  workers.emplace_back([r, path = req.path] {
+                    r->Respond(Response::Text(202, "answered " + path));
+                  });
+                });
   absl::StatusOr<Response> resp =
       client_.Request("GET", "127.0.0.1", port(), "/later");
   ASSERT_TRUE(resp.ok()) << resp.status();
@@ -574,7 +578,8 @@ TEST_F(HttpServerTest, DroppedResponderGets500AndThrowingHandler500) {
   server.HandleSync("GET", "/throw", [](const Request&) -> Response {
     throw std::runtime_error("boom");
   });
-  absl::StatusOr<Response> r = client_.Request("GET", "127.0.0.1", port(), "/drop");
+  absl::StatusOr<Response> r =
+      client_.Request("GET", "127.0.0.1", port(), "/drop");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 500);
   r = client_.Request("GET", "127.0.0.1", port(), "/throw");
@@ -626,8 +631,9 @@ TEST_F(HttpServerTest, StopLetsAnInFlightRequestFinish) {
   EXPECT_EQ(r->body, "finished");
   EXPECT_EQ(r->headers.Get("Connection"), "close");
   server.Stop();  // a second Stop() is harmless
-  EXPECT_EQ(client_.Request("GET", "127.0.0.1", port(), "/echo").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      client_.Request("GET", "127.0.0.1", port(), "/echo").status().code(),
+      absl::StatusCode::kUnavailable);
 }
 
 TEST_F(HttpServerTest, StopAfterGraceClosesUnansweredRequest) {
@@ -668,7 +674,8 @@ TEST_F(HttpServerTest, StopEndsStreamsAndRunsTheirOnClose) {
       client_.OpenStream("GET", "127.0.0.1", port(), "/events");
   ASSERT_TRUE(stream.ok()) << stream.status();
   std::shared_ptr<Responder> responder = streaming.get_future().get();
-  absl::StatusOr<std::optional<std::string>> chunk = (*stream)->NextChunk(kWait);
+  absl::StatusOr<std::optional<std::string>> chunk =
+      (*stream)->NextChunk(kWait);
   ASSERT_TRUE(chunk.ok() && chunk->has_value()) << chunk.status();
   EXPECT_EQ(**chunk, "hello");
 
@@ -709,8 +716,8 @@ TEST_F(HttpServerTest, StartReportsBindErrorsWithTheAddress) {
   Server second(same);
   absl::Status s = second.Start();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
-  EXPECT_TRUE(absl::StrContains(s.message(),
-                                absl::StrCat("127.0.0.1:", first.port())))
+  EXPECT_TRUE(
+      absl::StrContains(s.message(), absl::StrCat("127.0.0.1:", first.port())))
       << s;
 
   ServerOptions bad;
