@@ -377,6 +377,35 @@ TEST_F(HttpServerTest, StreamingResponseDeliversEachWriteAsOneChunkInOrder) {
   EXPECT_TRUE(later_write_failed);
 }
 
+TEST_F(HttpServerTest, WriteTimeoutDropsAClientThatStopsReading) {
+  ServerOptions options;
+  options.write_timeout = absl::Milliseconds(200);
+  Server& server = StartServer(options);
+  Event closed;
+  std::promise<std::shared_ptr<Responder>> streaming;
+  server.Handle("GET", "/firehose", [&](Request, std::shared_ptr<Responder> r) {
+    r->OnClose([&] { closed.Notify(); });
+    r->StartStream(200, {});
+    streaming.set_value(r);
+  });
+  RawConnection raw(port());  // sends a request, then never reads
+  ASSERT_TRUE(raw.Send("GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::shared_ptr<Responder> responder = streaming.get_future().get();
+  // Keep a few MiB queued until the socket buffers fill and a write stalls.
+  const std::string chunk(1 << 20, 'z');
+  absl::Time deadline = absl::Now() + kWait;
+  while (!responder->closed() && absl::Now() < deadline) {
+    if (responder->queued_bytes() < (4u << 20)) {
+      responder->WriteChunk(chunk);
+    } else {
+      closed.WaitFor(absl::Milliseconds(5));
+    }
+  }
+  EXPECT_TRUE(closed.WaitFor(kWait));
+  EXPECT_EQ(responder->queued_bytes(), 0u);
+  EXPECT_TRUE(Eventually([&] { return server.active_connections() == 0; }));
+}
+
 TEST_F(HttpServerTest, ClosedStreamEndsWithFinalChunkAndConnectionIsReused) {
   Server& server = StartServer();
   server.Handle("GET", "/three", [](Request, std::shared_ptr<Responder> r) {
