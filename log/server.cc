@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 
 namespace cairn::log {
@@ -68,14 +68,16 @@ struct LogServer::ReadRequest {
   uint64_t from = 0;
   uint64_t to = 0;
   size_t limit = 0;
-  absl::Mutex mu;
-  bool done ABSL_GUARDED_BY(mu) = false;
-  absl::StatusOr<std::vector<Action>> result ABSL_GUARDED_BY(mu);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;                            // guarded by mu
+  absl::StatusOr<std::vector<Action>> result;  // guarded by mu
 
   void Finish(absl::StatusOr<std::vector<Action>> r) {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     result = std::move(r);
     done = true;
+    cv.notify_all();
   }
 };
 
@@ -125,18 +127,18 @@ LogServer::LogServer(LogServerOptions options,
 LogServer::~LogServer() { Stop(); }
 
 absl::Status LogServer::Start() {
-  absl::MutexLock lifecycle_lock(&lifecycle_mu_);
+  std::lock_guard<std::mutex> lifecycle_lock(lifecycle_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (started_ || stopping_) {
       return absl::FailedPreconditionError(absl::StrCat(
           "log server ", options_.config.node_id, " already started"));
     }
     started_ = true;
   }
-  absl::Notification loaded;
-  absl::Status start_status;
-  thread_ = std::thread([this, &loaded, &start_status] {
+  std::promise<absl::Status> loaded;
+  std::future<absl::Status> loaded_status = loaded.get_future();
+  thread_ = std::thread([this, &loaded] {
     node_thread_id_.store(std::this_thread::get_id());
     Effects effects;
     absl::Status s = node_->Start(MonotonicNow(), &effects);
@@ -144,12 +146,11 @@ absl::Status LogServer::Start() {
       Flush(&effects);
       Publish(MonotonicNow());
     }
-    start_status = s;
-    loaded.Notify();
+    loaded.set_value(s);  // `loaded` is gone after this
     if (s.ok()) Run();
     FailEverything();
   });
-  loaded.WaitForNotification();
+  const absl::Status start_status = loaded_status.get();
   if (!start_status.ok()) {
     thread_.join();
     LOG(ERROR) << "log server " << options_.config.node_id
@@ -163,18 +164,18 @@ absl::Status LogServer::Start() {
 }
 
 void LogServer::Stop() {
-  absl::MutexLock lifecycle_lock(&lifecycle_mu_);
+  std::lock_guard<std::mutex> lifecycle_lock(lifecycle_mu_);
   {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ && stopped_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
     stopping_ = true;
+    work_cv_.notify_all();
+    status_cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
   transport_->Stop();
-  absl::MutexLock lock(&mu_);
-  if (!stopped_) {
-    LOG(INFO) << "log server " << options_.config.node_id << " stopped";
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  LOG(INFO) << "log server " << options_.config.node_id << " stopped";
   stopped_ = true;
   status_.running = false;
 }
@@ -190,7 +191,7 @@ bool LogServer::OnNodeThread() const {
 void LogServer::Post(Work work) {
   const bool is_message = std::holds_alternative<LogMessage>(work);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     const bool accepting = !stopping_ && (started_ || is_message);
     if (accepting) {
       if (is_message) {
@@ -200,6 +201,7 @@ void LogServer::Post(Work work) {
         }
         ++mailbox_messages_;
       }
+      if (mailbox_.empty()) work_cv_.notify_one();
       mailbox_.push_back(std::move(work));
       return;
     }
@@ -237,11 +239,9 @@ absl::StatusOr<std::vector<Action>> LogServer::Read(uint64_t from, uint64_t to,
   request->to = to;
   request->limit = limit;
   Post(request);
-  absl::MutexLock lock(&request->mu);
-  auto done = [&request]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(request->mu) {
-    return request->done;
-  };
-  if (!request->mu.AwaitWithTimeout(absl::Condition(&done), timeout)) {
+  std::unique_lock<std::mutex> lock(request->mu);
+  if (!request->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                            [&request] { return request->done; })) {
     return absl::DeadlineExceededError(absl::StrCat(
         "log server ", options_.config.node_id, " did not answer a read of [",
         from, ", ", to, "] within ", absl::FormatDuration(timeout)));
@@ -250,17 +250,20 @@ absl::StatusOr<std::vector<Action>> LogServer::Read(uint64_t from, uint64_t to,
 }
 
 LogServerStatus LogServer::GetStatus() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return status_;
 }
 
 absl::StatusOr<uint64_t> LogServer::WaitForLearned(uint64_t position,
                                                    absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [this, position]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto steady_deadline =
+      std::chrono::steady_clock::now() +
+      absl::ToChronoNanoseconds(
+          std::max(deadline - absl::Now(), absl::ZeroDuration()));
+  status_cv_.wait_until(lock, steady_deadline, [this, position] {
     return status_.learned_through >= position || stopping_;
-  };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  });
   if (status_.learned_through >= position) return status_.learned_through;
   if (stopping_) {
     return absl::UnavailableError(absl::StrCat(
@@ -273,12 +276,12 @@ absl::StatusOr<uint64_t> LogServer::WaitForLearned(uint64_t position,
 }
 
 void LogServer::SetLeadershipListener(LeadershipListener listener) {
-  absl::MutexLock lock(&listeners_mu_);
+  std::lock_guard<std::mutex> lock(listeners_mu_);
   leadership_listener_ = std::move(listener);
 }
 
 void LogServer::TEST_SetStatusObserver(StatusObserver observer) {
-  absl::MutexLock lock(&listeners_mu_);
+  std::lock_guard<std::mutex> lock(listeners_mu_);
   status_observer_ = std::move(observer);
 }
 
@@ -288,14 +291,13 @@ void LogServer::Run() {
     std::deque<Work> round;
     round.swap(self_inbox_);
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (round.empty()) {
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stopping_ || !mailbox_.empty();
-        };
         const absl::Duration wait = next_tick - MonotonicNow();
         if (wait > absl::ZeroDuration()) {
-          mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+          work_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] {
+            return stopping_ || !mailbox_.empty();
+          });
         }
       }
       if (stopping_) return;
@@ -412,7 +414,7 @@ void LogServer::Flush(Effects* effects) {
   if (!effects->leadership.empty()) {
     LeadershipListener listener;
     {
-      absl::MutexLock lock(&listeners_mu_);
+      std::lock_guard<std::mutex> lock(listeners_mu_);
       listener = leadership_listener_;
     }
     for (const LeadershipChange& change : effects->leadership) {
@@ -498,12 +500,13 @@ void LogServer::Publish(absl::Time now) {
   }
   s.transport = transport_stats_;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     status_ = s;
+    status_cv_.notify_all();
   }
   StatusObserver observer;
   {
-    absl::MutexLock lock(&listeners_mu_);
+    std::lock_guard<std::mutex> lock(listeners_mu_);
     observer = status_observer_;
   }
   if (observer) observer(s);
@@ -512,7 +515,7 @@ void LogServer::Publish(absl::Time now) {
 void LogServer::FailEverything() {
   std::deque<Work> left;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     left.swap(mailbox_);
     mailbox_messages_ = 0;
   }

@@ -39,23 +39,23 @@
 #define CAIRN_LOG_SERVER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "log/leveldb_storage.h"
 #include "log/node.h"
@@ -255,23 +255,28 @@ class LogServer {
   TransportStats transport_stats_;
 
   std::unique_ptr<Transport> transport_;
-  // Serializes Start() and Stop().
-  absl::Mutex lifecycle_mu_;
-  std::thread thread_ ABSL_GUARDED_BY(lifecycle_mu_);
+  // Serializes Start() and Stop(). (std::mutex rather than absl::Mutex
+  // throughout: TSan cannot see into Debian's uninstrumented abseil.)
+  std::mutex lifecycle_mu_;
+  std::thread thread_;  // guarded by lifecycle_mu_
   std::atomic<std::thread::id> node_thread_id_;
 
-  mutable absl::Mutex mu_;
-  std::deque<Work> mailbox_ ABSL_GUARDED_BY(mu_);
-  size_t mailbox_messages_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t mailbox_dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // node thread has exited
-  LogServerStatus status_ ABSL_GUARDED_BY(mu_);
+  mutable std::mutex mu_;
+  // Signalled when work arrives or stopping_ is set (the node thread waits).
+  std::condition_variable work_cv_;
+  // Signalled when status_ is published or stopping_ is set.
+  std::condition_variable status_cv_;
+  std::deque<Work> mailbox_;        // guarded by mu_
+  size_t mailbox_messages_ = 0;     // guarded by mu_
+  uint64_t mailbox_dropped_ = 0;    // guarded by mu_
+  bool started_ = false;            // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  bool stopped_ = false;            // guarded by mu_; Stop() has finished
+  LogServerStatus status_;          // guarded by mu_
 
-  mutable absl::Mutex listeners_mu_;
-  LeadershipListener leadership_listener_ ABSL_GUARDED_BY(listeners_mu_);
-  StatusObserver status_observer_ ABSL_GUARDED_BY(listeners_mu_);
+  mutable std::mutex listeners_mu_;
+  LeadershipListener leadership_listener_;  // guarded by listeners_mu_
+  StatusObserver status_observer_;          // guarded by listeners_mu_
 };
 
 }  // namespace cairn::log

@@ -4,19 +4,20 @@
 
 #include "log/server.h"
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -56,25 +57,25 @@ class Results {
  public:
   LogServer::AppendCallback Callback(const std::string& entry) {
     return [this, entry](const AppendResult& result) {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       results_[entry] = result;
+      cv_.notify_all();
     };
   }
   bool WaitFor(size_t n, absl::Duration timeout = kWait) {
-    absl::MutexLock lock(&mu_);
-    auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return results_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                        [&] { return results_.size() >= n; });
   }
   std::map<std::string, AppendResult> results() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return results_;
   }
 
  private:
-  absl::Mutex mu_;
-  std::map<std::string, AppendResult> results_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, AppendResult> results_;  // guarded by mu_
 };
 
 // Appends one entry and waits for its result.
@@ -348,12 +349,12 @@ TEST_F(LogServerTest, ReplicaThatLostItsDiskRecoversBeforeVoting) {
     uint64_t votes_sent;
   };
   struct Observed {
-    absl::Mutex mu;
-    std::vector<Seen> seen ABSL_GUARDED_BY(mu);
+    std::mutex mu;
+    std::vector<Seen> seen;  // guarded by mu
   };
   auto observed = std::make_shared<Observed>();
   ASSERT_TRUE(Restart(lost, [observed](const LogServerStatus& s) {
-                absl::MutexLock lock(&observed->mu);
+                std::lock_guard<std::mutex> lock(observed->mu);
                 observed->seen.push_back({s.status, s.counters.votes_sent});
               }).ok());
   // Keep the log moving while it recovers.
@@ -365,7 +366,7 @@ TEST_F(LogServerTest, ReplicaThatLostItsDiskRecoversBeforeVoting) {
   })) << server(lost)->GetStatus().status_detail;
 
   {
-    absl::MutexLock lock(&observed->mu);
+    std::lock_guard<std::mutex> lock(observed->mu);
     const std::vector<Seen>& seen = observed->seen;
     ASSERT_FALSE(seen.empty());
     EXPECT_EQ(seen.front().status, cairn::v1::Metadata::EMPTY);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -12,10 +13,8 @@
 
 #include <boost/asio.hpp>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 
@@ -90,7 +89,8 @@ absl::StatusOr<PeerAddress> ParsePeerAddress(absl::string_view text) {
 }
 
 // All state below is owned by the I/O thread unless a comment says it is
-// guarded by a mutex or atomic.
+// guarded by a mutex or atomic. (std::mutex rather than absl::Mutex: TSan
+// cannot see into Debian's uninstrumented abseil.)
 class Transport::Impl {
  public:
   Impl(TransportOptions options, Receiver receiver)
@@ -98,7 +98,7 @@ class Transport::Impl {
         receiver_(std::move(receiver)),
         acceptor_(io_),
         port_(options_.listen_port) {
-    absl::MutexLock lock(&peers_mu_);
+    std::lock_guard<std::mutex> lock(peers_mu_);
     for (const auto& [id, address] : options_.peers) {
       if (id == options_.node_id) continue;
       peers_[id] = NewPeer(id, address);
@@ -138,10 +138,10 @@ class Transport::Impl {
     std::shared_ptr<Conn> conn;
     bool failing = false;  // last attempt failed (log once per outage)
     // Shared with Send() and SetPeerAddress().
-    absl::Mutex mu;
-    PeerAddress address ABSL_GUARDED_BY(mu);
-    std::deque<std::string> queue ABSL_GUARDED_BY(mu);
-    bool kick_posted ABSL_GUARDED_BY(mu) = false;
+    std::mutex mu;
+    PeerAddress address;  // guarded by mu
+    std::deque<std::string> queue;  // guarded by mu
+    bool kick_posted = false;  // guarded by mu
   };
 
   // One accepted connection; reads frames and delivers them.
@@ -183,13 +183,13 @@ class Transport::Impl {
   tcp::acceptor acceptor_;
   std::set<std::shared_ptr<Inbound>> inbound_;  // I/O thread
 
-  mutable absl::Mutex peers_mu_;
+  mutable std::mutex peers_mu_;
   // Peers are never removed, so a Peer* stays valid for the Impl's lifetime.
-  std::map<uint32_t, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(peers_mu_);
+  std::map<uint32_t, std::unique_ptr<Peer>> peers_;  // guarded by peers_mu_
 
-  absl::Mutex state_mu_;
-  bool started_ ABSL_GUARDED_BY(state_mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(state_mu_) = false;
+  std::mutex state_mu_;
+  bool started_ = false;  // guarded by state_mu_
+  bool stopped_ = false;  // guarded by state_mu_
   std::atomic<bool> running_{false};  // between Start() and Stop()
   bool stopping_ = false;             // I/O thread: shutting down
 
@@ -202,7 +202,7 @@ class Transport::Impl {
 
 absl::Status Transport::Impl::Start() {
   {
-    absl::MutexLock lock(&state_mu_);
+    std::lock_guard<std::mutex> lock(state_mu_);
     if (started_ || stopped_) {
       return absl::FailedPreconditionError("transport already started");
     }
@@ -232,7 +232,7 @@ absl::Status Transport::Impl::Start() {
   work_.emplace(io_.get_executor());
   running_.store(true, std::memory_order_release);
   {
-    absl::MutexLock lock(&peers_mu_);
+    std::lock_guard<std::mutex> lock(peers_mu_);
     for (auto& [id, peer] : peers_) {
       Peer* p = peer.get();
       asio::post(io_, [this, p] { Connect(p); });
@@ -245,7 +245,7 @@ absl::Status Transport::Impl::Start() {
 
 void Transport::Impl::Stop() {
   {
-    absl::MutexLock lock(&state_mu_);
+    std::lock_guard<std::mutex> lock(state_mu_);
     if (stopped_) return;
     stopped_ = true;
     if (!started_) return;
@@ -257,7 +257,7 @@ void Transport::Impl::Stop() {
     acceptor_.close(ignored);
     for (const auto& in : inbound_) in->socket.close(ignored);
     inbound_.clear();
-    absl::MutexLock lock(&peers_mu_);
+    std::lock_guard<std::mutex> lock(peers_mu_);
     for (auto& [id, peer] : peers_) {
       peer->resolver.cancel();
       peer->backoff_timer.cancel();
@@ -275,7 +275,7 @@ void Transport::Impl::Stop() {
 }
 
 Transport::Impl::Peer* Transport::Impl::FindPeer(uint32_t id) {
-  absl::MutexLock lock(&peers_mu_);
+  std::lock_guard<std::mutex> lock(peers_mu_);
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : it->second.get();
 }
@@ -305,7 +305,7 @@ void Transport::Impl::Send(const cairn::v1::LogMessage& message) {
       reinterpret_cast<uint8_t*>(frame.data() + kHeaderBytes));
   bool post = false;
   {
-    absl::MutexLock lock(&peer->mu);
+    std::lock_guard<std::mutex> lock(peer->mu);
     peer->queue.push_back(std::move(frame));
     while (peer->queue.size() > options_.max_queued_messages) {
       peer->queue.pop_front();
@@ -323,13 +323,13 @@ std::unique_ptr<Transport::Impl::Peer> Transport::Impl::NewPeer(
     uint32_t id, const PeerAddress& address) {
   auto peer = std::make_unique<Peer>(id, io_);
   peer->backoff = options_.reconnect_initial_backoff;
-  absl::MutexLock lock(&peer->mu);
+  std::lock_guard<std::mutex> lock(peer->mu);
   peer->address = address;
   return peer;
 }
 
 PeerAddress Transport::Impl::AddressOf(Peer* peer) {
-  absl::MutexLock lock(&peer->mu);
+  std::lock_guard<std::mutex> lock(peer->mu);
   return peer->address;
 }
 
@@ -337,12 +337,12 @@ void Transport::Impl::SetPeerAddress(uint32_t id, const PeerAddress& address) {
   if (id == options_.node_id) return;
   Peer* peer = nullptr;
   {
-    absl::MutexLock lock(&peers_mu_);
+    std::lock_guard<std::mutex> lock(peers_mu_);
     auto& slot = peers_[id];
     if (slot == nullptr) {
       slot = NewPeer(id, address);
     } else {
-      absl::MutexLock peer_lock(&slot->mu);
+      std::lock_guard<std::mutex> peer_lock(slot->mu);
       if (slot->address.host == address.host &&
           slot->address.port == address.port) {
         return;
@@ -464,7 +464,7 @@ void Transport::Impl::ScheduleReconnect(Peer* peer) {
 
 void Transport::Impl::Kick(Peer* peer) {
   {
-    absl::MutexLock lock(&peer->mu);
+    std::lock_guard<std::mutex> lock(peer->mu);
     peer->kick_posted = false;
   }
   MaybeWrite(peer);
@@ -475,7 +475,7 @@ void Transport::Impl::MaybeWrite(Peer* peer) {
   std::shared_ptr<Conn> conn = peer->conn;
   if (conn == nullptr || !conn->connected || conn->writing) return;
   {
-    absl::MutexLock lock(&peer->mu);
+    std::lock_guard<std::mutex> lock(peer->mu);
     size_t bytes = 0;
     while (!peer->queue.empty() && conn->in_flight.size() < kMaxFramesPerWrite &&
            (conn->in_flight.empty() ||
@@ -620,9 +620,9 @@ TransportStats Transport::Impl::Stats() const {
   s.bad_frames = bad_frames_.load(std::memory_order_relaxed);
   s.inbound_connections =
       inbound_connections_.load(std::memory_order_relaxed);
-  absl::MutexLock lock(&peers_mu_);
+  std::lock_guard<std::mutex> lock(peers_mu_);
   for (const auto& [id, peer] : peers_) {
-    absl::MutexLock peer_lock(&peer->mu);
+    std::lock_guard<std::mutex> peer_lock(peer->mu);
     s.queued += peer->queue.size();
   }
   return s;

@@ -1,12 +1,13 @@
 #include "log/transport.h"
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <boost/asio.hpp>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -22,28 +23,28 @@ class Inbox {
  public:
   Transport::Receiver Receiver() {
     return [this](LogMessage m) {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       messages_.push_back(std::move(m));
+      arrived_.notify_all();
     };
   }
 
   // True once at least `n` messages arrived (within `timeout`).
   bool WaitFor(size_t n, absl::Duration timeout = absl::Seconds(5)) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return messages_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    std::unique_lock<std::mutex> lock(mu_);
+    return arrived_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                             [&] { return messages_.size() >= n; });
   }
 
   std::vector<LogMessage> messages() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return messages_;
   }
 
  private:
-  absl::Mutex mu_;
-  std::vector<LogMessage> messages_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  std::condition_variable arrived_;
+  std::vector<LogMessage> messages_;  // guarded by mu_
 };
 
 LogMessage Heartbeat(uint32_t from, uint32_t to, uint64_t sequence) {
