@@ -380,6 +380,28 @@ void LogServer::Handle(Work& work, Effects* pending) {
 
 void LogServer::Flush(Effects* effects) {
   const uint32_t self = options_.config.node_id;
+  // Our own replica learns what our proposer saw chosen before the appends
+  // complete, in the same write: a Read() right after a successful Append
+  // sees the entry. (Learning reads no storage and sends nothing, so it
+  // merges like any other storage-free input.)
+  for (bool again = true; again;) {
+    std::vector<LogMessage> learned;
+    auto& messages = effects->messages;
+    for (auto it = messages.begin(); it != messages.end();) {
+      if (it->to() == self && it->has_learned()) {
+        learned.push_back(std::move(*it));
+        it = messages.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    again = !learned.empty();
+    for (const LogMessage& message : learned) {
+      ++counters_.messages_sent;
+      ++counters_.messages_received;
+      node_->Handle(message, MonotonicNow(), effects);
+    }
+  }
   if (!effects->write.empty()) {
     const absl::Status written = storage_->Write(effects->write, effects->sync);
     // An acceptor that cannot persist must not answer: stop the process.

@@ -16,6 +16,10 @@
 //   2. sends `effects.messages` (those addressed to itself re-enter its own
 //      mailbox), then
 //   3. runs append/truncate callbacks and leadership notifications.
+// One exception to "self-addressed messages re-enter the mailbox": the
+// LearnedMessage our proposer sends our own replica is handled within the
+// same Effects, before its write, so that an append completes only once this
+// replica has learned it (Read() right after a successful Append sees it).
 //
 // Group commit: within one round, the Effects of consecutive inputs whose
 // handling does not read storage (AcceptRequest, LearnedMessage, Heartbeat,
