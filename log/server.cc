@@ -5,6 +5,7 @@
 #include <future>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
@@ -24,6 +25,8 @@ absl::Time MonotonicNow() {
          absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
 }
 
+constexpr absl::string_view kNotAppendedPayload = "cairn.log/not-appended";
+
 AppendResult Failed(uint64_t id, absl::Status status) {
   AppendResult result;
   result.id = id;
@@ -32,6 +35,17 @@ AppendResult Failed(uint64_t id, absl::Status status) {
 }
 
 }  // namespace
+
+absl::Status NotAppendedError(absl::string_view message) {
+  absl::Status status = absl::UnavailableError(message);
+  status.SetPayload(kNotAppendedPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsNotAppended(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         status.GetPayload(kNotAppendedPayload).has_value();
+}
 
 std::string ReplicaStatusName(cairn::v1::Metadata::Status status) {
   switch (status) {
@@ -207,7 +221,7 @@ void LogServer::Post(Work work) {
     }
   }
   // Not running: answer at once, on the caller's thread.
-  const absl::Status unavailable = absl::UnavailableError(absl::StrCat(
+  const absl::Status unavailable = NotAppendedError(absl::StrCat(
       "log server ", options_.config.node_id, " is not running"));
   if (auto* append = std::get_if<AppendWork>(&work)) {
     append->done(Failed(0, unavailable));
@@ -359,7 +373,7 @@ void LogServer::Handle(Work& work, Effects* pending) {
       node_->Append(id, std::move(append->entry), now, pending);
     } else {
       pending->append_results.push_back(
-          Failed(id, absl::UnavailableError(NotLeaderMessage())));
+          Failed(id, NotAppendedError(NotLeaderMessage())));
     }
   } else if (auto* truncate = std::get_if<TruncateWork>(&work)) {
     const uint64_t id = next_append_id_++;
@@ -369,7 +383,7 @@ void LogServer::Handle(Work& work, Effects* pending) {
       node_->Truncate(id, truncate->to, now, pending);
     } else {
       pending->append_results.push_back(
-          Failed(id, absl::UnavailableError(NotLeaderMessage())));
+          Failed(id, NotAppendedError(NotLeaderMessage())));
     }
   } else if (auto* read = std::get_if<std::shared_ptr<ReadRequest>>(&work)) {
     ++counters_.reads;
@@ -541,18 +555,20 @@ void LogServer::FailEverything() {
     left.swap(mailbox_);
     mailbox_messages_ = 0;
   }
+  const absl::Status not_started = NotAppendedError(absl::StrCat(
+      "log server ", options_.config.node_id, " stopped"));
+  for (Work& work : left) {
+    if (auto* append = std::get_if<AppendWork>(&work)) {
+      if (append->done) append->done(Failed(0, not_started));
+    } else if (auto* truncate = std::get_if<TruncateWork>(&work)) {
+      if (truncate->done) truncate->done(Failed(0, not_started));
+    } else if (auto* read = std::get_if<std::shared_ptr<ReadRequest>>(&work)) {
+      (*read)->Finish(not_started);
+    }
+  }
   const absl::Status stopped = absl::UnavailableError(absl::StrCat(
       "log server ", options_.config.node_id,
       " stopped; the entry may or may not be in the log"));
-  for (Work& work : left) {
-    if (auto* append = std::get_if<AppendWork>(&work)) {
-      if (append->done) append->done(Failed(0, stopped));
-    } else if (auto* truncate = std::get_if<TruncateWork>(&work)) {
-      if (truncate->done) truncate->done(Failed(0, stopped));
-    } else if (auto* read = std::get_if<std::shared_ptr<ReadRequest>>(&work)) {
-      (*read)->Finish(stopped);
-    }
-  }
   auto callbacks = std::move(callbacks_);
   callbacks_.clear();
   for (auto& [id, done] : callbacks) {

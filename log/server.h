@@ -60,6 +60,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "log/leveldb_storage.h"
 #include "log/node.h"
@@ -138,6 +139,14 @@ struct LogServerStatus {
   TransportStats transport;
 };
 
+// An Append/Truncate failure after which the entry is certainly NOT in the
+// log (this replica was not the serving leader, or not running), so retrying
+// it elsewhere cannot duplicate it: kUnavailable carrying a payload that
+// IsNotAppended() recognises. Other kUnavailable results of an append mean
+// its outcome is unknown.
+absl::Status NotAppendedError(absl::string_view message);
+bool IsNotAppended(const absl::Status& status);
+
 // "VOTING", "EMPTY", ...; "follower", "candidate", "filling", "leader".
 std::string ReplicaStatusName(cairn::v1::Metadata::Status status);
 std::string RoleName(Proposer::Role role);
@@ -146,10 +155,11 @@ class LogServer {
  public:
   // Result of an Append or Truncate: OK with the position (and index in the
   // position's batch) where it was chosen; kUnavailable when this replica is
-  // not the serving leader (nothing was appended; the message names the
-  // leader if one is known) or lost leadership or stopped before the entry
-  // was chosen (it may or may not end up in the log); kFailedPrecondition
-  // for a Truncate past the chosen prefix.
+  // not the serving leader or not running (nothing was appended:
+  // IsNotAppended(); the message names the leader if one is known) or lost
+  // leadership or stopped before the entry was chosen (it may or may not end
+  // up in the log); kFailedPrecondition for a Truncate past the chosen
+  // prefix.
   using AppendCallback = std::function<void(const AppendResult& result)>;
   using LeadershipListener = std::function<void(const LeadershipChange&)>;
   using StatusObserver = std::function<void(const LogServerStatus&)>;
