@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -113,6 +114,8 @@ struct Results {
   std::map<int, Point> leveldb;
   std::map<int, Point> etcd;
   std::string etcd_put_target;
+  // What the replicas did during each Cairn phase (from /log/status).
+  std::vector<std::string> cairn_internals;
   std::vector<std::string> problems;
 };
 
@@ -179,6 +182,84 @@ absl::Status MeasureLevelDbPeer(const ScratchDir& scratch, const Plan& plan,
   return absl::OkStatus();
 }
 
+// The /log/status counters the report explains Cairn's numbers with.
+struct ReplicaCounters {
+  bool answered = false;
+  uint64_t appends_ok = 0;
+  uint64_t synced_writes = 0;
+  uint64_t end = 0;  // highest position with an accepted value
+  uint64_t elections_won = 0;
+};
+
+uint64_t Counter(const google::protobuf::Struct& s, absl::string_view path) {
+  uint64_t v = 0;
+  return absl::SimpleAtoi(JsonField(s, path).value_or("0"), &v) ? v : 0;
+}
+
+struct ClusterCounters {
+  absl::Time at;
+  std::vector<ReplicaCounters> replicas;
+};
+
+ClusterCounters SnapshotCounters(CairnCluster& cluster) {
+  ClusterCounters snapshot;
+  snapshot.at = absl::Now();
+  for (int i = 0; i < cluster.size(); ++i) {
+    ReplicaCounters c;
+    if (std::optional<google::protobuf::Struct> s = cluster.Status(i)) {
+      c.answered = true;
+      c.appends_ok = Counter(*s, "counters.appends_ok");
+      c.synced_writes = Counter(*s, "counters.synced_writes");
+      c.end = Counter(*s, "end");
+      c.elections_won = Counter(*s, "elections_won");
+    }
+    snapshot.replicas.push_back(c);
+  }
+  return snapshot;
+}
+
+// One line of "what the replicas did" between two snapshots: appends the
+// leader acknowledged, positions they used (entries per position = the
+// batching), and synced writes on the leader and on each follower.
+std::string DescribeInternals(absl::string_view phase, int leader,
+                              const ClusterCounters& before,
+                              const ClusterCounters& after) {
+  const ReplicaCounters& b = before.replicas[leader];
+  const ReplicaCounters& a = after.replicas[leader];
+  if (!a.answered || !b.answered) {
+    return absl::StrCat(phase, ": leader status unavailable");
+  }
+  const double seconds = absl::ToDoubleSeconds(after.at - before.at);
+  const uint64_t appends = a.appends_ok - b.appends_ok;
+  const uint64_t positions = a.end - b.end;
+  const uint64_t leader_syncs = a.synced_writes - b.synced_writes;
+  std::vector<std::string> followers;
+  for (size_t i = 0; i < after.replicas.size(); ++i) {
+    if (static_cast<int>(i) == leader) continue;
+    const ReplicaCounters& fb = before.replicas[i];
+    const ReplicaCounters& fa = after.replicas[i];
+    followers.push_back(
+        fa.answered && fb.answered
+            ? absl::StrFormat("%.0f", (fa.synced_writes - fb.synced_writes) /
+                                          seconds)
+            : std::string("?"));
+  }
+  return absl::StrFormat(
+      "%-14s %8d appends %7d positions (%6.1f entries/position)  "
+      "fsyncs/s: leader %5.0f, followers %s  (%.2f fsyncs per append on the "
+      "leader)",
+      phase, appends, positions,
+      positions > 0 ? static_cast<double>(appends) / positions : 0.0,
+      leader_syncs / seconds, absl::StrJoin(followers, "/"),
+      appends > 0 ? static_cast<double>(leader_syncs) / appends : 0.0);
+}
+
+uint64_t TotalElections(const ClusterCounters& c) {
+  uint64_t total = 0;
+  for (const ReplicaCounters& r : c.replicas) total += r.elections_won;
+  return total;
+}
+
 // Who leads, by every replica's account: "1:leader(1) 2:follower(1) ...".
 std::string LeadershipView(CairnCluster& cluster) {
   std::vector<std::string> parts;
@@ -241,6 +322,9 @@ absl::Status MeasureCairn(const std::string& binary, const ScratchDir& scratch,
            (*cluster)->id(*leader), port,
            absl::FormatDuration(absl::Now() - started));
 
+  const ClusterCounters at_start = SnapshotCounters(**cluster);
+  ClusterCounters before = at_start;
+
   // Serial appends over one keep-alive connection.
   Progress("cairn: serial appends (up to %d, at most %s)", plan.serial_samples,
            absl::FormatDuration(plan.serial_time_cap));
@@ -279,6 +363,10 @@ absl::Status MeasureCairn(const std::string& binary, const ScratchDir& scratch,
     }
   }
   CheckCluster(**cluster, *leader, "serial appends", results);
+  ClusterCounters after = SnapshotCounters(**cluster);
+  results->cairn_internals.push_back(
+      DescribeInternals("serial", *leader, before, after));
+  before = after;
 
   for (int n : kConcurrency) {
     Progress("cairn: %d concurrent appenders", n);
@@ -302,6 +390,15 @@ absl::Status MeasureCairn(const std::string& binary, const ScratchDir& scratch,
     p.failures = r->failures();
     NoteLoadFailures(absl::StrCat("cairn x", n), *r, results);
     CheckCluster(**cluster, *leader, absl::StrCat("throughput x", n), results);
+    after = SnapshotCounters(**cluster);
+    results->cairn_internals.push_back(DescribeInternals(
+        absl::StrCat(n, " appenders"), *leader, before, after));
+    before = after;
+  }
+  if (TotalElections(after) != TotalElections(at_start)) {
+    results->problems.push_back(absl::StrCat(
+        "cairn: ", TotalElections(after) - TotalElections(at_start),
+        " election(s) won during the run"));
   }
   Progress("cairn: final view %s", LeadershipView(**cluster));
   std::vector<std::string> endings = (*cluster)->Stop();
@@ -443,6 +540,13 @@ void PrintReport(Results& r) {
   ratio_row("cairn / etcd", r.etcd);
   if (!r.etcd_put_target.empty()) {
     absl::PrintF("  (etcd puts via HTTP/JSON gateway %s)\n", r.etcd_put_target);
+  }
+  if (!r.cairn_internals.empty()) {
+    absl::PrintF("\nWhat the Cairn replicas did (their /log/status counters, "
+                 "warm-up and drain included)\n");
+    for (const std::string& line : r.cairn_internals) {
+      absl::PrintF("  %s\n", line);
+    }
   }
   absl::PrintF("\nProblems observed: %s\n",
                r.problems.empty() ? "none" : "");

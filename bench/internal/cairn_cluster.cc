@@ -102,11 +102,15 @@ std::optional<google::protobuf::Struct> CairnCluster::Status(int index) {
 absl::StatusOr<int> CairnCluster::LeaderIndex() {
   for (int i = 0; i < size(); ++i) {
     std::optional<google::protobuf::Struct> status = Status(i);
-    if (status.has_value() && JsonField(*status, "role") == "leader") {
+    // A leader still waiting out its predecessor's lease says
+    // "serving": false; older replicas may not report the field at all.
+    if (status.has_value() && JsonField(*status, "role") == "leader" &&
+        JsonField(*status, "serving").value_or("true") == "true") {
       return i;
     }
   }
-  return absl::UnavailableError("no replica reports role \"leader\"");
+  return absl::UnavailableError(
+      "no replica reports role \"leader\" and serving");
 }
 
 absl::Status CairnCluster::WaitForLeader(absl::Time deadline) {

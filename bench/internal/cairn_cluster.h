@@ -49,7 +49,7 @@ class CairnCluster {
   ~CairnCluster();
 
   // Returns the index (0-based) of the replica whose /log/status says it is
-  // the leader; kUnavailable when none does.
+  // the serving leader; kUnavailable when none does.
   absl::StatusOr<int> LeaderIndex();
 
   // Returns replica `index`'s /log/status document, or nullopt when it does
