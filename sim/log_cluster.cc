@@ -366,7 +366,11 @@ void LogCluster::DoCrash(Member& m, size_t keep_unsynced, const char* how) {
   m.storage->SimulateCrash(keep_unsynced);
   auto metadata = m.storage->ReadMetadata();
   checker_.OnCrash(m.id, metadata.ok() ? *metadata : std::nullopt);
-  m.last_status = m.node->replica().status();
+  // While down, a node's status is what its disk says (the in-memory one
+  // may never have been written).
+  m.last_status = metadata.ok() && metadata->has_value()
+                      ? (*metadata)->status()
+                      : Metadata::EMPTY;
   m.node.reset();
   ++m.incarnation;
   m.armed_crash.reset();

@@ -158,6 +158,8 @@ class LogCluster {
   // The first failure, prefixed with the step and simulated time.
   std::string failure() const;
   const std::vector<Ack>& acks() const { return acks_; }
+  // Requests submitted and not yet answered (nor lost in a crash).
+  size_t pending_requests() const { return pending_.size(); }
   const ClusterStats& stats() const { return stats_; }
   // FNV-1a hash of every event so far (deliveries, faults, results).
   uint64_t trace_hash() const { return trace_hash_; }

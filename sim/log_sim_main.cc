@@ -8,9 +8,11 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "sim/log_sim.h"
@@ -20,10 +22,13 @@ ABSL_FLAG(uint64_t, seeds, 1, "Number of seeds to run, from --first_seed.");
 ABSL_FLAG(uint64_t, first_seed, 1, "First seed of a --seeds run.");
 ABSL_FLAG(int, replicas, 3, "Replicas per cluster (3 or 5).");
 ABSL_FLAG(int, steps, 2000, "Steps with faults and load per seed.");
-ABSL_FLAG(int, heal_steps, 6000, "Bound on steps to heal and converge.");
+ABSL_FLAG(int, heal_steps, 10000, "Bound on steps to heal and converge.");
 ABSL_FLAG(bool, trace, false,
           "Print every event (and the log core's INFO lines on stderr).");
 ABSL_FLAG(bool, verbose, false, "Print a summary line for every seed.");
+ABSL_FLAG(std::string, tolerate, "",
+          "Comma-separated open findings (sim/FINDINGS.md) to tolerate, "
+          "e.g. F1,F2; default: none (strict).");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -50,6 +55,24 @@ int main(int argc, char** argv) {
               absl::GetFlag(FLAGS_steps));
   std::fflush(stdout);
 
+  cairn::sim::KnownIssues tolerate;
+  for (absl::string_view id :
+       absl::StrSplit(absl::GetFlag(FLAGS_tolerate), ',', absl::SkipEmpty())) {
+    if (id == "F1") {
+      tolerate.fetch_stall = true;
+    } else if (id == "F2") {
+      tolerate.records_below_begin = true;
+    } else if (id == "F3") {
+      tolerate.phase1_paging = true;
+    } else if (id == "F4") {
+      tolerate.idle_recovery = true;
+    } else {
+      std::fprintf(stderr, "unknown finding '%s' in --tolerate\n",
+                   std::string(id).c_str());
+      return 2;
+    }
+  }
+
   const absl::Time started = absl::Now();
   uint64_t failures = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
@@ -59,6 +82,7 @@ int main(int argc, char** argv) {
     options.steps = absl::GetFlag(FLAGS_steps);
     options.heal_steps = absl::GetFlag(FLAGS_heal_steps);
     options.trace = trace ? &std::cout : nullptr;
+    options.tolerate = tolerate;
     const cairn::sim::SimResult result = cairn::sim::RunLogSimulation(options);
     if (count == 1 || absl::GetFlag(FLAGS_verbose) || !result.ok) {
       std::cout << cairn::sim::SummaryLine(result) << std::endl;
