@@ -63,8 +63,7 @@ ABSL_FLAG(double, max_clock_drift, 0.05,
           "Assumed bound on clock rate differences (lease safety margin).");
 ABSL_FLAG(uint32_t, max_in_flight, 8,
           "Positions the leader keeps in phase 2 at once (pipelining).");
-ABSL_FLAG(uint32_t, fetch_max_actions, 512,
-          "Positions per catch-up fetch.");
+ABSL_FLAG(uint32_t, fetch_max_actions, 512, "Positions per catch-up fetch.");
 ABSL_FLAG(bool, group_commit, true,
           "Merge the storage writes of consecutive messages into one fsync.");
 ABSL_FLAG(int, http_threads, 2, "Threads serving the HTTP API.");
@@ -177,10 +176,9 @@ absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv) {
       flag = absl::FindCommandLineFlag(name.substr(2));
       if (flag != nullptr && flag->IsOfType<bool>()) value = "false";
     }
-    if (flag == nullptr || !absl::StrContains(flag->Filename(),
-                                              "cairn_log_main")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name));
+    if (flag == nullptr ||
+        !absl::StrContains(flag->Filename(), "cairn_log_main")) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     }
     if (!value.has_value()) {
       if (flag->IsOfType<bool>()) {
@@ -194,8 +192,8 @@ absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv) {
     }
     std::string error;
     if (!flag->ParseFrom(*value, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad value '", *value, "' for --", name, ": ", error));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value '", *value, "' for --", name, ": ", error));
     }
   }
   return positional;
@@ -219,9 +217,9 @@ absl::StatusOr<std::map<uint32_t, ReplicaAddresses>> ParseReplicas(
         slash < eq || !absl::SimpleAtoi(item.substr(0, eq), &id) || id == 0 ||
         !absl::SimpleAtoi(item.substr(slash + 1), &http_port) ||
         http_port == 0 || http_port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad --replicas item '", item,
-          "': expected id=host:peer_port/http_port with id >= 1"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad --replicas item '", item,
+                       "': expected id=host:peer_port/http_port with id >= 1"));
     }
     auto peer = ParsePeerAddress(item.substr(eq + 1, slash - eq - 1));
     if (!peer.ok()) {
@@ -243,9 +241,11 @@ absl::StatusOr<std::map<uint32_t, ReplicaAddresses>> ParseReplicas(
 int RunReplica() {
   const uint32_t id = absl::GetFlag(FLAGS_id);
   auto replicas = ParseReplicas(absl::GetFlag(FLAGS_replicas));
-  if (!replicas.ok()) return UsageError(std::string(replicas.status().message()));
+  if (!replicas.ok())
+    return UsageError(std::string(replicas.status().message()));
   if (id == 0 || !replicas->count(id)) {
-    return UsageError(absl::StrCat("--id=", id, " must name one of --replicas"));
+    return UsageError(
+        absl::StrCat("--id=", id, " must name one of --replicas"));
   }
   if (absl::GetFlag(FLAGS_dir).empty()) return UsageError("--dir is required");
 
@@ -255,9 +255,9 @@ int RunReplica() {
   if (!log_init.ok()) LOG(WARNING) << "log file: " << log_init;
 
   const ReplicaAddresses& self = replicas->at(id);
-  const std::string bind =
-      absl::GetFlag(FLAGS_bind).empty() ? self.peer.host
-                                        : absl::GetFlag(FLAGS_bind);
+  const std::string bind = absl::GetFlag(FLAGS_bind).empty()
+                               ? self.peer.host
+                               : absl::GetFlag(FLAGS_bind);
   LogServerOptions options;
   options.config.node_id = id;
   for (const auto& [replica, addresses] : *replicas) {
@@ -267,8 +267,7 @@ int RunReplica() {
   options.config.election_timeout = absl::GetFlag(FLAGS_election_timeout);
   options.config.lease_duration = absl::GetFlag(FLAGS_lease);
   options.config.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
-  options.config.retransmit_interval =
-      absl::GetFlag(FLAGS_retransmit_interval);
+  options.config.retransmit_interval = absl::GetFlag(FLAGS_retransmit_interval);
   options.config.recover_interval = absl::GetFlag(FLAGS_recover_interval);
   options.config.max_clock_drift = absl::GetFlag(FLAGS_max_clock_drift);
   options.config.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
@@ -363,9 +362,11 @@ int RunClient(const std::string& verb, const std::vector<std::string>& args) {
                           ? "append takes exactly one DATA argument"
                           : absl::StrCat(verb, " takes no arguments"));
   }
-  if (absl::GetFlag(FLAGS_http).empty()) return UsageError("--http is required");
+  if (absl::GetFlag(FLAGS_http).empty())
+    return UsageError("--http is required");
   auto addresses = ParseAddressList(absl::GetFlag(FLAGS_http));
-  if (!addresses.ok()) return UsageError(std::string(addresses.status().message()));
+  if (!addresses.ok())
+    return UsageError(std::string(addresses.status().message()));
   LogClientOptions options;
   options.addresses = *std::move(addresses);
   options.timeout = absl::GetFlag(FLAGS_timeout);
@@ -436,8 +437,8 @@ int Main(int argc, char** argv) {
   const std::vector<std::string> rest(args->begin() + 1, args->end());
   if (verb == "replica" || verb == "init") {
     if (!rest.empty()) {
-      return UsageError(absl::StrCat(verb, " takes no arguments, got '",
-                                     rest.front(), "'"));
+      return UsageError(
+          absl::StrCat(verb, " takes no arguments, got '", rest.front(), "'"));
     }
     return verb == "replica" ? RunReplica() : RunInit();
   }

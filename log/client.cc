@@ -4,12 +4,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "absl/strings/ascii.h"
 
 namespace cairn::log {
 
@@ -21,8 +21,8 @@ namespace {
 struct Json {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
-  std::string text;  // a string's value, a number's or bool's spelling
-  std::vector<Json> items;                            // kArray
+  std::string text;         // a string's value, a number's or bool's spelling
+  std::vector<Json> items;  // kArray
   std::vector<std::pair<std::string, Json>> fields;  // kObject, in order
 
   // A field's string or number text; "" when absent or of another kind.
@@ -54,8 +54,9 @@ class JsonParser {
   static constexpr int kMaxDepth = 64;
 
   void SkipSpace() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' ||
-                                   text_[pos_] == '\r' || text_[pos_] == '\t')) {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' ||
+            text_[pos_] == '\t')) {
       ++pos_;
     }
   }
@@ -276,8 +277,7 @@ absl::Status ErrorFromResponse(const http::Response& response) {
   }
 }
 
-LogClient::LogClient(LogClientOptions options)
-    : options_(std::move(options)) {
+LogClient::LogClient(LogClientOptions options) : options_(std::move(options)) {
   http::ClientOptions http_options;
   http_options.follow_redirects = true;
   http_ = std::make_unique<http::Client>(http_options);
@@ -344,9 +344,9 @@ absl::StatusOr<http::Response> LogClient::Get(absl::string_view target) {
       preferred_ = index;
       return response;
     }
-    last = absl::Status(response.status().code(),
-                        absl::StrCat(address.ToString(), ": ",
-                                     response.status().message()));
+    last = absl::Status(
+        response.status().code(),
+        absl::StrCat(address.ToString(), ": ", response.status().message()));
     http_->CloseConnection();
   }
   return last;

@@ -259,8 +259,9 @@ void RegisterLogRoutes(ReplicatedLog* log, LogHttpOptions options,
         }
         if (!to->has_value()) {
           r->Respond(http::Response::Error(
-              400, "missing query parameter 'to' (truncate deletes every "
-                   "position before it)"));
+              400,
+              "missing query parameter 'to' (truncate deletes every "
+              "position before it)"));
           return;
         }
         if (auto answer = NotLeader(*log, *shared, req, "")) {
@@ -276,8 +277,7 @@ void RegisterLogRoutes(ReplicatedLog* log, LogHttpOptions options,
             return;
           }
           r->Respond(http::Response::Json(
-              200,
-              JsonObject().U64("position", *p).U64("to", target).Build()));
+              200, JsonObject().U64("position", *p).U64("to", target).Build()));
         });
       });
 
@@ -312,8 +312,7 @@ void RegisterLogRoutes(ReplicatedLog* log, LogHttpOptions options,
         }
         body += "]";
         http::Response response = http::Response::Json(200, std::move(body));
-        response.headers.Set("X-Cairn-Next-Position",
-                             absl::StrCat(page->next));
+        response.headers.Set("X-Cairn-Next-Position", absl::StrCat(page->next));
         response.headers.Set("X-Cairn-Learned-Through",
                              absl::StrCat(log->Status().learned_through));
         return response;

@@ -107,7 +107,8 @@ class LogHttpTest : public ::testing::Test {
 
   LogClient Client(const std::vector<uint32_t>& ids) {
     LogClientOptions options;
-    for (uint32_t id : ids) options.addresses.push_back({"127.0.0.1", port(id)});
+    for (uint32_t id : ids)
+      options.addresses.push_back({"127.0.0.1", port(id)});
     options.timeout = absl::Seconds(5);
     return LogClient(options);
   }
@@ -158,8 +159,7 @@ TEST_F(LogHttpTest, ReadsStatusAndHealthAnswerJson) {
     last = p->position;
   }
   for (uint32_t id = 1; id <= 3; ++id) {
-    ASSERT_TRUE(
-        logs_[id - 1]->WaitForLearned(last, absl::Now() + kWait).ok());
+    ASSERT_TRUE(logs_[id - 1]->WaitForLearned(last, absl::Now() + kWait).ok());
     auto page = Client({id}).Read(std::nullopt, std::nullopt, std::nullopt);
     ASSERT_TRUE(page.ok()) << page.status();
     ASSERT_EQ(page->entries.size(), 5u) << "replica " << id;
@@ -182,15 +182,14 @@ TEST_F(LogHttpTest, ReadsStatusAndHealthAnswerJson) {
   EXPECT_EQ(health->status, 200);
   EXPECT_NE(health->body.find("\"healthy\":true"), std::string::npos);
 
-  auto bad = raw.Request("GET", "127.0.0.1", port(leader),
-                         "/log/read?from=x");
+  auto bad = raw.Request("GET", "127.0.0.1", port(leader), "/log/read?from=x");
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("'from' must be an unsigned integer"),
             std::string::npos)
       << bad->body;
-  auto limit = raw.Request("GET", "127.0.0.1", port(leader),
-                           "/log/read?limit=0");
+  auto limit =
+      raw.Request("GET", "127.0.0.1", port(leader), "/log/read?limit=0");
   ASSERT_TRUE(limit.ok());
   EXPECT_EQ(limit->status, 400);
 }
@@ -261,8 +260,8 @@ TEST_F(LogHttpTest, ClientSkipsUnreachableReplicas) {
   // A port nothing listens on first, then the real replicas.
   http_[2]->Stop();
   LogClientOptions options;
-  options.addresses = {{"127.0.0.1", port(3)}, {"127.0.0.1", port(1)},
-                       {"127.0.0.1", port(2)}};
+  options.addresses = {
+      {"127.0.0.1", port(3)}, {"127.0.0.1", port(1)}, {"127.0.0.1", port(2)}};
   LogClient client(options);
   auto appended = client.Append("x");
   ASSERT_TRUE(appended.ok()) << appended.status();

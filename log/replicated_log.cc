@@ -81,9 +81,9 @@ absl::StatusOr<ReadPage> ReplicatedLog::Read(uint64_t from, uint64_t to,
     begin = server_->GetStatus().begin;
   }
   if (begin != 0) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "positions from ", from, " to ", begin - 1,
-        " were truncated; the log begins at position ", begin));
+    return absl::OutOfRangeError(
+        absl::StrCat("positions from ", from, " to ", begin - 1,
+                     " were truncated; the log begins at position ", begin));
   }
   for (const Action& action : *actions) {
     for (Entry& entry : EntriesOf(action)) {

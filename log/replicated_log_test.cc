@@ -87,8 +87,8 @@ absl::StatusOr<uint64_t> TruncateAndWait(ReplicatedLog* log, uint64_t to) {
 TEST_F(ReplicatedLogTest, AppendsReadsBackAndAnnouncesLeadership) {
   std::mutex mu;
   std::vector<std::pair<bool, Ballot>> changes;
-  auto log = ReplicatedLog::Open(
-      Options(), [&](bool leader, const Ballot& ballot) {
+  auto log =
+      ReplicatedLog::Open(Options(), [&](bool leader, const Ballot& ballot) {
         std::lock_guard<std::mutex> lock(mu);
         changes.push_back({leader, ballot});
       });
@@ -186,9 +186,9 @@ TEST_F(ReplicatedLogTest, TruncateDeletesEarlierPositions) {
 
   auto old = log->Read(1, *truncated_at);
   EXPECT_EQ(old.status().code(), absl::StatusCode::kOutOfRange);
-  EXPECT_NE(old.status().message().find(absl::StrCat("begins at position ",
-                                                     keep)),
-            std::string::npos)
+  EXPECT_NE(
+      old.status().message().find(absl::StrCat("begins at position ", keep)),
+      std::string::npos)
       << old.status();
   auto kept = log->Read(keep, *truncated_at);
   ASSERT_TRUE(kept.ok()) << kept.status();

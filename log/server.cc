@@ -84,7 +84,7 @@ struct LogServer::ReadRequest {
   size_t limit = 0;
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;                            // guarded by mu
+  bool done = false;                           // guarded by mu
   absl::StatusOr<std::vector<Action>> result;  // guarded by mu
 
   void Finish(absl::StatusOr<std::vector<Action>> r) {
@@ -100,9 +100,8 @@ absl::StatusOr<std::unique_ptr<LogServer>> LogServer::Create(
   const Config& config = options.config;
   if (std::find(config.replicas.begin(), config.replicas.end(),
                 config.node_id) == config.replicas.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node id ", config.node_id,
-                     " is not one of the configured replicas"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node id ", config.node_id, " is not one of the configured replicas"));
   }
   for (const auto& [id, address] : options.peers) {
     if (std::find(config.replicas.begin(), config.replicas.end(), id) ==
@@ -221,8 +220,8 @@ void LogServer::Post(Work work) {
     }
   }
   // Not running: answer at once, on the caller's thread.
-  const absl::Status unavailable = NotAppendedError(absl::StrCat(
-      "log server ", options_.config.node_id, " is not running"));
+  const absl::Status unavailable = NotAppendedError(
+      absl::StrCat("log server ", options_.config.node_id, " is not running"));
   if (auto* append = std::get_if<AppendWork>(&work)) {
     append->done(Failed(0, unavailable));
   } else if (auto* truncate = std::get_if<TruncateWork>(&work)) {
@@ -241,8 +240,8 @@ void LogServer::Truncate(uint64_t to, AppendCallback done) {
 }
 
 absl::StatusOr<std::vector<Action>> LogServer::Read(uint64_t from, uint64_t to,
-                                                     size_t limit,
-                                                     absl::Duration timeout) {
+                                                    size_t limit,
+                                                    absl::Duration timeout) {
   if (OnNodeThread()) {
     // From a callback: every earlier write is already durable.
     ++counters_.reads;
@@ -280,9 +279,9 @@ absl::StatusOr<uint64_t> LogServer::WaitForLearned(uint64_t position,
   });
   if (status_.learned_through >= position) return status_.learned_through;
   if (stopping_) {
-    return absl::UnavailableError(absl::StrCat(
-        "log server ", options_.config.node_id, " stopped at learned ",
-        status_.learned_through));
+    return absl::UnavailableError(
+        absl::StrCat("log server ", options_.config.node_id,
+                     " stopped at learned ", status_.learned_through));
   }
   return absl::DeadlineExceededError(
       absl::StrCat("position ", position, " not learned by the deadline; ",
@@ -309,9 +308,8 @@ void LogServer::Run() {
       if (round.empty()) {
         const absl::Duration wait = next_tick - MonotonicNow();
         if (wait > absl::ZeroDuration()) {
-          work_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] {
-            return stopping_ || !mailbox_.empty();
-          });
+          work_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
+                            [this] { return stopping_ || !mailbox_.empty(); });
         }
       }
       if (stopping_) return;
@@ -510,8 +508,8 @@ void LogServer::Publish(absl::Time now) {
   s.known_committed = replica.known_committed();
   const bool leading = proposer.role() == Proposer::Role::kLeader;
   // A hint older than an election timeout is as good as none.
-  if (leading || now - replica.last_leader_contact() <
-                     options_.config.election_timeout) {
+  if (leading ||
+      now - replica.last_leader_contact() < options_.config.election_timeout) {
     s.leader = node_->LeaderHint();
   }
   s.role = proposer.role();
@@ -555,8 +553,8 @@ void LogServer::FailEverything() {
     left.swap(mailbox_);
     mailbox_messages_ = 0;
   }
-  const absl::Status not_started = NotAppendedError(absl::StrCat(
-      "log server ", options_.config.node_id, " stopped"));
+  const absl::Status not_started = NotAppendedError(
+      absl::StrCat("log server ", options_.config.node_id, " stopped"));
   for (Work& work : left) {
     if (auto* append = std::get_if<AppendWork>(&work)) {
       if (append->done) append->done(Failed(0, not_started));
@@ -566,9 +564,9 @@ void LogServer::FailEverything() {
       (*read)->Finish(not_started);
     }
   }
-  const absl::Status stopped = absl::UnavailableError(absl::StrCat(
-      "log server ", options_.config.node_id,
-      " stopped; the entry may or may not be in the log"));
+  const absl::Status stopped = absl::UnavailableError(
+      absl::StrCat("log server ", options_.config.node_id,
+                   " stopped; the entry may or may not be in the log"));
   auto callbacks = std::move(callbacks_);
   callbacks_.clear();
   for (auto& [id, done] : callbacks) {

@@ -103,9 +103,9 @@ struct LogServerCounters {
   uint64_t appends_ok = 0;
   uint64_t appends_failed = 0;
   uint64_t truncates_requested = 0;
-  uint64_t fetches_sent = 0;    // FetchRequests (catch-up / recovery)
-  uint64_t fetches_served = 0;  // FetchRequests answered
-  uint64_t reads = 0;           // client Read() calls served
+  uint64_t fetches_sent = 0;       // FetchRequests (catch-up / recovery)
+  uint64_t fetches_served = 0;     // FetchRequests answered
+  uint64_t reads = 0;              // client Read() calls served
   uint64_t messages_received = 0;  // from peers and from itself
   uint64_t messages_sent = 0;      // to peers and to itself
   uint64_t messages_dropped = 0;   // mailbox full
@@ -134,7 +134,7 @@ struct LogServerStatus {
   uint64_t in_flight = 0;          // positions in phase 2
   uint64_t queued = 0;             // appends waiting for a position
   uint64_t elections_won = 0;
-  uint64_t bytes_on_disk = 0;      // refreshed about once a second
+  uint64_t bytes_on_disk = 0;  // refreshed about once a second
   LogServerCounters counters;
   TransportStats transport;
 };
@@ -280,13 +280,13 @@ class LogServer {
   std::condition_variable work_cv_;
   // Signalled when status_ is published or stopping_ is set.
   std::condition_variable status_cv_;
-  std::deque<Work> mailbox_;        // guarded by mu_
-  size_t mailbox_messages_ = 0;     // guarded by mu_
-  uint64_t mailbox_dropped_ = 0;    // guarded by mu_
-  bool started_ = false;            // guarded by mu_
-  bool stopping_ = false;           // guarded by mu_
-  bool stopped_ = false;            // guarded by mu_; Stop() has finished
-  LogServerStatus status_;          // guarded by mu_
+  std::deque<Work> mailbox_;      // guarded by mu_
+  size_t mailbox_messages_ = 0;   // guarded by mu_
+  uint64_t mailbox_dropped_ = 0;  // guarded by mu_
+  bool started_ = false;          // guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
+  bool stopped_ = false;          // guarded by mu_; Stop() has finished
+  LogServerStatus status_;        // guarded by mu_
 
   mutable std::mutex listeners_mu_;
   LeadershipListener leadership_listener_;  // guarded by listeners_mu_

@@ -90,7 +90,7 @@ class Results {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, AppendResult> results_;  // guarded by mu_
-  std::set<std::string> not_appended_;            // guarded by mu_
+  std::set<std::string> not_appended_;           // guarded by mu_
 };
 
 // Appends one entry and waits for its result.
@@ -120,10 +120,9 @@ class LogServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    root_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                         ::testing::UnitTest::GetInstance()
-                             ->current_test_info()
-                             ->name());
+    root_ = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(root_);
   }
 
@@ -182,8 +181,7 @@ class LogServerTest : public ::testing::Test {
     LogServer* leader = nullptr;
     WaitUntil([&] {
       for (auto& s : servers_) {
-        if (s != nullptr && s->GetStatus().running &&
-            s->GetStatus().serving) {
+        if (s != nullptr && s->GetStatus().running && s->GetStatus().serving) {
           leader = s.get();
           return true;
         }
@@ -202,8 +200,7 @@ class LogServerTest : public ::testing::Test {
 // 200 entries appended concurrently from 4 threads: each gets a distinct
 // (position, index); every replica learns all of them in the same order.
 void AppendsConcurrentlyAndEveryReplicaLearnsTheSameOrder(
-    LogServer* leader,
-    const std::function<LogServer*(uint32_t)>& server) {
+    LogServer* leader, const std::function<LogServer*(uint32_t)>& server) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 50;
   Results results;
@@ -230,17 +227,15 @@ void AppendsConcurrentlyAndEveryReplicaLearnsTheSameOrder(
     last = std::max(last, result.position);
   }
   const LogServerStatus status = leader->GetStatus();
-  std::cout << "200 concurrent appends took " << elapsed << " in "
-            << last << " positions; " << status.counters.writes
-            << " writes (" << status.counters.synced_writes << " synced) for "
+  std::cout << "200 concurrent appends took " << elapsed << " in " << last
+            << " positions; " << status.counters.writes << " writes ("
+            << status.counters.synced_writes << " synced) for "
             << status.counters.inputs << " inputs on the leader\n";
 
   std::vector<std::string> reference;
   for (uint32_t id = 1; id <= kReplicas; ++id) {
-    ASSERT_TRUE(
-        server(id)->WaitForLearned(last, absl::Now() + kWait).ok());
-    const std::vector<std::string> entries =
-        LearnedEntries(server(id), last);
+    ASSERT_TRUE(server(id)->WaitForLearned(last, absl::Now() + kWait).ok());
+    const std::vector<std::string> entries = LearnedEntries(server(id), last);
     ASSERT_EQ(entries.size(), size_t{kThreads * kPerThread})
         << "replica " << id;
     if (reference.empty()) {
@@ -413,8 +408,7 @@ TEST_F(LogServerTest, ReplicaThatLostItsDiskRecoversBeforeVoting) {
   ASSERT_TRUE(server(lost)->WaitForLearned(last, absl::Now() + kWait).ok());
   EXPECT_TRUE(WaitUntil(
       [&] { return server(lost)->GetStatus().counters.votes_sent > 0; }));
-  EXPECT_EQ(LearnedEntries(server(lost), last),
-            LearnedEntries(leader, last));
+  EXPECT_EQ(LearnedEntries(server(lost), last), LearnedEntries(leader, last));
 }
 
 TEST_F(LogServerTest, CreateRejectsAnIdOutsideTheReplicas) {

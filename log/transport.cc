@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -10,8 +11,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <boost/asio.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -139,9 +138,9 @@ class Transport::Impl {
     bool failing = false;  // last attempt failed (log once per outage)
     // Shared with Send() and SetPeerAddress().
     std::mutex mu;
-    PeerAddress address;  // guarded by mu
+    PeerAddress address;            // guarded by mu
     std::deque<std::string> queue;  // guarded by mu
-    bool kick_posted = false;  // guarded by mu
+    bool kick_posted = false;       // guarded by mu
   };
 
   // One accepted connection; reads frames and delivers them.
@@ -188,8 +187,8 @@ class Transport::Impl {
   std::map<uint32_t, std::unique_ptr<Peer>> peers_;  // guarded by peers_mu_
 
   std::mutex state_mu_;
-  bool started_ = false;  // guarded by state_mu_
-  bool stopped_ = false;  // guarded by state_mu_
+  bool started_ = false;              // guarded by state_mu_
+  bool stopped_ = false;              // guarded by state_mu_
   std::atomic<bool> running_{false};  // between Start() and Stop()
   bool stopping_ = false;             // I/O thread: shutting down
 
@@ -216,8 +215,8 @@ absl::Status Transport::Impl::Start() {
         "bad peer listen address '", options_.listen_address, "'"));
   }
   const tcp::endpoint endpoint(address, options_.listen_port);
-  const std::string where = absl::StrCat(
-      "peer port ", options_.listen_address, ":", options_.listen_port);
+  const std::string where = absl::StrCat("peer port ", options_.listen_address,
+                                         ":", options_.listen_port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
@@ -292,10 +291,9 @@ void Transport::Impl::Send(const cairn::v1::LogMessage& message) {
   }
   const size_t size = message.ByteSizeLong();
   if (size > options_.max_frame_bytes) {
-    LOG(ERROR) << "transport " << options_.node_id << ": dropping a "
-               << size << "-byte message to " << message.to()
-               << ": larger than max_frame_bytes "
-               << options_.max_frame_bytes;
+    LOG(ERROR) << "transport " << options_.node_id << ": dropping a " << size
+               << "-byte message to " << message.to()
+               << ": larger than max_frame_bytes " << options_.max_frame_bytes;
     dropped_on_error_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -477,7 +475,8 @@ void Transport::Impl::MaybeWrite(Peer* peer) {
   {
     std::lock_guard<std::mutex> lock(peer->mu);
     size_t bytes = 0;
-    while (!peer->queue.empty() && conn->in_flight.size() < kMaxFramesPerWrite &&
+    while (!peer->queue.empty() &&
+           conn->in_flight.size() < kMaxFramesPerWrite &&
            (conn->in_flight.empty() ||
             bytes + peer->queue.front().size() <= kMaxBytesPerWrite)) {
       bytes += peer->queue.front().size();
@@ -492,23 +491,22 @@ void Transport::Impl::MaybeWrite(Peer* peer) {
     buffers.push_back(asio::buffer(frame));
   }
   conn->writing = true;
-  asio::async_write(
-      conn->socket, buffers,
-      [this, peer, conn](const error_code& ec, size_t written) {
-        conn->writing = false;
-        if (ec) {
-          dropped_on_error_.fetch_add(conn->in_flight.size(),
-                                      std::memory_order_relaxed);
-          conn->in_flight.clear();
-          if (!stopping_) Fail(peer, conn, ec.message());
-          return;
-        }
-        messages_sent_.fetch_add(conn->in_flight.size(),
-                                 std::memory_order_relaxed);
-        bytes_sent_.fetch_add(written, std::memory_order_relaxed);
-        conn->in_flight.clear();
-        if (peer->conn == conn) MaybeWrite(peer);
-      });
+  asio::async_write(conn->socket, buffers,
+                    [this, peer, conn](const error_code& ec, size_t written) {
+                      conn->writing = false;
+                      if (ec) {
+                        dropped_on_error_.fetch_add(conn->in_flight.size(),
+                                                    std::memory_order_relaxed);
+                        conn->in_flight.clear();
+                        if (!stopping_) Fail(peer, conn, ec.message());
+                        return;
+                      }
+                      messages_sent_.fetch_add(conn->in_flight.size(),
+                                               std::memory_order_relaxed);
+                      bytes_sent_.fetch_add(written, std::memory_order_relaxed);
+                      conn->in_flight.clear();
+                      if (peer->conn == conn) MaybeWrite(peer);
+                    });
 }
 
 void Transport::Impl::Accept() {
@@ -618,8 +616,7 @@ TransportStats Transport::Impl::Stats() const {
   s.connects = connects_.load(std::memory_order_relaxed);
   s.connect_failures = connect_failures_.load(std::memory_order_relaxed);
   s.bad_frames = bad_frames_.load(std::memory_order_relaxed);
-  s.inbound_connections =
-      inbound_connections_.load(std::memory_order_relaxed);
+  s.inbound_connections = inbound_connections_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(peers_mu_);
   for (const auto& [id, peer] : peers_) {
     std::lock_guard<std::mutex> peer_lock(peer->mu);

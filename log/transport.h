@@ -78,10 +78,10 @@ struct TransportStats {
   uint64_t bytes_sent = 0;         // frame bytes, headers included
   uint64_t messages_received = 0;  // parsed and delivered
   uint64_t bytes_received = 0;
-  uint64_t dropped_queue_full = 0;   // oldest message evicted from a queue
-  uint64_t dropped_on_error = 0;     // being written when a connection broke
-  uint64_t dropped_unknown_peer = 0; // no address for the id, or not running
-  uint64_t connects = 0;             // outbound connections established
+  uint64_t dropped_queue_full = 0;    // oldest message evicted from a queue
+  uint64_t dropped_on_error = 0;      // being written when a connection broke
+  uint64_t dropped_unknown_peer = 0;  // no address for the id, or not running
+  uint64_t connects = 0;              // outbound connections established
   uint64_t connect_failures = 0;
   uint64_t bad_frames = 0;           // oversized or unparsable: closed
   uint64_t inbound_connections = 0;  // accepted

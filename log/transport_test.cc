@@ -1,12 +1,11 @@
 #include "log/transport.h"
 
+#include <boost/asio.hpp>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <boost/asio.hpp>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -247,8 +246,7 @@ TEST(TransportTest, ReconnectsWhenPeerRestartsOnTheSamePort) {
   // until one gets through the new one.
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   uint64_t sequence = 2;
-  while (!second.WaitFor(1, absl::Milliseconds(20)) &&
-         absl::Now() < deadline) {
+  while (!second.WaitFor(1, absl::Milliseconds(20)) && absl::Now() < deadline) {
     t1.Send(Heartbeat(1, 2, sequence++));
   }
   ASSERT_FALSE(second.messages().empty());
