@@ -166,6 +166,11 @@ absl::Status LogServer::Start() {
   const absl::Status start_status = loaded_status.get();
   if (!start_status.ok()) {
     thread_.join();
+    {
+      // Unusable from now on: refuse work instead of queueing it forever.
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
     LOG(ERROR) << "log server " << options_.config.node_id
                << " cannot load its state from " << options_.dir << ": "
                << start_status;
