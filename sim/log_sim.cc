@@ -23,8 +23,7 @@ namespace {
 // The seed and replica count of the run in progress, for the CHECK reporter.
 struct CurrentRun {
   bool active = false;
-  uint64_t seed = 0;
-  int replicas = 0;
+  SimOptions options;
   const LogCluster* cluster = nullptr;
 };
 CurrentRun current_run;
@@ -634,21 +633,41 @@ SimResult Simulation::Run() {
 
 SimResult RunLogSimulation(const SimOptions& options) {
   current_run.active = true;
-  current_run.seed = options.seed;
-  current_run.replicas = options.replicas;
+  current_run.options = options;
+  current_run.options.trace = nullptr;
   SimResult result = Simulation(options).Run();
+  result.options = current_run.options;
   current_run.active = false;
   return result;
 }
 
-std::string ReplayCommand(uint64_t seed, int replicas) {
-  return absl::StrCat("bazel run //sim:log_sim -- --seed=", seed,
-                      " --replicas=", replicas, " --trace");
+std::string TolerateFlag(const KnownIssues& t) {
+  std::vector<std::string> ids;
+  if (t.fetch_stall) ids.push_back("F1");
+  if (t.records_below_begin) ids.push_back("F2");
+  if (t.phase1_paging) ids.push_back("F3");
+  if (t.idle_recovery) ids.push_back("F4");
+  return absl::StrJoin(ids, ",");
+}
+
+std::string ReplayCommand(const SimOptions& o) {
+  const SimOptions defaults;
+  std::string command =
+      absl::StrCat("bazel run //sim:log_sim -- --seed=", o.seed,
+                   " --replicas=", o.replicas);
+  if (o.steps != defaults.steps) absl::StrAppend(&command, " --steps=", o.steps);
+  if (o.heal_steps != defaults.heal_steps) {
+    absl::StrAppend(&command, " --heal_steps=", o.heal_steps);
+  }
+  const std::string tolerate = TolerateFlag(o.tolerate);
+  if (!tolerate.empty()) absl::StrAppend(&command, " --tolerate=", tolerate);
+  absl::StrAppend(&command, " --trace");
+  return command;
 }
 
 std::string FailureLine(const SimResult& r) {
   return absl::StrCat("FAILED seed=", r.seed, " (replay: ",
-                      ReplayCommand(r.seed, r.replicas), "): ", r.failure);
+                      ReplayCommand(r.options), "): ", r.failure);
 }
 
 std::string SummaryLine(const SimResult& r) {
@@ -675,10 +694,11 @@ void InstallFailureReporter() {
     if (current_run.cluster != nullptr) {
       step = absl::StrCat(" at step ", current_run.cluster->step());
     }
-    std::fprintf(stderr, "FAILED seed=%llu (replay: %s): CHECK failed in the log core%s: %s\n",
-                 static_cast<unsigned long long>(current_run.seed),
-                 ReplayCommand(current_run.seed, current_run.replicas).c_str(),
-                 step.c_str(), line.message.c_str());
+    std::fprintf(
+        stderr, "FAILED seed=%llu (replay: %s): CHECK failed in the log core%s: %s\n",
+        static_cast<unsigned long long>(current_run.options.seed),
+        ReplayCommand(current_run.options).c_str(), step.c_str(),
+        line.message.c_str());
     std::fflush(stderr);
   });
 }

@@ -58,6 +58,7 @@ struct SimOptions {
 };
 
 struct SimResult {
+  SimOptions options;  // what ran (trace cleared)
   uint64_t seed = 0;
   int replicas = 0;
   bool ok = false;
@@ -73,8 +74,11 @@ struct SimResult {
 // aborts the process (see InstallFailureReporter).
 SimResult RunLogSimulation(const SimOptions& options);
 
-// The command that replays `seed`.
-std::string ReplayCommand(uint64_t seed, int replicas);
+// The command that replays the run of `options` (with --trace).
+std::string ReplayCommand(const SimOptions& options);
+
+// The --tolerate flag value for `tolerate` ("F1,F3"; "" when none).
+std::string TolerateFlag(const KnownIssues& tolerate);
 
 // "FAILED seed=N (replay: ...): <failure>"
 std::string FailureLine(const SimResult& result);
