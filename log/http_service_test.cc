@@ -257,11 +257,14 @@ TEST_F(LogHttpTest, ClientSkipsUnreachableReplicas) {
   StartCluster(3);
   const uint32_t leader = WaitForLeader(3);
   ASSERT_NE(leader, 0u);
-  // A port nothing listens on first, then the real replicas.
-  http_[2]->Stop();
+  // A follower's HTTP API goes away; the client tries it first.
+  const uint32_t down = leader == 1 ? 2 : 1;
+  const uint32_t up = 6 - leader - down;
+  http_[down - 1]->Stop();
   LogClientOptions options;
-  options.addresses = {
-      {"127.0.0.1", port(3)}, {"127.0.0.1", port(1)}, {"127.0.0.1", port(2)}};
+  options.addresses = {{"127.0.0.1", port(down)},
+                       {"127.0.0.1", port(up)},
+                       {"127.0.0.1", port(leader)}};
   LogClient client(options);
   auto appended = client.Append("x");
   ASSERT_TRUE(appended.ok()) << appended.status();
