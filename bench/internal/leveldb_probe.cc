@@ -48,24 +48,45 @@ double MicrosSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<SyncWriteProbe>> SyncWriteProbe::Open(
+    const std::string& dir, size_t value_bytes) {
+  absl::StatusOr<std::unique_ptr<leveldb::DB>> db = OpenFresh(dir);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<SyncWriteProbe>(
+      new SyncWriteProbe(*std::move(db), value_bytes));
+}
+
+SyncWriteProbe::SyncWriteProbe(std::unique_ptr<leveldb::DB> db,
+                               size_t value_bytes)
+    : db_(std::move(db)), value_(value_bytes, 'v') {}
+
+SyncWriteProbe::~SyncWriteProbe() = default;
+
+absl::StatusOr<double> SyncWriteProbe::TimedPut() {
+  leveldb::WriteOptions sync;
+  sync.sync = true;
+  auto start = std::chrono::steady_clock::now();
+  leveldb::Status s = db_->Put(sync, Key(0, next_key_++), value_);
+  const double us = MicrosSince(start);
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat("put: ", s.ToString()));
+  }
+  return us;
+}
+
 absl::StatusOr<LatencySamples> MeasureLevelDbSyncWrites(const std::string& dir,
                                                         int samples,
                                                         size_t value_bytes) {
-  absl::StatusOr<std::unique_ptr<leveldb::DB>> db = OpenFresh(dir);
-  if (!db.ok()) return db.status();
-  const std::string value(value_bytes, 'v');
-  leveldb::WriteOptions sync;
-  sync.sync = true;
+  absl::StatusOr<std::unique_ptr<SyncWriteProbe>> probe =
+      SyncWriteProbe::Open(dir, value_bytes);
+  if (!probe.ok()) return probe.status();
   LatencySamples result;
   result.Reserve(samples);
   const int warmup = samples / 10;
   for (int i = 0; i < warmup + samples; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    leveldb::Status s = (*db)->Put(sync, Key(0, i), value);
-    if (!s.ok()) {
-      return absl::UnavailableError(absl::StrCat("put: ", s.ToString()));
-    }
-    if (i >= warmup) result.Add(MicrosSince(start));
+    absl::StatusOr<double> us = (*probe)->TimedPut();
+    if (!us.ok()) return us.status();
+    if (i >= warmup) result.Add(*us);
   }
   return result;
 }
@@ -124,7 +145,9 @@ absl::StatusOr<GroupCommitResult> MeasureLevelDbGroupCommit(
     return absl::UnavailableError(absl::StrCat("put: ", first_error));
   }
   GroupCommitResult result;
-  result.writes_per_second = measured.load() / seconds;
+  result.writes = measured.load();
+  result.seconds = seconds;
+  result.writes_per_second = result.writes / seconds;
   result.latency_us = std::move(latencies);
   return result;
 }

@@ -75,6 +75,8 @@ bool WriteFull(int fd, const char* p, size_t n) {
   return true;
 }
 
+constexpr size_t kEchoBytes = 8;
+
 }  // namespace
 
 absl::StatusOr<uint16_t> PickFreePort() {
@@ -91,60 +93,70 @@ absl::StatusOr<uint16_t> PickFreePort() {
   return ntohs(addr.sin_port);
 }
 
-absl::StatusOr<LatencySamples> MeasureTcpRoundTrips(int samples) {
-  Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (listener.get() < 0) return Errno("socket");
+absl::StatusOr<std::unique_ptr<TcpEcho>> TcpEcho::Start() {
+  std::unique_ptr<TcpEcho> echo(new TcpEcho);
+  echo->listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (echo->listener_ < 0) return Errno("socket");
   sockaddr_in addr = Loopback(0);
-  if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr),
+  if (bind(echo->listener_, reinterpret_cast<sockaddr*>(&addr),
            sizeof(addr)) != 0 ||
-      listen(listener.get(), 1) != 0) {
+      listen(echo->listener_, 1) != 0) {
     return Errno("bind/listen");
   }
   socklen_t len = sizeof(addr);
-  getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-
-  constexpr size_t kMessageBytes = 8;
-  std::thread echo([fd = listener.get()] {
+  getsockname(echo->listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+  echo->client_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (echo->client_ < 0) return Errno("socket");
+  // The backlog holds the connection until the echo thread accepts it.
+  if (connect(echo->client_, reinterpret_cast<sockaddr*>(&addr),
+              sizeof(addr)) != 0) {
+    return Errno("connect");
+  }
+  SetNoDelay(echo->client_);
+  echo->echo_ = std::thread([fd = echo->listener_] {
     Fd conn(accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
     if (conn.get() < 0) return;
     SetNoDelay(conn.get());
-    char buf[kMessageBytes];
+    char buf[kEchoBytes];
     while (ReadFull(conn.get(), buf, sizeof(buf)) &&
            WriteFull(conn.get(), buf, sizeof(buf))) {
     }
   });
+  return echo;
+}
 
-  Fd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  absl::Status status;
-  LatencySamples result;
-  if (client.get() < 0 ||
-      connect(client.get(), reinterpret_cast<sockaddr*>(&addr),
-              sizeof(addr)) != 0) {
-    status = Errno("connect");
-    // Unblock the echo thread's accept().
-    shutdown(listener.get(), SHUT_RDWR);
-  } else {
-    SetNoDelay(client.get());
-    result.Reserve(samples);
-    char buf[kMessageBytes] = {'c', 'a', 'i', 'r', 'n', 'r', 't', 't'};
-    const int warmup = samples / 10;
-    for (int i = 0; i < warmup + samples; ++i) {
-      auto start = std::chrono::steady_clock::now();
-      if (!WriteFull(client.get(), buf, sizeof(buf)) ||
-          !ReadFull(client.get(), buf, sizeof(buf))) {
-        status = Errno("echo round trip");
-        break;
-      }
-      auto end = std::chrono::steady_clock::now();
-      if (i >= warmup) {
-        result.Add(std::chrono::duration<double, std::micro>(end - start)
-                       .count());
-      }
-    }
-    client.Reset(-1);  // the echo thread sees EOF and ends
+TcpEcho::~TcpEcho() {
+  // EOF on the connection ends the echo loop; shutting the listener down
+  // unblocks an accept() that never got its connection.
+  if (client_ >= 0) close(client_);
+  if (listener_ >= 0) shutdown(listener_, SHUT_RDWR);
+  if (echo_.joinable()) echo_.join();
+  if (listener_ >= 0) close(listener_);
+}
+
+absl::StatusOr<double> TcpEcho::RoundTrip() {
+  char buf[kEchoBytes] = {'c', 'a', 'i', 'r', 'n', 'r', 't', 't'};
+  auto start = std::chrono::steady_clock::now();
+  if (!WriteFull(client_, buf, sizeof(buf)) ||
+      !ReadFull(client_, buf, sizeof(buf))) {
+    return Errno("echo round trip");
   }
-  echo.join();
-  if (!status.ok()) return status;
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+absl::StatusOr<LatencySamples> MeasureTcpRoundTrips(int samples) {
+  absl::StatusOr<std::unique_ptr<TcpEcho>> echo = TcpEcho::Start();
+  if (!echo.ok()) return echo.status();
+  LatencySamples result;
+  result.Reserve(samples);
+  const int warmup = samples / 10;
+  for (int i = 0; i < warmup + samples; ++i) {
+    absl::StatusOr<double> us = (*echo)->RoundTrip();
+    if (!us.ok()) return us.status();
+    if (i >= warmup) result.Add(*us);
+  }
   return result;
 }
 

@@ -7,6 +7,8 @@
 #define CAIRN_BENCH_INTERNAL_LOOPBACK_H_
 
 #include <cstdint>
+#include <memory>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "bench/internal/latency.h"
@@ -19,10 +21,37 @@ namespace cairn::bench {
 // window is short. Returns kUnavailable if no socket can be bound.
 absl::StatusOr<uint16_t> PickFreePort();
 
-// Starts an echo server thread on 127.0.0.1 (port 0), connects to it with
-// TCP_NODELAY on both ends, and times `samples` round trips of an 8-byte
-// message (after `samples / 10` untimed ones). Returns the per-round-trip
-// times in microseconds, or kUnavailable / kInternal on a socket error.
+// A TCP connection over 127.0.0.1 to an echo server thread of this process,
+// with TCP_NODELAY on both ends: the network half of the latency floor.
+// RoundTrip() may be called between other measurements, so the floor is
+// sampled under the same conditions as what it is compared with.
+//
+// Thread safety: RoundTrip() from one thread at a time.
+class TcpEcho {
+ public:
+  // Starts the echo thread on an ephemeral port and connects to it.
+  // kUnavailable on a socket error.
+  static absl::StatusOr<std::unique_ptr<TcpEcho>> Start();
+
+  TcpEcho(const TcpEcho&) = delete;
+  TcpEcho& operator=(const TcpEcho&) = delete;
+  // Closes the connection and joins the echo thread.
+  ~TcpEcho();
+
+  // Sends 8 bytes and waits for them to come back. Returns the round trip in
+  // microseconds, or kUnavailable if the connection broke.
+  absl::StatusOr<double> RoundTrip();
+
+ private:
+  TcpEcho() = default;
+
+  int listener_ = -1;
+  int client_ = -1;
+  std::thread echo_;
+};
+
+// Times `samples` round trips on a new TcpEcho (after `samples / 10` untimed
+// ones). Returns the per-round-trip times in microseconds, or kUnavailable.
 absl::StatusOr<LatencySamples> MeasureTcpRoundTrips(int samples);
 
 }  // namespace cairn::bench
