@@ -49,7 +49,7 @@ struct SimOptions {
   uint64_t seed = 1;
   int replicas = 3;  // 3 or 5
   // Steps with faults and client load (each 1-5 ms of simulated time).
-  int steps = 2000;
+  int steps = 3000;
   // Upper bound on the steps allowed for healing and convergence.
   int heal_steps = 10000;
   KnownIssues tolerate;

@@ -21,7 +21,7 @@ ABSL_FLAG(uint64_t, seed, 0, "Run this one seed (0: use --seeds).");
 ABSL_FLAG(uint64_t, seeds, 1, "Number of seeds to run, from --first_seed.");
 ABSL_FLAG(uint64_t, first_seed, 1, "First seed of a --seeds run.");
 ABSL_FLAG(int, replicas, 3, "Replicas per cluster (3 or 5).");
-ABSL_FLAG(int, steps, 2000, "Steps with faults and load per seed.");
+ABSL_FLAG(int, steps, 3000, "Steps with faults and load per seed.");
 ABSL_FLAG(int, heal_steps, 10000, "Bound on steps to heal and converge.");
 ABSL_FLAG(bool, trace, false,
           "Print every event (and the log core's INFO lines on stderr).");

@@ -27,7 +27,7 @@ KnownIssues OpenFindings() {
 // Seeds run per test case, and steps with faults per seed. Sized so that
 // the whole target takes about two minutes of one core (fastbuild).
 constexpr uint64_t kSeedsPerChunk = 50;
-constexpr int kSteps = 3000;
+constexpr int kSteps = 4000;
 
 struct Chunk {
   int replicas;
