@@ -201,15 +201,20 @@ void Proposer::SendAccepts(const std::vector<uint64_t>& positions,
   if (positions.empty()) return;
   for (uint32_t id : config_.replicas) {
     LogMessage* msg = nullptr;
+    size_t bytes = 0;
     for (uint64_t p : positions) {
       Slot& slot = slots_[p];
       if (only_missing != nullptr && slot.acks.count(id)) continue;
+      const size_t size = slot.action.ByteSizeLong();
       if (msg == nullptr ||
           msg->accept_request().actions_size() >=
-              static_cast<int>(kAcceptMessageActions)) {
+              static_cast<int>(kAcceptMessageActions) ||
+          bytes + size > config_.max_message_bytes) {
         msg = &out->Send(config_.node_id, id);
         *msg->mutable_accept_request()->mutable_ballot() = ballot_;
+        bytes = 0;
       }
+      bytes += size;
       *msg->mutable_accept_request()->add_actions() = slot.action;
     }
   }

@@ -209,7 +209,15 @@ void Replica::HandlePromise(const LogMessage& m, absl::Time now,
   }
   resp.set_ok(true);
   *resp.mutable_ballot() = req.ballot();
-  for (auto& a : *actions) *resp.add_actions() = std::move(a);
+  size_t bytes = 0;
+  for (auto& a : *actions) {
+    bytes += a.ByteSizeLong();
+    if (resp.actions_size() > 0 && bytes > config_.max_message_bytes) {
+      resp.set_more(true);  // the rest in the next page
+      break;
+    }
+    *resp.add_actions() = std::move(a);
+  }
   resp.set_end_position(end_);
   resp.set_begin_position(metadata_.begin());
 }
@@ -350,8 +358,12 @@ void Replica::HandleFetch(const LogMessage& m, Effects* out) {
     EnterRecoveryAfterCorruption(from, out);
     return;
   }
+  size_t bytes = 0;
   for (auto& a : *actions) {
-    if (a.learned()) *resp.add_actions() = std::move(a);
+    if (!a.learned()) continue;
+    bytes += a.ByteSizeLong();
+    if (resp.actions_size() > 0 && bytes > config_.max_message_bytes) break;
+    *resp.add_actions() = std::move(a);
   }
 }
 

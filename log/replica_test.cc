@@ -270,3 +270,45 @@ TEST(ReplicaStartTest, FlippedByteInStoredRecordStopsVoting) {
 
 }  // namespace
 }  // namespace cairn::log
+
+namespace cairn::log {
+namespace {
+
+TEST(ReplicaPagingTest, PromisePagesAreBoundedByBytes) {
+  Config config = ThreeReplicas();
+  config.max_message_bytes = 1000;
+  MemoryStorage storage;
+  Metadata md;
+  md.set_status(Metadata::VOTING);
+  md.set_begin(1);
+  WriteBatch b;
+  b.metadata = md;
+  for (uint64_t p = 1; p <= 10; ++p) {
+    Action a;
+    a.set_position(p);
+    a.mutable_value()->set_kind(Value::APPEND);
+    a.mutable_value()->add_entries(std::string(300, 'x'));
+    b.actions.push_back(a);
+  }
+  ASSERT_TRUE(storage.Write(b, true).ok());
+  Replica replica(config, &storage);
+  Effects e;
+  ASSERT_TRUE(replica.Start(kNow, &e).ok());
+  LogMessage m;
+  m.set_from(2);
+  m.set_to(1);
+  *m.mutable_promise_request()->mutable_ballot() = MakeBallot(1, 2);
+  m.mutable_promise_request()->set_from_position(1);
+  Effects out;
+  replica.Handle(m, kNow, &out);
+  ASSERT_EQ(out.messages.size(), 1u);
+  const auto& resp = out.messages[0].promise_response();
+  EXPECT_TRUE(resp.ok());
+  EXPECT_TRUE(resp.more());
+  EXPECT_GE(resp.actions_size(), 1);
+  EXPECT_LE(resp.actions_size(), 3);
+  EXPECT_EQ(resp.end_position(), 10u);
+}
+
+}  // namespace
+}  // namespace cairn::log

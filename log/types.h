@@ -97,6 +97,10 @@ struct Config {
   size_t max_batch_bytes = 4 << 20;    // bytes per position
   // Phase 1 answers carry at most this many actions per message.
   uint32_t promise_page_actions = 1024;
+  // No message the core builds carries more than this many bytes of actions
+  // (one action alone may exceed it; max_batch_bytes bounds that). Keeps
+  // every message under the transport's frame limit.
+  size_t max_message_bytes = 8 << 20;
 
   uint64_t seed = 1;  // election jitter
 
