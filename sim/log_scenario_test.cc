@@ -314,5 +314,81 @@ TEST_F(LogScenarioTest, CorruptedRecordIsRefetchedAfterRestart) {
   EXPECT_TRUE((*healed)->learned());
 }
 
+// Regression test for FINDINGS.md F5 (safety). A wiped replica's accept,
+// given before it lost its disk, still completes a quorum after it recovered
+// from peers that never had the value: the value is chosen (and
+// acknowledged) while only a minority holds it, and a later leader
+// overwrites it. Disabled while F5 is open: it fails with an AGREEMENT
+// violation. Enable it with the fix.
+TEST_F(LogScenarioTest,
+       DISABLED_WipedAcceptorsOldVoteCannotChooseAValueAfterRecovery) {
+  ClusterOptions options = Options(5);
+  options.config.sticky_leader = false;
+  LogCluster& c = Make(5, options);
+  ASSERT_NE(WaitForLeader(), 0u);
+  const uint32_t leader = 1, wiped = 2, late = 3;
+  if (c.ServingLeader() != leader) c.Campaign(leader);
+  ASSERT_TRUE(c.RunUntil([&] { return c.ServingLeader() == leader; }, 2000));
+  for (int i = 0; i < 3; ++i) ASSERT_NE(AppendAndWait(leader), 0u);
+  ASSERT_TRUE(c.RunUntil([&] { return AllLearnedThrough(3); }, 500));
+
+  enum { kOnlyWiped, kRecovering, kLateAccept, kOpen } phase = kOnlyWiped;
+  c.set_drop_filter([&](const LogMessage& m) {
+    switch (phase) {
+      case kOnlyWiped:  // Only the leader and `wiped` accept the next value.
+        return m.from() == leader && m.has_accept_request() && m.to() != wiped;
+      case kRecovering:  // `wiped` recovers from the other three.
+        return (m.from() == leader && m.has_accept_request()) ||
+               (m.to() == leader && m.has_recover_request());
+      case kLateAccept:  // `late` accepts; nobody else learns anything.
+        return (m.from() == leader && m.has_accept_request() &&
+                m.to() != late) ||
+               (m.has_learned() && m.to() != late) || m.has_fetch_request();
+      case kOpen:
+        return false;
+    }
+    return false;
+  });
+  // 1. `wiped` accepts (and acknowledges) the value at p.
+  const std::string value = c.Append(leader);
+  uint64_t p = 0;
+  ASSERT_TRUE(c.RunUntil(
+      [&] {
+        auto last = c.storage(wiped).LastPosition();
+        p = last.ok() ? *last : 0;
+        return p > 3;
+      },
+      200));
+  // 2. It loses its disk, restarts and recovers from the other three.
+  phase = kRecovering;
+  c.Wipe(wiped);
+  c.Restart(wiped);
+  c.RunUntil([&] { return c.status(wiped) == Metadata::VOTING; }, 3000);
+  // 3. The leader's retransmission finally reaches `late`.
+  phase = kLateAccept;
+  const bool acked =
+      c.RunUntil([&] { return AckOf(value).has_value(); }, 1000);
+  // 4. The leader and `late` (a minority) fail; the rest carry on.
+  c.Crash(leader, CrashPoint::kNow);
+  c.Crash(late, CrashPoint::kNow);
+  phase = kOpen;
+  if (c.RunUntil([&] { return c.ServingLeader().has_value(); }, 3000)) {
+    for (int i = 0; i < 3; ++i) c.Append(*c.ServingLeader());
+  }
+  c.RunUntil([&] { return c.failed(); }, 1000);
+  c.Restart(leader);
+  c.Restart(late);
+  c.RunUntil([&] { return c.failed() || AllLearnedThrough(p); }, 5000);
+  ASSERT_FALSE(c.failed()) << c.failure();
+  ASSERT_TRUE(AllLearnedThrough(p));
+  if (acked) {
+    auto stored = c.storage(wiped).Read(p);
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    ASSERT_EQ((*stored)->value().entries_size(), 1);
+    EXPECT_EQ((*stored)->value().entries(0), value)
+        << "acknowledged value lost at position " << p;
+  }
+}
+
 }  // namespace
 }  // namespace cairn::sim
