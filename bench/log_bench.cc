@@ -41,6 +41,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/internal/cairn_cluster.h"
@@ -67,6 +68,9 @@ ABSL_FLAG(bool, skip_etcd, false, "do not run the etcd peer");
 ABSL_FLAG(bool, keep_scratch, false,
           "keep the scratch directory (replica and etcd logs) afterwards");
 ABSL_FLAG(int, value_bytes, 256, "bytes per appended entry / put value");
+ABSL_FLAG(std::string, replica_flags, "",
+          "extra flags for every cairn-log replica, space separated (for "
+          "experiments, e.g. \"--max_in_flight=32 --group_commit=false\")");
 
 namespace cairn::bench {
 namespace {
@@ -455,6 +459,8 @@ absl::Status Run(const std::string& cairn_log, const ScratchDir& scratch,
   CairnClusterOptions cairn_options;
   cairn_options.cairn_log_binary = cairn_log;
   cairn_options.dir = scratch.Sub("cairn");
+  cairn_options.extra_flags =
+      absl::StrSplit(absl::GetFlag(FLAGS_replica_flags), ' ', absl::SkipEmpty());
   const absl::Time cairn_started = absl::Now();
   absl::StatusOr<std::unique_ptr<CairnCluster>> cairn =
       CairnCluster::Start(cairn_options);
@@ -571,6 +577,9 @@ void PrintReport(Results& r) {
   const double p99_over_floor = floor > 0 ? serial_p99 / floor : 0;
   absl::PrintF("\nCairn replicated log benchmark (%s run, %d-byte entries)\n",
                r.quick ? "quick" : "full", r.value_bytes);
+  if (!absl::GetFlag(FLAGS_replica_flags).empty()) {
+    absl::PrintF("Replica flags: %s\n", absl::GetFlag(FLAGS_replica_flags));
+  }
   absl::PrintF(
       "\nSerial appends and the floor (sampled one for one, same disk)\n");
   auto line = [](absl::string_view name, LatencySamples& s,
