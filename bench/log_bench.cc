@@ -133,7 +133,9 @@ struct Results {
   std::vector<std::pair<std::string, Internals>> cairn_internals;
   std::vector<std::string> problems;
 
-  double floor_us() { return leveldb_sync.Quantile(0.5) + tcp_rtt.Quantile(0.5); }
+  double floor_us() {
+    return leveldb_sync.Quantile(0.5) + tcp_rtt.Quantile(0.5);
+  }
 };
 
 // Progress goes to stderr, so stdout is the report and the JSON line.
@@ -220,7 +222,8 @@ void AddInternals(int leader, const ClusterCounters& before,
 }
 
 std::string DescribeInternals(absl::string_view phase, const Internals& in) {
-  if (in.seconds <= 0) return absl::StrCat(phase, ": leader status unavailable");
+  if (in.seconds <= 0)
+    return absl::StrCat(phase, ": leader status unavailable");
   std::vector<std::string> followers;
   for (uint64_t syncs : in.follower_syncs) {
     followers.push_back(absl::StrFormat("%.0f", syncs / in.seconds));
@@ -231,8 +234,7 @@ std::string DescribeInternals(absl::string_view phase, const Internals& in) {
       phase, in.appends, in.positions,
       in.positions > 0 ? static_cast<double>(in.appends) / in.positions : 0.0,
       in.leader_syncs / in.seconds, absl::StrJoin(followers, "/"),
-      in.appends > 0 ? static_cast<double>(in.leader_syncs) / in.appends
-                     : 0.0);
+      in.appends > 0 ? static_cast<double>(in.leader_syncs) / in.appends : 0.0);
 }
 
 uint64_t TotalElections(const ClusterCounters& c) {
@@ -282,8 +284,8 @@ void NoteLoadFailures(absl::string_view what, const HttpLoadResult& r,
   results->problems.push_back(absl::StrCat(
       what, ": ", r.redirects, " redirects, ", r.unavailable, " x 503, ",
       r.transport_errors, " transport errors, ", r.other_failures,
-      " other failures [", absl::StrJoin(statuses, " "), "]; first: ",
-      r.first_failure));
+      " other failures [", absl::StrJoin(statuses, " "),
+      "]; first: ", r.first_failure));
 }
 
 void AddLoad(const HttpLoadResult& r, Point* point) {
@@ -346,10 +348,10 @@ absl::Status MeasureSerialAndFloor(CairnCluster& cairn, int leader,
     const double append_us = absl::ToDoubleMicroseconds(absl::Now() - start);
     if (!r.ok() || r->status != 200) {
       if (results->serial_failures++ == 0) {
-        results->problems.push_back(absl::StrCat(
-            "cairn serial: first failed append: ",
-            r.ok() ? absl::StrCat(r->status, " ", r->body)
-                   : r.status().ToString()));
+        results->problems.push_back(
+            absl::StrCat("cairn serial: first failed append: ",
+                         r.ok() ? absl::StrCat(r->status, " ", r->body)
+                                : r.status().ToString()));
       }
       continue;
     }
@@ -363,15 +365,15 @@ absl::Status MeasureSerialAndFloor(CairnCluster& cairn, int leader,
     }
   }
   if (client.connections_opened() > 1) {
-    results->problems.push_back(
-        absl::StrCat("cairn serial: keep-alive broke, ",
-                     client.connections_opened(), " connections opened"));
+    results->problems.push_back(absl::StrCat("cairn serial: keep-alive broke, ",
+                                             client.connections_opened(),
+                                             " connections opened"));
   }
   return absl::OkStatus();
 }
 
-HttpLoadSpec CairnLoad(CairnCluster& cairn, int leader, int n,
-                       const Plan& plan, int bytes, int round) {
+HttpLoadSpec CairnLoad(CairnCluster& cairn, int leader, int n, const Plan& plan,
+                       int bytes, int round) {
   HttpLoadSpec spec;
   spec.host = kHost;
   spec.port = cairn.http_port(leader);
@@ -399,9 +401,8 @@ HttpLoadSpec EtcdLoad(EtcdCluster& etcd, int leader, int n, const Plan& plan,
   const std::string value = absl::Base64Escape(Payload("etcd-bench-", bytes));
   spec.body = [n, round, value](int conn, uint64_t seq) {
     return absl::StrCat("{\"key\":\"",
-                        absl::Base64Escape(absl::StrCat("bench/c", n, "/r",
-                                                        round, "/", conn, "/",
-                                                        seq)),
+                        absl::Base64Escape(absl::StrCat(
+                            "bench/c", n, "/r", round, "/", conn, "/", seq)),
                         "\",\"value\":\"", value, "\"}");
   };
   return spec;
@@ -445,8 +446,7 @@ absl::Status MeasureThroughput(CairnCluster& cairn, int cairn_leader,
                          results);
       }
     }
-    CheckCluster(cairn, cairn_leader, absl::StrCat("throughput x", n),
-                 results);
+    CheckCluster(cairn, cairn_leader, absl::StrCat("throughput x", n), results);
     results->cairn_internals.emplace_back(absl::StrCat(n, " appenders"),
                                           internals);
   }
@@ -459,8 +459,8 @@ absl::Status Run(const std::string& cairn_log, const ScratchDir& scratch,
   CairnClusterOptions cairn_options;
   cairn_options.cairn_log_binary = cairn_log;
   cairn_options.dir = scratch.Sub("cairn");
-  cairn_options.extra_flags =
-      absl::StrSplit(absl::GetFlag(FLAGS_replica_flags), ' ', absl::SkipEmpty());
+  cairn_options.extra_flags = absl::StrSplit(absl::GetFlag(FLAGS_replica_flags),
+                                             ' ', absl::SkipEmpty());
   const absl::Time cairn_started = absl::Now();
   absl::StatusOr<std::unique_ptr<CairnCluster>> cairn =
       CairnCluster::Start(cairn_options);
@@ -515,9 +515,8 @@ absl::Status Run(const std::string& cairn_log, const ScratchDir& scratch,
                &serial_internals);
   results->cairn_internals.emplace_back("serial", serial_internals);
 
-  absl::Status throughput =
-      MeasureThroughput(**cairn, *cairn_leader, etcd.get(), etcd_leader,
-                        scratch, plan, results);
+  absl::Status throughput = MeasureThroughput(
+      **cairn, *cairn_leader, etcd.get(), etcd_leader, scratch, plan, results);
   if (!throughput.ok()) return throughput;
 
   const ClusterCounters at_end = SnapshotCounters(**cairn);
@@ -530,8 +529,8 @@ absl::Status Run(const std::string& cairn_log, const ScratchDir& scratch,
   if (etcd != nullptr) {
     const uint64_t term = etcd->RaftTerm(etcd_leader);
     if (term != etcd_term) {
-      results->problems.push_back(absl::StrCat(
-          "etcd: raft term changed from ", etcd_term, " to ", term));
+      results->problems.push_back(absl::StrCat("etcd: raft term changed from ",
+                                               etcd_term, " to ", term));
     }
     etcd->Stop();
     Progress("etcd: stopped");
@@ -547,7 +546,8 @@ absl::Status Run(const std::string& cairn_log, const ScratchDir& scratch,
   return absl::OkStatus();
 }
 
-// ---- the report ---------------------------------------------------------------
+// ---- the report
+// ---------------------------------------------------------------
 
 std::string Number(double v, int decimals) {
   return absl::StrFormat("%.*f", decimals, v);
@@ -593,8 +593,7 @@ void PrintReport(Results& r) {
   line("Cairn serial append p50", r.serial, "");
   absl::PrintF("  %-38s %9.2f      (p99: %.2f F)\n", "p50 / F", p50_over_floor,
                p99_over_floor);
-  line("LevelDB sync put p50, 3 DBs at once", r.leveldb_sync3,
-       "  not in F");
+  line("LevelDB sync put p50, 3 DBs at once", r.leveldb_sync3, "  not in F");
   if (r.serial_failures > 0) {
     absl::PrintF("  %d serial appends failed\n", r.serial_failures);
   }
@@ -672,8 +671,8 @@ void PrintReport(Results& r) {
         absl::StrCat("\"etcd_throughput_", n, "\":", Rate(r.etcd, n)));
   }
   for (int n : kConcurrency) {
-    fields.push_back(absl::StrCat("\"ratio_vs_etcd_", n,
-                                  "\":", Ratio(r.cairn, r.etcd, n)));
+    fields.push_back(
+        absl::StrCat("\"ratio_vs_etcd_", n, "\":", Ratio(r.cairn, r.etcd, n)));
   }
   for (int n : kConcurrency) {
     fields.push_back(absl::StrCat("\"ratio_vs_leveldb_", n,

@@ -36,8 +36,8 @@ absl::StatusOr<std::unique_ptr<CairnCluster>> CairnCluster::Start(
     if (!http.ok()) return http.status();
     r.peer_port = *peer;
     r.http_port = *http;
-    replica_specs.push_back(absl::StrCat(i + 1, "=", kHost, ":", r.peer_port,
-                                         "/", r.http_port));
+    replica_specs.push_back(
+        absl::StrCat(i + 1, "=", kHost, ":", r.peer_port, "/", r.http_port));
     cluster->replicas_.push_back(std::move(r));
   }
   const std::string replicas_flag =
@@ -56,7 +56,8 @@ absl::StatusOr<std::unique_ptr<CairnCluster>> CairnCluster::Start(
     if (!process.ok()) return process.status();
     cluster->replicas_[i].process = *std::move(process);
   }
-  absl::Status ready = cluster->WaitForLeader(absl::Now() + options.start_timeout);
+  absl::Status ready =
+      cluster->WaitForLeader(absl::Now() + options.start_timeout);
   if (!ready.ok()) return ready;
   return cluster;
 }
@@ -120,9 +121,9 @@ absl::Status CairnCluster::WaitForLeader(absl::Time deadline) {
   while (absl::Now() < deadline) {
     for (int i = 0; i < size(); ++i) {
       if (!replicas_[i].process->Running()) {
-        return absl::UnavailableError(
-            absl::StrCat("replica ", i + 1, " exited: ",
-                         replicas_[i].process->Stop(), LogTails()));
+        return absl::UnavailableError(absl::StrCat(
+            "replica ", i + 1, " exited: ", replicas_[i].process->Stop(),
+            LogTails()));
       }
     }
     absl::StatusOr<int> leader = LeaderIndex();
@@ -133,9 +134,9 @@ absl::Status CairnCluster::WaitForLeader(absl::Time deadline) {
           {{"Content-Type", "application/octet-stream"}},
           absl::StrCat("cairn-bench probe ", probe++), absl::Seconds(5));
       if (r.ok() && r->status == 200) return absl::OkStatus();
-      last_problem = r.ok() ? absl::StrCat("probe append: ", r->status, " ",
-                                           r->body)
-                            : r.status().ToString();
+      last_problem =
+          r.ok() ? absl::StrCat("probe append: ", r->status, " ", r->body)
+                 : r.status().ToString();
     } else {
       last_problem = leader.status().ToString();
     }

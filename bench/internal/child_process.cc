@@ -25,8 +25,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     return absl::NotFoundError(
         absl::StrCat(argv[0], " is not an executable file"));
   }
-  int log_fd = open(log_path.c_str(),
-                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int log_fd =
+      open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) {
     return absl::InternalError(
         absl::StrCat("open ", log_path, ": ", std::strerror(errno)));

@@ -2,9 +2,7 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <optional>
-#include <system_error>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -20,7 +18,9 @@ namespace {
 
 constexpr char kHost[] = "127.0.0.1";
 
-std::string Url(uint16_t port) { return absl::StrCat("http://", kHost, ":", port); }
+std::string Url(uint16_t port) {
+  return absl::StrCat("http://", kHost, ":", port);
+}
 
 }  // namespace
 
@@ -47,10 +47,8 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
   }
   const std::string initial_cluster = absl::StrJoin(initial, ",");
   for (Member& m : cluster->members_) {
-    const std::string data_dir =
-        absl::StrCat(options.dir, "/etcd-", m.name);
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
+    const std::string data_dir = absl::StrCat(options.dir, "/etcd-", m.name);
+    // etcd creates its data directory itself, with the 0700 it insists on.
     std::vector<std::string> argv = {
         options.etcd_binary,
         absl::StrCat("--name=", m.name),
@@ -65,9 +63,8 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
         "--logger=zap",
         "--log-level=warn",
     };
-    absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-        ChildProcess::Start(std::move(argv),
-                            absl::StrCat(options.dir, "/etcd-", m.name, ".log"));
+    absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
+        std::move(argv), absl::StrCat(options.dir, "/etcd-", m.name, ".log"));
     if (!process.ok()) return process.status();
     m.process = *std::move(process);
   }
@@ -106,14 +103,15 @@ absl::Status EtcdCluster::WaitHealthy(absl::Time deadline) {
     bool all_healthy = true;
     for (Member& m : members_) {
       if (!m.process->Running()) {
-        return absl::UnavailableError(absl::StrCat(
-            "etcd member ", m.name, " exited: ", m.process->Stop(),
-            LogTails()));
+        return absl::UnavailableError(
+            absl::StrCat("etcd member ", m.name, " exited: ", m.process->Stop(),
+                         LogTails()));
       }
       absl::StatusOr<http::Response> r = client.Request(
           "GET", kHost, m.client_port, "/health", {}, "", absl::Seconds(2));
       if (!r.ok()) {
-        last_problem = absl::StrCat(m.name, " /health: ", r.status().ToString());
+        last_problem =
+            absl::StrCat(m.name, " /health: ", r.status().ToString());
         all_healthy = false;
         break;
       }
@@ -121,7 +119,8 @@ absl::Status EtcdCluster::WaitHealthy(absl::Time deadline) {
       std::optional<std::string> health =
           doc.ok() ? JsonField(*doc, "health") : std::nullopt;
       if (r->status != 200 || health != "true") {
-        last_problem = absl::StrCat(m.name, " /health: ", r->status, " ", r->body);
+        last_problem =
+            absl::StrCat(m.name, " /health: ", r->status, " ", r->body);
         all_healthy = false;
         break;
       }
@@ -136,9 +135,9 @@ absl::Status EtcdCluster::WaitHealthy(absl::Time deadline) {
           put_target_ = target;
           return absl::OkStatus();
         }
-        last_problem = r.ok() ? absl::StrCat(target, ": ", r->status, " ",
-                                             r->body)
-                              : r.status().ToString();
+        last_problem = r.ok()
+                           ? absl::StrCat(target, ": ", r->status, " ", r->body)
+                           : r.status().ToString();
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -150,16 +149,15 @@ absl::Status EtcdCluster::WaitHealthy(absl::Time deadline) {
 
 absl::StatusOr<int> EtcdCluster::LeaderIndex() {
   http::Client client;
-  const std::string status_target =
-      put_target_ == "/v3beta/kv/put" ? "/v3beta/maintenance/status"
-                                      : "/v3/maintenance/status";
+  const std::string status_target = put_target_ == "/v3beta/kv/put"
+                                        ? "/v3beta/maintenance/status"
+                                        : "/v3/maintenance/status";
   std::vector<std::string> member_ids(members_.size());
   std::optional<std::string> leader;
   for (size_t i = 0; i < members_.size(); ++i) {
-    absl::StatusOr<http::Response> r =
-        client.Request("POST", kHost, members_[i].client_port, status_target,
-                       {{"Content-Type", "application/json"}}, "{}",
-                       absl::Seconds(2));
+    absl::StatusOr<http::Response> r = client.Request(
+        "POST", kHost, members_[i].client_port, status_target,
+        {{"Content-Type", "application/json"}}, "{}", absl::Seconds(2));
     if (!r.ok() || r->status != 200) continue;
     absl::StatusOr<google::protobuf::Struct> doc = ParseJsonObject(r->body);
     if (!doc.ok()) continue;
@@ -178,20 +176,20 @@ absl::StatusOr<int> EtcdCluster::LeaderIndex() {
 
 uint64_t EtcdCluster::RaftTerm(int member) {
   http::Client client;
-  const std::string status_target =
-      put_target_ == "/v3beta/kv/put" ? "/v3beta/maintenance/status"
-                                      : "/v3/maintenance/status";
-  absl::StatusOr<http::Response> r =
-      client.Request("POST", kHost, members_[member].client_port,
-                     status_target, {{"Content-Type", "application/json"}},
-                     "{}", absl::Seconds(2));
+  const std::string status_target = put_target_ == "/v3beta/kv/put"
+                                        ? "/v3beta/maintenance/status"
+                                        : "/v3/maintenance/status";
+  absl::StatusOr<http::Response> r = client.Request(
+      "POST", kHost, members_[member].client_port, status_target,
+      {{"Content-Type", "application/json"}}, "{}", absl::Seconds(2));
   if (!r.ok() || r->status != 200) return 0;
   absl::StatusOr<google::protobuf::Struct> doc = ParseJsonObject(r->body);
   if (!doc.ok()) return 0;
   uint64_t term = 0;
-  if (!absl::SimpleAtoi(JsonField(*doc, "raftTerm").value_or(
-                            JsonField(*doc, "header.raft_term").value_or("0")),
-                        &term)) {
+  if (!absl::SimpleAtoi(
+          JsonField(*doc, "raftTerm")
+              .value_or(JsonField(*doc, "header.raft_term").value_or("0")),
+          &term)) {
     return 0;
   }
   return term;

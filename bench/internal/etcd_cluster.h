@@ -57,7 +57,9 @@ class EtcdCluster {
   // noticing elections during a run). 0 when unavailable.
   uint64_t RaftTerm(int member);
 
-  uint16_t client_port(int member) const { return members_[member].client_port; }
+  uint16_t client_port(int member) const {
+    return members_[member].client_port;
+  }
   const std::string& put_target() const { return put_target_; }
   int size() const { return static_cast<int>(members_.size()); }
 

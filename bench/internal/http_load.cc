@@ -84,10 +84,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ignored;
     socket_.close(ignored);
     socket_ = tcp::socket(run_->io);
-    socket_.async_connect(
-        endpoint_, [self = shared_from_this()](beast::error_code ec) {
-          self->OnConnect(ec);
-        });
+    socket_.async_connect(endpoint_,
+                          [self = shared_from_this()](beast::error_code ec) {
+                            self->OnConnect(ec);
+                          });
   }
 
   void OnConnect(beast::error_code ec) {
@@ -109,29 +109,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request_.method(bhttp::verb::post);
     request_.target(target_);
     request_.version(11);
-    request_.set(bhttp::field::host,
-                 absl::StrCat(endpoint_.address().to_string(), ":",
-                              endpoint_.port()));
+    request_.set(
+        bhttp::field::host,
+        absl::StrCat(endpoint_.address().to_string(), ":", endpoint_.port()));
     request_.set(bhttp::field::content_type, run_->spec->content_type);
     request_.keep_alive(true);
     request_.body() = run_->spec->body(id_, seq_++);
     request_.prepare_payload();
     sent_at_ = Clock::now();
-    bhttp::async_write(socket_, request_,
-                       [self = shared_from_this()](beast::error_code ec,
-                                                   size_t) {
-                         self->OnWrite(ec);
-                       });
+    bhttp::async_write(
+        socket_, request_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          self->OnWrite(ec);
+        });
   }
 
   void OnWrite(beast::error_code ec) {
     if (ec) return TransportError(ec, "write");
     response_ = {};
     bhttp::async_read(socket_, buffer_, response_,
-                      [self = shared_from_this()](beast::error_code ec,
-                                                  size_t) {
-                        self->OnRead(ec);
-                      });
+                      [self = shared_from_this()](
+                          beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -142,9 +140,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (status == 200) {
       if (run_->phase == Phase::kMeasuring) {
         ++r.acks;
-        r.latency_us.Add(std::chrono::duration<double, std::micro>(
-                             Clock::now() - sent_at_)
-                             .count());
+        r.latency_us.Add(
+            std::chrono::duration<double, std::micro>(Clock::now() - sent_at_)
+                .count());
       }
       if (keep_alive) return Send();
       return Connect();
@@ -161,9 +159,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         address = asio::ip::make_address(host, bad);
       }
       if (port == 0 || bad) {
-        Failure(status, absl::StrCat("redirect to unusable Location '",
-                                     std::string(response_[bhttp::field::location]),
-                                     "'"));
+        Failure(
+            status,
+            absl::StrCat("redirect to unusable Location '",
+                         std::string(response_[bhttp::field::location]), "'"));
         return RetryLater(/*reconnect=*/!keep_alive);
       }
       endpoint_ = tcp::endpoint(address, port);

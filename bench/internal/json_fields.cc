@@ -12,8 +12,7 @@ namespace cairn::bench {
 absl::StatusOr<google::protobuf::Struct> ParseJsonObject(
     absl::string_view json) {
   google::protobuf::Struct object;
-  absl::Status status =
-      FromJson(json, &object, /*ignore_unknown_fields=*/true);
+  absl::Status status = FromJson(json, &object, /*ignore_unknown_fields=*/true);
   if (!status.ok()) return status;
   return object;
 }

@@ -98,8 +98,8 @@ absl::StatusOr<std::unique_ptr<TcpEcho>> TcpEcho::Start() {
   echo->listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (echo->listener_ < 0) return Errno("socket");
   sockaddr_in addr = Loopback(0);
-  if (bind(echo->listener_, reinterpret_cast<sockaddr*>(&addr),
-           sizeof(addr)) != 0 ||
+  if (bind(echo->listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
+          0 ||
       listen(echo->listener_, 1) != 0) {
     return Errno("bind/listen");
   }

@@ -17,9 +17,9 @@ namespace cairn::bench {
 absl::StatusOr<std::unique_ptr<ScratchDir>> ScratchDir::Create(
     absl::string_view prefix, bool keep) {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(
-      (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp", "/", prefix,
-      "XXXXXX");
+  std::string templ =
+      absl::StrCat((tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp",
+                   "/", prefix, "XXXXXX");
   std::vector<char> buffer(templ.begin(), templ.end());
   buffer.push_back('\0');
   if (mkdtemp(buffer.data()) == nullptr) {
