@@ -325,7 +325,7 @@ TEST_F(LogMultiprocessTest, LeaderKilledRepeatedlyLosesNoAcknowledgedEntry) {
   Ledger ledger;
   Appenders::Options appender_options;
   appender_options.prefix = "kill";
-  appender_options.threads = 4;
+  appender_options.threads = 8;  // as many appends in flight as max_in_flight
   Appenders appenders(cluster_.get(), &ledger, appender_options);
 
   constexpr int kKills = 5;
