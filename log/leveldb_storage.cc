@@ -226,6 +226,7 @@ absl::Status LevelDbStorage::Write(const WriteBatch& batch, bool sync) {
     new_floor = std::min(new_floor, action.position());
   }
   uint64_t deleted = 0;
+  uint64_t deleted_bytes = 0;
   if (delete_before > floor_) {
     std::unique_ptr<leveldb::Iterator> it(
         db_->NewIterator(VerifyingReadOptions()));
@@ -236,6 +237,7 @@ absl::Status LevelDbStorage::Write(const WriteBatch& batch, bool sync) {
       }
       updates.Delete(it->key());
       ++deleted;
+      deleted_bytes += it->key().size() + it->value().size();
     }
     if (!it->status().ok()) {
       return FromLevelDb(
@@ -250,8 +252,11 @@ absl::Status LevelDbStorage::Write(const WriteBatch& batch, bool sync) {
   floor_ = new_floor;
   deleted_up_to_ = std::max(deleted_up_to_, delete_before);
   deleted_since_compact_ += deleted;
-  if (options_.compact_after_deleted_keys > 0 &&
-      deleted_since_compact_ >= options_.compact_after_deleted_keys) {
+  deleted_bytes_since_compact_ += deleted_bytes;
+  if ((options_.compact_after_deleted_keys > 0 &&
+       deleted_since_compact_ >= options_.compact_after_deleted_keys) ||
+      (options_.compact_after_deleted_bytes > 0 &&
+       deleted_bytes_since_compact_ >= options_.compact_after_deleted_bytes)) {
     Compact();
   }
   return absl::OkStatus();
@@ -259,6 +264,7 @@ absl::Status LevelDbStorage::Write(const WriteBatch& batch, bool sync) {
 
 void LevelDbStorage::Compact() {
   deleted_since_compact_ = 0;
+  deleted_bytes_since_compact_ = 0;
   if (deleted_up_to_ == 0) return;  // nothing deleted by this process
   const std::string begin = ActionKey(0);
   const std::string end = ActionKey(deleted_up_to_);

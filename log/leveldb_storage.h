@@ -45,6 +45,10 @@ struct LevelDbStorageOptions {
   // Compact() runs inside Write once this many keys have been deleted since
   // the last compaction. 0 disables automatic compaction.
   uint64_t compact_after_deleted_keys = 10000;
+  // ... or once the deleted records held this many bytes: a position may
+  // hold up to max_batch_bytes, so a key count alone does not bound the
+  // garbage. 0 disables this trigger.
+  uint64_t compact_after_deleted_bytes = 4 << 20;
 };
 
 class LevelDbStorage : public Storage {
@@ -104,6 +108,7 @@ class LevelDbStorage : public Storage {
   uint64_t deleted_up_to_ = 0;
   // Keys deleted since the last compaction; drives automatic compaction.
   uint64_t deleted_since_compact_ = 0;
+  uint64_t deleted_bytes_since_compact_ = 0;
   uint64_t compactions_ = 0;
 };
 

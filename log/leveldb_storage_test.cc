@@ -330,6 +330,19 @@ TEST_F(LevelDbStorageTest, CompactsAutomaticallyAfterManyDeletedKeys) {
   EXPECT_TRUE(AllPositions().empty());
 }
 
+TEST_F(LevelDbStorageTest, CompactsAutomaticallyAfterManyDeletedBytes) {
+  // Few but large records: the byte trigger (default 4 MiB) fires long before
+  // the key count would.
+  WriteBatch batch;
+  const std::string big(512 << 10, 'b');
+  for (uint64_t p = 1; p <= 10; ++p) batch.actions.push_back(MakeAction(p, big));
+  ASSERT_TRUE(storage_->Write(batch, false).ok());
+  ASSERT_TRUE(storage_->Write(DeleteBefore(4), false).ok());
+  EXPECT_EQ(storage_->compactions(), 0u);
+  ASSERT_TRUE(storage_->Write(DeleteBefore(11), false).ok());
+  EXPECT_EQ(storage_->compactions(), 1u);
+}
+
 // Many cycles of append-then-truncate: the bytes on disk must stop growing.
 TEST_F(LevelDbStorageTest, DiskUseLevelsOffUnderAppendAndTruncate) {
   LevelDbStorageOptions options;

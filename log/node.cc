@@ -57,6 +57,14 @@ void Node::Handle(const LogMessage& message, absl::Time now, Effects* out) {
 void Node::Tick(absl::Time now, Effects* out) {
   replica_.Tick(now, out);
   proposer_.Tick(now, out);
+  if (proposer_.recampaign_requested()) TEST_Campaign(now, out);
+  if (replica_.status() == Metadata::RECOVERING &&
+      proposer_.serving(now)) {
+    // Our own replica may be waiting for positions past everything chosen
+    // (stale accepted values it held): fill them so it can finish.
+    proposer_.FillThrough(replica_.recover_end(), config_.fetch_max_actions,
+                          now, out);
+  }
   MaybeCampaign(now, out);
 }
 
@@ -82,10 +90,18 @@ void Node::MaybeCampaign(absl::Time now, Effects* out) {
 void Node::TEST_Campaign(absl::Time now, Effects* out) {
   last_campaign_ = now;
   election_timeout_ = RandomElectionTimeout();
+  if (!replica_.voting()) {
+    // Only a voting replica persists our ballot round; without it a
+    // restarted proposer could reuse a ballot. Let another node lead.
+    proposer_.StepDown("our replica is not voting", out);
+    return;
+  }
   const uint64_t floor =
       std::max({replica_.max_round_seen(), replica_.promised().round(),
                 proposer_.max_round_seen()});
   proposer_.Campaign(replica_.next_unlearned(), floor, now, out);
+  // Durable before any PromiseRequest leaves (same Effects: write first).
+  replica_.RecordProposerRound(proposer_.ballot().round(), out);
 }
 
 void Node::Append(uint64_t id, std::string entry, absl::Time now,

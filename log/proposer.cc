@@ -26,6 +26,7 @@ void Proposer::Campaign(uint64_t from_position, uint64_t round_floor,
   ballot_ = MakeBallot(max_round_seen_ + 1, config_.node_id);
   max_round_seen_ = ballot_.round();
   role_ = Role::kCandidate;
+  recampaign_requested_ = false;
   phase1_from_ = std::max<uint64_t>(from_position, 1);
   phase1_started_ = now;
   page_from_.clear();
@@ -71,6 +72,7 @@ void Proposer::Demote(const Ballot& higher, Effects* out) {
 }
 
 void Proposer::StepDown(const std::string& reason, Effects* out) {
+  recampaign_requested_ = false;
   if (role_ == Role::kFollower) return;
   VLOG(1) << "node " << config_.node_id << " steps down at ballot "
           << BallotString(ballot_) << ": " << reason;
@@ -136,6 +138,7 @@ void Proposer::HandlePromiseResponse(const LogMessage& m, absl::Time now,
     const uint64_t next = resp.actions().rbegin()->position() + 1;
     page->second = next;
     page_sent_[m.from()] = now;
+    phase1_started_ = now;  // progress: keep the candidacy alive
     auto& req = *out->Send(config_.node_id, m.from()).mutable_promise_request();
     *req.mutable_ballot() = ballot_;
     req.set_from_position(next);
@@ -281,6 +284,12 @@ void Proposer::HandleHeartbeatResponse(const LogMessage& m, absl::Time now,
   const auto& resp = m.heartbeat_response();
   if (!resp.ok()) {
     if (resp.ballot() > ballot_) Demote(resp.ballot(), out);
+    if (resp.needs_higher_ballot() && role_ == Role::kLeader &&
+        resp.recover_ballot() >= ballot_) {
+      // A replica that lost state may have voted at our ballot; only a new
+      // phase 1 above it lets it vote again (docs/log.md, "Disk loss").
+      recampaign_requested_ = true;
+    }
     return;
   }
   if (role_ != Role::kLeader || resp.ballot() != ballot_) return;

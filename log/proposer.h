@@ -93,6 +93,9 @@ class Proposer {
   size_t queued() const { return queue_.size(); }
   absl::Time lease_expiry() const { return lease_expiry_; }
   uint64_t elections_won() const { return elections_won_; }
+  // A recovering replica asked for a ballot above ours: the node should
+  // campaign again.
+  bool recampaign_requested() const { return recampaign_requested_; }
 
  private:
   struct Pending {
@@ -159,6 +162,7 @@ class Proposer {
   absl::Time last_heartbeat_ = absl::InfinitePast();
   std::map<uint64_t, std::pair<absl::Time, std::set<uint32_t>>> heartbeats_;
   uint64_t elections_won_ = 0;
+  bool recampaign_requested_ = false;
 };
 
 }  // namespace cairn::log

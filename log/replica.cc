@@ -59,6 +59,7 @@ absl::Status Replica::Start(absl::Time now, Effects* out) {
   }
   if (metadata_.begin() == 0) metadata_.set_begin(1);
   ObserveBallot(metadata_.promised());
+  ObserveBallot(MakeBallot(metadata_.proposer_round(), 0));
 
   // Scan stored actions: which positions are learned, the highest one.
   auto last = storage_->LastPosition();
@@ -123,6 +124,14 @@ absl::Status Replica::Start(absl::Time now, Effects* out) {
             << learned_through();
   Tick(now, out);
   return absl::OkStatus();
+}
+
+void Replica::RecordProposerRound(uint64_t round, Effects* out) {
+  ObserveBallot(MakeBallot(round, 0));
+  if (round <= metadata_.proposer_round()) return;
+  metadata_.set_proposer_round(round);
+  PersistMetadata(out);
+  out->sync = true;
 }
 
 void Replica::ObserveBallot(const Ballot& b) {
@@ -311,6 +320,26 @@ void Replica::HandleHeartbeat(const LogMessage& m, absl::Time now,
   resp.set_sequence(hb.sequence());
   resp.set_ok(current && voting());
   *resp.mutable_ballot() = current ? hb.ballot() : metadata_.promised();
+  if (metadata_.status() == Metadata::RECOVERING &&
+      metadata_.awaiting_higher_ballot() && current) {
+    if (hb.ballot() > metadata_.recover_ballot()) {
+      // This leader completed phase 1 above every ballot we may have voted
+      // at, without us: our lost votes can no longer complete a quorum.
+      // Learn what it has chosen so far, then vote.
+      metadata_.set_awaiting_higher_ballot(false);
+      metadata_.set_recover_end(
+          std::max(metadata_.recover_end(), hb.committed()));
+      PersistMetadata(out);
+      out->sync = true;
+      status_detail_ = absl::StrCat("RECOVERING: catching up [",
+                                    next_unlearned_, ", ",
+                                    metadata_.recover_end(), "]");
+    } else {
+      resp.set_needs_higher_ballot(true);
+      *resp.mutable_recover_ballot() = metadata_.recover_ballot();
+    }
+  }
+  if (metadata_.status() == Metadata::RECOVERING) MaybeFinishRecovery(out);
   MaybeFetch(now, out);
 }
 
@@ -371,6 +400,7 @@ void Replica::HandleFetchResponse(const LogMessage& m, absl::Time now,
                                   Effects* out) {
   const auto& resp = m.fetch_response();
   fetch_in_flight_ = false;
+  const uint64_t unlearned_before = next_unlearned_;
   if (resp.begin_position() > metadata_.begin() &&
       resp.begin_position() > next_unlearned_) {
     // The peer truncated below this: a chosen truncate covers those
@@ -382,8 +412,10 @@ void Replica::HandleFetchResponse(const LogMessage& m, absl::Time now,
     ObserveBallot(a.ballot());
     Learn(a, out);
   }
-  if (resp.actions().empty()) {
-    // Nothing useful from this peer: try another one next time.
+  if (next_unlearned_ == unlearned_before) {
+    // This peer could not fill our first gap (it may lack it too): ask
+    // another one next time, so two lagging replicas never ask each other
+    // forever.
     ++fetch_peer_index_;
   }
   if (metadata_.status() == Metadata::RECOVERING) MaybeFinishRecovery(out);
@@ -413,7 +445,7 @@ void Replica::MaybeFetch(absl::Time now, Effects* out) {
       fetch_peer_index_ % 2 == 0) {
     peer = *leader_;
   } else {
-    peer = peers[fetch_peer_index_ % peers.size()];
+    peer = peers[(fetch_peer_index_ / 2) % peers.size()];
   }
   if (fetch_in_flight_) ++fetch_peer_index_;  // timed out: rotate
   auto& req = *out->Send(config_.node_id, peer).mutable_fetch_request();
@@ -476,8 +508,12 @@ void Replica::HandleRecoverResponse(const LogMessage& m, absl::Time now,
     metadata_.set_begin(std::max(metadata_.begin(), max_begin));
     metadata_.set_recover_begin(metadata_.begin());
     metadata_.set_recover_end(max_end);
+    *metadata_.mutable_recover_ballot() = max_promised;
+    metadata_.set_awaiting_higher_ballot(true);
     PersistMetadata(out);
     out->sync = true;
+    // Records learned while EMPTY below the recovered begin are garbage.
+    out->write.delete_before = metadata_.begin();
     learned_beyond_.erase(learned_beyond_.begin(),
                           learned_beyond_.lower_bound(metadata_.begin()));
     AdvanceLearnedPrefix();
@@ -543,8 +579,11 @@ void Replica::HandleRecoverResponse(const LogMessage& m, absl::Time now,
 
 void Replica::MaybeFinishRecovery(Effects* out) {
   if (metadata_.status() != Metadata::RECOVERING) return;
+  if (metadata_.awaiting_higher_ballot()) return;
   if (next_unlearned_ <= metadata_.recover_end()) return;
   metadata_.set_status(Metadata::VOTING);
+  metadata_.clear_recover_ballot();
+  metadata_.set_awaiting_higher_ballot(false);
   PersistMetadata(out);
   out->sync = true;
   LOG(INFO) << "replica " << config_.node_id << ": recovered through "
@@ -564,6 +603,10 @@ void Replica::EnterRecoveryAfterCorruption(uint64_t position, Effects* out) {
   metadata_.set_status(Metadata::RECOVERING);
   metadata_.set_recover_begin(from);
   metadata_.set_recover_end(std::max(end_, known_committed_));
+  // Our accept votes past `from` are gone but may still be counted by the
+  // current leader: wait for a higher ballot (see Metadata.recover_ballot).
+  *metadata_.mutable_recover_ballot() = metadata_.promised();
+  metadata_.set_awaiting_higher_ballot(true);
   PersistMetadata(out);
   out->sync = true;
   status_detail_ =

@@ -85,6 +85,14 @@ class Replica {
   absl::StatusOr<std::vector<Action>> ReadLearned(uint64_t from, uint64_t to,
                                                   size_t limit);
 
+  // Persists that this node's proposer uses ballot round `round`, so a
+  // restarted proposer never reuses it. Call before the first
+  // PromiseRequest of that round is sent (same Effects).
+  void RecordProposerRound(uint64_t round, Effects* out);
+
+  // While RECOVERING: the last position that must be learned before voting.
+  uint64_t recover_end() const { return metadata_.recover_end(); }
+
   // CHECK-fails if an invariant of the in-memory state is broken.
   void CheckInvariants() const;
 

@@ -398,7 +398,11 @@ TEST_F(LogServerTest, ReplicaThatLostItsDiskRecoversBeforeVoting) {
     EXPECT_TRUE(recovering) << "never observed RECOVERING";
   }
 
-  // Recovered: it votes again and holds the same log.
+  // Recovered: it votes again and holds the same log. (Its recovery made
+  // the leader campaign again above the ballot it may have voted at, so ask
+  // who leads now.)
+  leader = WaitForLeader();
+  ASSERT_NE(leader, nullptr);
   uint64_t last = 0;
   for (int i = 80; i < 90; ++i) {
     const AppendResult r = AppendAndWait(leader, absl::StrCat("e", i));
