@@ -1,0 +1,1374 @@
+#include "master/state.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
+namespace cairn::master {
+namespace {
+
+using google::protobuf::RepeatedPtrField;
+using v1::AgentRecord;
+using v1::Event;
+using v1::FrameworkRecord;
+
+absl::Status Precondition(absl::string_view what) {
+  return absl::FailedPreconditionError(what);
+}
+
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(what);
+}
+
+bool Later(const v1::EventId& a, const v1::EventId& b) {
+  return a.position() != b.position() ? a.position() > b.position()
+                                      : a.index() > b.index();
+}
+
+// The roles a framework may be offered resources for.
+std::set<std::string> FrameworkRoles(const v1::FrameworkInfo& info) {
+  if (info.roles_size() > 0) {
+    return std::set<std::string>(info.roles().begin(), info.roles().end());
+  }
+  // The pre-MULTI_ROLE field, still what old schedulers send.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  return {info.role()};
+#pragma GCC diagnostic pop
+}
+
+absl::Status ValidateFrameworkInfo(const v1::FrameworkInfo& info) {
+  if (info.id().value().empty()) return Invalid("framework info without id");
+  if (!std::isfinite(info.failover_timeout()) || info.failover_timeout() < 0) {
+    return Invalid("failover_timeout must be finite and >= 0");
+  }
+  std::set<std::string> seen;
+  for (const auto& role : info.roles()) {
+    if (role.empty() || !seen.insert(role).second) {
+      return Invalid(absl::StrCat("framework ", info.id().value(),
+                                  ": empty or repeated role '", role, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A task's resources as the agent counts them: the task's own plus its
+// executor's, without allocation info.
+absl::StatusOr<Resources> TaskResources(const v1::TaskInfo& info) {
+  absl::StatusOr<Resources> task = Resources::FromProto(info.resources());
+  if (!task.ok()) return task.status();
+  absl::StatusOr<Resources> executor =
+      Resources::FromProto(info.executor().resources());
+  if (!executor.ok()) return executor.status();
+  return (*task + *executor).WithoutAllocationInfo();
+}
+
+int64_t DeadlineNanos(int64_t now_ns, double timeout_seconds) {
+  double add = timeout_seconds * 1e9;
+  double room = static_cast<double>(std::numeric_limits<int64_t>::max()) -
+                static_cast<double>(now_ns);
+  if (add >= room) return std::numeric_limits<int64_t>::max();
+  return now_ns + static_cast<int64_t>(std::llround(add));
+}
+
+std::string Serialize(const google::protobuf::MessageLite& message) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializePartialToCodedStream(&coded);
+  coded.Trim();
+  return bytes;
+}
+
+}  // namespace
+
+bool IsTerminalState(v1::TaskState state) {
+  switch (state) {
+    case v1::TASK_FINISHED:
+    case v1::TASK_FAILED:
+    case v1::TASK_KILLED:
+    case v1::TASK_ERROR:
+    case v1::TASK_LOST:
+    case v1::TASK_DROPPED:
+    case v1::TASK_GONE:
+    case v1::TASK_GONE_BY_OPERATOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string EventIdToString(const v1::EventId& id) {
+  return absl::StrCat(id.position(), ":", id.index());
+}
+
+absl::Time ToTime(const v1::TimeInfo& time) {
+  return absl::FromUnixNanos(time.nanoseconds());
+}
+
+v1::TimeInfo FromTime(absl::Time time) {
+  v1::TimeInfo info;
+  info.set_nanoseconds(absl::ToUnixNanos(time));
+  return info;
+}
+
+// ---- Apply ------------------------------------------------------------------
+
+absl::Status MasterState::Apply(const Event& e) {
+  if (e.position() > 0) {
+    v1::EventId id;
+    id.set_position(e.position());
+    id.set_index(e.index());
+    if (!Later(id, last_applied_)) {
+      return Precondition(absl::StrCat("event ", EventIdToString(id),
+                                       " is not after the last applied ",
+                                       EventIdToString(last_applied_)));
+    }
+  }
+  absl::Status status;
+  switch (e.type_case()) {
+    case Event::kAgentRegistered:
+      status = ApplyAgentRegistered(e);
+      break;
+    case Event::kAgentReregistered:
+      status = ApplyAgentReregistered(e);
+      break;
+    case Event::kAgentUnreachable:
+      status = ApplyAgentUnreachable(e);
+      break;
+    case Event::kAgentRemoved:
+      status = ApplyAgentRemoved(e);
+      break;
+    case Event::kAgentDeactivated:
+      status = ApplyAgentDeactivated(e);
+      break;
+    case Event::kAgentReactivated:
+      status = ApplyAgentReactivated(e);
+      break;
+    case Event::kAgentDrainStarted:
+      status = ApplyAgentDrainStarted(e);
+      break;
+    case Event::kAgentDrained:
+      status = ApplyAgentDrained(e);
+      break;
+    case Event::kFrameworkSubscribed:
+      status = ApplyFrameworkSubscribed(e);
+      break;
+    case Event::kFrameworkFailedOver:
+      status = ApplyFrameworkFailedOver(e);
+      break;
+    case Event::kFrameworkDisconnected:
+      status = ApplyFrameworkDisconnected(e);
+      break;
+    case Event::kFrameworkDeactivated:
+      status = ApplyFrameworkDeactivated(e);
+      break;
+    case Event::kFrameworkUpdated:
+      status = ApplyFrameworkUpdated(e);
+      break;
+    case Event::kFrameworkRemoved:
+      status = ApplyFrameworkRemoved(e);
+      break;
+    case Event::kTasksLaunched:
+      status = ApplyTasksLaunched(e);
+      break;
+    case Event::kTaskStatusUpdated:
+      status = ApplyTaskStatusUpdated(e);
+      break;
+    case Event::kTaskStatusAcknowledged:
+      status = ApplyTaskStatusAcknowledged(e);
+      break;
+    case Event::kOffersCreated:
+      status = ApplyOffersCreated(e);
+      break;
+    case Event::kOffersRescinded:
+      status = ApplyOffersRemoved(e.offers_rescinded().offer_ids(), nullptr);
+      break;
+    case Event::kOffersDeclined:
+      status = ApplyOffersRemoved(e.offers_declined().offer_ids(),
+                                  &e.offers_declined().framework_id());
+      break;
+    case Event::kOffersExpired:
+      status = ApplyOffersRemoved(e.offers_expired().offer_ids(), nullptr);
+      break;
+    case Event::kWeightsUpdated:
+      status = ApplyWeightsUpdated(e);
+      break;
+    case Event::kQuotaUpdated:
+      status = ApplyQuotaUpdated(e);
+      break;
+    case Event::kResourcesReserved:
+      status = ApplyReservation(e, /*reserve=*/true);
+      break;
+    case Event::kResourcesUnreserved:
+      status = ApplyReservation(e, /*reserve=*/false);
+      break;
+    case Event::kMaintenanceScheduleUpdated:
+      status = ApplyMaintenanceScheduleUpdated(e);
+      break;
+    case Event::TYPE_NOT_SET:
+      status = Invalid("event without a type");
+      break;
+  }
+  if (!status.ok()) return status;
+  if (e.position() > 0) {
+    last_applied_.set_position(e.position());
+    last_applied_.set_index(e.index());
+  }
+  ++events_applied_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MasterState::AgentEntry*> MasterState::GetAgent(
+    const v1::AgentID& id) {
+  if (id.value().empty()) return Invalid("missing agent id");
+  auto it = agents_.find(id.value());
+  if (it == agents_.end()) {
+    return Precondition(absl::StrCat("unknown agent ", id.value()));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<MasterState::FrameworkEntry*> MasterState::GetFramework(
+    const v1::FrameworkID& id) {
+  if (id.value().empty()) return Invalid("missing framework id");
+  auto it = frameworks_.find(id.value());
+  if (it == frameworks_.end()) {
+    return Precondition(absl::StrCat("unknown framework ", id.value()));
+  }
+  return &it->second;
+}
+
+bool MasterState::IsOfferable(const AgentEntry& agent) const {
+  return agent.record.state() == AgentRecord::ACTIVE &&
+         !agent.record.deactivated() && !agent.record.has_drain_info();
+}
+
+void MasterState::RemoveOffer(const std::string& offer_id) {
+  auto it = offers_.find(offer_id);
+  if (it == offers_.end()) return;
+  const v1::Offer& offer = it->second.record.offer();
+  auto agent = agents_.find(offer.agent_id().value());
+  if (agent != agents_.end()) {
+    agent->second.offered -= it->second.resources;
+    agent->second.offers.erase(offer_id);
+  }
+  auto framework = frameworks_.find(offer.framework_id().value());
+  if (framework != frameworks_.end()) {
+    framework->second.offers.erase(offer_id);
+  }
+  offers_.erase(it);
+}
+
+void MasterState::RemoveOffersOnAgent(const std::string& agent_id) {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return;
+  std::set<std::string> ids = it->second.offers;
+  for (const auto& id : ids) RemoveOffer(id);
+}
+
+void MasterState::RemoveOffersOfFramework(const std::string& framework_id) {
+  auto it = frameworks_.find(framework_id);
+  if (it == frameworks_.end()) return;
+  std::set<std::string> ids = it->second.offers;
+  for (const auto& id : ids) RemoveOffer(id);
+}
+
+absl::StatusOr<Resources> MasterState::CheckOffersToConsume(
+    const RepeatedPtrField<v1::OfferID>& offer_ids, const std::string& agent_id,
+    const std::string& framework_id) const {
+  Resources total;
+  std::set<std::string> seen;
+  for (const auto& id : offer_ids) {
+    if (id.value().empty()) return Invalid("missing offer id");
+    if (!seen.insert(id.value()).second) {
+      return Invalid(absl::StrCat("offer ", id.value(), " listed twice"));
+    }
+    auto it = offers_.find(id.value());
+    if (it == offers_.end()) {
+      return Precondition(absl::StrCat("unknown offer ", id.value()));
+    }
+    const v1::Offer& offer = it->second.record.offer();
+    if (offer.agent_id().value() != agent_id) {
+      return Precondition(absl::StrCat("offer ", id.value(), " is for agent ",
+                                       offer.agent_id().value(), ", not ",
+                                       agent_id));
+    }
+    if (!framework_id.empty() && offer.framework_id().value() != framework_id) {
+      return Precondition(absl::StrCat("offer ", id.value(),
+                                       " is not for framework ", framework_id));
+    }
+    total += it->second.resources;
+  }
+  return total;
+}
+
+void MasterState::MaybeCompleteTask(const TaskKey& key) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  const v1::TaskRecord& record = it->second.record;
+  if (!IsTerminalState(record.task().state()) ||
+      record.unacknowledged_size() > 0) {
+    return;
+  }
+  auto framework = frameworks_.find(key.first);
+  if (framework != frameworks_.end()) {
+    auto* completed = framework->second.record.mutable_completed_tasks();
+    *completed->Add() = record.task();
+    if (completed->size() > kMaxCompletedTasksPerFramework) {
+      completed->DeleteSubrange(
+          0, completed->size() - kMaxCompletedTasksPerFramework);
+    }
+    framework->second.tasks.erase(key.second);
+  }
+  auto agent = agents_.find(record.task().agent_id().value());
+  if (agent != agents_.end()) agent->second.tasks.erase(key);
+  tasks_.erase(it);
+}
+
+// ---- Agents -----------------------------------------------------------------
+
+absl::Status MasterState::ApplyAgentRegistered(const Event& e) {
+  const v1::AgentInfo& info = e.agent_registered().info();
+  if (info.id().value().empty()) return Invalid("agent info without id");
+  if (info.hostname().empty()) return Invalid("agent info without hostname");
+  absl::StatusOr<Resources> total = Resources::FromProto(info.resources());
+  if (!total.ok()) return total.status();
+  if (agents_.count(info.id().value()) > 0) {
+    return Precondition(
+        absl::StrCat("agent ", info.id().value(), " is already known"));
+  }
+
+  AgentEntry& agent = agents_[info.id().value()];
+  agent.record.mutable_info()->CopyFrom(info);
+  agent.record.set_version(e.agent_registered().version());
+  agent.total = *std::move(total);
+  agent.total.ToProto(agent.record.mutable_total_resources());
+  agent.record.set_state(AgentRecord::ACTIVE);
+  *agent.record.mutable_registered_time() = e.time();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentReregistered(const Event& e) {
+  const v1::AgentInfo& info = e.agent_reregistered().info();
+  if (info.hostname().empty()) return Invalid("agent info without hostname");
+  absl::StatusOr<Resources> total = Resources::FromProto(info.resources());
+  if (!total.ok()) return total.status();
+  absl::StatusOr<AgentEntry*> agent = GetAgent(info.id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() == AgentRecord::REMOVED) {
+    return Precondition(
+        absl::StrCat("agent ", info.id().value(), " was removed"));
+  }
+  if (!total->Contains(a.used)) {
+    return Precondition(absl::StrCat(
+        "agent ", info.id().value(), " reports ", total->ToString(),
+        ", less than its tasks use: ", a.used.ToString()));
+  }
+
+  RemoveOffersOnAgent(info.id().value());
+  a.record.mutable_info()->CopyFrom(info);
+  a.record.set_version(e.agent_reregistered().version());
+  a.total = *std::move(total);
+  a.total.ToProto(a.record.mutable_total_resources());
+  a.record.set_state(AgentRecord::ACTIVE);
+  *a.record.mutable_reregistered_time() = e.time();
+  a.record.clear_unreachable_time();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentUnreachable(const Event& e) {
+  absl::StatusOr<AgentEntry*> agent =
+      GetAgent(e.agent_unreachable().agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() != AgentRecord::ACTIVE) {
+    return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
+                                     " is not active"));
+  }
+
+  RemoveOffersOnAgent(a.record.info().id().value());
+  a.record.set_state(AgentRecord::UNREACHABLE);
+  *a.record.mutable_unreachable_time() = e.time();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentRemoved(const Event& e) {
+  absl::StatusOr<AgentEntry*> agent = GetAgent(e.agent_removed().agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() == AgentRecord::REMOVED) {
+    return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
+                                     " is already removed"));
+  }
+
+  RemoveOffersOnAgent(a.record.info().id().value());
+  a.record.set_state(AgentRecord::REMOVED);
+  *a.record.mutable_removed_time() = e.time();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentDeactivated(const Event& e) {
+  absl::StatusOr<AgentEntry*> agent =
+      GetAgent(e.agent_deactivated().agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() == AgentRecord::REMOVED || a.record.deactivated()) {
+    return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
+                                     " is removed or already deactivated"));
+  }
+
+  RemoveOffersOnAgent(a.record.info().id().value());
+  a.record.set_deactivated(true);
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentReactivated(const Event& e) {
+  absl::StatusOr<AgentEntry*> agent =
+      GetAgent(e.agent_reactivated().agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() == AgentRecord::REMOVED || !a.record.deactivated()) {
+    return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
+                                     " is removed or not deactivated"));
+  }
+
+  a.record.set_deactivated(false);
+  a.record.clear_drain_info();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentDrainStarted(const Event& e) {
+  absl::StatusOr<AgentEntry*> agent =
+      GetAgent(e.agent_drain_started().agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() == AgentRecord::REMOVED) {
+    return Precondition(
+        absl::StrCat("agent ", a.record.info().id().value(), " is removed"));
+  }
+  if (a.record.drain_info().state() == v1::DRAINED) {
+    return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
+                                     " is already drained"));
+  }
+
+  RemoveOffersOnAgent(a.record.info().id().value());
+  a.record.set_deactivated(true);
+  a.record.mutable_drain_info()->set_state(v1::DRAINING);
+  *a.record.mutable_drain_info()->mutable_config() =
+      e.agent_drain_started().config();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentDrained(const Event& e) {
+  absl::StatusOr<AgentEntry*> agent = GetAgent(e.agent_drained().agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  const std::string& id = a.record.info().id().value();
+  if (!a.record.has_drain_info() ||
+      a.record.drain_info().state() != v1::DRAINING) {
+    return Precondition(absl::StrCat("agent ", id, " is not draining"));
+  }
+  for (const TaskKey& key : a.tasks) {
+    if (!IsTerminalState(tasks_.at(key).record.task().state())) {
+      return Precondition(absl::StrCat("agent ", id, " still runs task ",
+                                       key.second, " of ", key.first));
+    }
+  }
+
+  a.record.mutable_drain_info()->set_state(v1::DRAINED);
+  return absl::OkStatus();
+}
+
+// ---- Frameworks -------------------------------------------------------------
+
+absl::Status MasterState::ApplyFrameworkSubscribed(const Event& e) {
+  const v1::FrameworkInfo& info = e.framework_subscribed().info();
+  if (absl::Status s = ValidateFrameworkInfo(info); !s.ok()) return s;
+  if (frameworks_.count(info.id().value()) > 0) {
+    return Precondition(
+        absl::StrCat("framework ", info.id().value(), " is already known"));
+  }
+
+  FrameworkEntry& f = frameworks_[info.id().value()];
+  *f.record.mutable_info() = info;
+  f.record.set_state(FrameworkRecord::CONNECTED);
+  *f.record.mutable_registered_time() = e.time();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyFrameworkFailedOver(const Event& e) {
+  const v1::FrameworkInfo& info = e.framework_failed_over().info();
+  if (absl::Status s = ValidateFrameworkInfo(info); !s.ok()) return s;
+  absl::StatusOr<FrameworkEntry*> framework = GetFramework(info.id());
+  if (!framework.ok()) return framework.status();
+  FrameworkEntry& f = **framework;
+  if (f.record.state() == FrameworkRecord::COMPLETED) {
+    return Precondition(
+        absl::StrCat("framework ", info.id().value(), " was removed"));
+  }
+  if (f.record.info().principal() != info.principal()) {
+    return Precondition(absl::StrCat("framework ", info.id().value(),
+                                     " cannot change its principal"));
+  }
+
+  RemoveOffersOfFramework(info.id().value());
+  *f.record.mutable_info() = info;
+  f.record.set_state(FrameworkRecord::CONNECTED);
+  *f.record.mutable_reregistered_time() = e.time();
+  f.record.clear_unregistered_time();
+  f.record.clear_failover_deadline();
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyFrameworkDisconnected(const Event& e) {
+  absl::StatusOr<FrameworkEntry*> framework =
+      GetFramework(e.framework_disconnected().framework_id());
+  if (!framework.ok()) return framework.status();
+  FrameworkEntry& f = **framework;
+  if (f.record.state() != FrameworkRecord::CONNECTED &&
+      f.record.state() != FrameworkRecord::INACTIVE) {
+    return Precondition(absl::StrCat("framework ", f.record.info().id().value(),
+                                     " is not connected"));
+  }
+
+  RemoveOffersOfFramework(f.record.info().id().value());
+  f.record.set_state(FrameworkRecord::DISCONNECTED);
+  *f.record.mutable_unregistered_time() = e.time();
+  f.record.mutable_failover_deadline()->set_nanoseconds(DeadlineNanos(
+      e.time().nanoseconds(), f.record.info().failover_timeout()));
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyFrameworkDeactivated(const Event& e) {
+  absl::StatusOr<FrameworkEntry*> framework =
+      GetFramework(e.framework_deactivated().framework_id());
+  if (!framework.ok()) return framework.status();
+  FrameworkEntry& f = **framework;
+  if (f.record.state() != FrameworkRecord::CONNECTED) {
+    return Precondition(absl::StrCat("framework ", f.record.info().id().value(),
+                                     " is not connected"));
+  }
+
+  RemoveOffersOfFramework(f.record.info().id().value());
+  f.record.set_state(FrameworkRecord::INACTIVE);
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyFrameworkUpdated(const Event& e) {
+  const v1::FrameworkInfo& info = e.framework_updated().info();
+  if (absl::Status s = ValidateFrameworkInfo(info); !s.ok()) return s;
+  absl::StatusOr<FrameworkEntry*> framework = GetFramework(info.id());
+  if (!framework.ok()) return framework.status();
+  FrameworkEntry& f = **framework;
+  if (f.record.state() == FrameworkRecord::COMPLETED) {
+    return Precondition(
+        absl::StrCat("framework ", info.id().value(), " was removed"));
+  }
+  if (f.record.info().principal() != info.principal()) {
+    return Precondition(absl::StrCat("framework ", info.id().value(),
+                                     " cannot change its principal"));
+  }
+
+  std::set<std::string> roles = FrameworkRoles(info);
+  std::set<std::string> ids = f.offers;
+  for (const auto& id : ids) {
+    const v1::Offer& offer = offers_.at(id).record.offer();
+    if (roles.count(offer.allocation_info().role()) == 0) RemoveOffer(id);
+  }
+  *f.record.mutable_info() = info;
+  if (f.record.state() == FrameworkRecord::DISCONNECTED) {
+    f.record.mutable_failover_deadline()->set_nanoseconds(
+        DeadlineNanos(f.record.unregistered_time().nanoseconds(),
+                      info.failover_timeout()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyFrameworkRemoved(const Event& e) {
+  absl::StatusOr<FrameworkEntry*> framework =
+      GetFramework(e.framework_removed().framework_id());
+  if (!framework.ok()) return framework.status();
+  FrameworkEntry& f = **framework;
+  const std::string& id = f.record.info().id().value();
+  if (f.record.state() == FrameworkRecord::COMPLETED) {
+    return Precondition(absl::StrCat("framework ", id, " is already removed"));
+  }
+  for (const std::string& task_id : f.tasks) {
+    if (!IsTerminalState(tasks_.at({id, task_id}).record.task().state())) {
+      return Precondition(absl::StrCat("framework ", id, " still has task ",
+                                       task_id, " running"));
+    }
+  }
+
+  RemoveOffersOfFramework(id);
+  // Ended tasks awaiting acknowledgements will get none: complete them.
+  std::set<std::string> task_ids = f.tasks;
+  for (const std::string& task_id : task_ids) {
+    tasks_.at({id, task_id}).record.clear_unacknowledged();
+    MaybeCompleteTask({id, task_id});
+  }
+  f.record.set_state(FrameworkRecord::COMPLETED);
+  if (!f.record.has_unregistered_time()) {
+    *f.record.mutable_unregistered_time() = e.time();
+  }
+  f.record.clear_failover_deadline();
+  return absl::OkStatus();
+}
+
+// ---- Tasks ------------------------------------------------------------------
+
+absl::Status MasterState::ApplyTasksLaunched(const Event& e) {
+  const v1::TasksLaunched& launch = e.tasks_launched();
+  absl::StatusOr<FrameworkEntry*> framework =
+      GetFramework(launch.framework_id());
+  if (!framework.ok()) return framework.status();
+  FrameworkEntry& f = **framework;
+  const std::string& framework_id = launch.framework_id().value();
+  if (launch.tasks_size() == 0) return Invalid("launch without tasks");
+  if (f.record.state() != FrameworkRecord::CONNECTED) {
+    return Precondition(
+        absl::StrCat("framework ", framework_id, " is not connected"));
+  }
+
+  const v1::AgentID& agent_id = launch.tasks(0).agent_id();
+  std::set<std::string> ids;
+  std::vector<Resources> task_resources;
+  Resources needed;
+  for (const v1::TaskInfo& task : launch.tasks()) {
+    if (task.task_id().value().empty()) return Invalid("task without id");
+    if (task.agent_id().value() != agent_id.value()) {
+      return Invalid("one launch's tasks must be on one agent");
+    }
+    if (!ids.insert(task.task_id().value()).second) {
+      return Invalid(
+          absl::StrCat("task ", task.task_id().value(), " launched twice"));
+    }
+    if (f.tasks.count(task.task_id().value()) > 0) {
+      return Precondition(absl::StrCat("task ", task.task_id().value(),
+                                       " of ", framework_id, " is live"));
+    }
+    absl::StatusOr<Resources> r = TaskResources(task);
+    if (!r.ok()) return r.status();
+    if (r->empty()) {
+      return Invalid(
+          absl::StrCat("task ", task.task_id().value(), " uses no resources"));
+    }
+    needed += *r;
+    task_resources.push_back(*std::move(r));
+  }
+  absl::StatusOr<AgentEntry*> agent = GetAgent(agent_id);
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() != AgentRecord::ACTIVE || a.record.has_drain_info()) {
+    return Precondition(absl::StrCat("agent ", agent_id.value(),
+                                     " is not active or is draining"));
+  }
+  absl::StatusOr<Resources> consumed =
+      CheckOffersToConsume(launch.offer_ids(), agent_id.value(), framework_id);
+  if (!consumed.ok()) return consumed.status();
+  Resources available = a.total - a.used - a.offered + *consumed;
+  if (!available.Contains(needed)) {
+    return Precondition(absl::StrCat("agent ", agent_id.value(), " has ",
+                                     available.ToString(), ", tasks need ",
+                                     needed.ToString()));
+  }
+
+  for (const auto& id : launch.offer_ids()) RemoveOffer(id.value());
+  v1::EventId launched_by;
+  launched_by.set_position(e.position());
+  launched_by.set_index(e.index());
+  for (int i = 0; i < launch.tasks_size(); ++i) {
+    const v1::TaskInfo& info = launch.tasks(i);
+    TaskKey key{framework_id, info.task_id().value()};
+    TaskEntry& t = tasks_[key];
+    v1::Task* task = t.record.mutable_task();
+    task->set_name(info.name());
+    *task->mutable_task_id() = info.task_id();
+    *task->mutable_framework_id() = launch.framework_id();
+    if (info.has_executor()) {
+      *task->mutable_executor_id() = info.executor().executor_id();
+    }
+    *task->mutable_agent_id() = info.agent_id();
+    task->set_state(v1::TASK_STAGING);
+    *task->mutable_resources() = info.resources();
+    if (info.has_labels()) *task->mutable_labels() = info.labels();
+    if (info.has_health_check()) {
+      *task->mutable_health_check() = info.health_check();
+    }
+    if (info.has_kill_policy()) {
+      *task->mutable_kill_policy() = info.kill_policy();
+    }
+    task->set_user(info.command().has_user() ? info.command().user()
+                                             : f.record.info().user());
+    *task->mutable_limits() = info.limits();
+    *t.record.mutable_info() = info;
+    *t.record.mutable_launched_time() = e.time();
+    *t.record.mutable_launched_by() = launched_by;
+    t.resources = task_resources[i];
+    a.used += t.resources;
+    a.tasks.insert(key);
+    f.tasks.insert(key.second);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e) {
+  const v1::TaskStatusUpdated& update = e.task_status_updated();
+  const v1::TaskStatus& status = update.status();
+  absl::StatusOr<FrameworkEntry*> framework =
+      GetFramework(update.framework_id());
+  if (!framework.ok()) return framework.status();
+  if (status.task_id().value().empty()) return Invalid("status without task");
+  if (!status.has_state()) return Invalid("status without state");
+  TaskKey key{update.framework_id().value(), status.task_id().value()};
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    return Precondition(
+        absl::StrCat("unknown task ", key.second, " of ", key.first));
+  }
+  TaskEntry& t = it->second;
+  v1::Task* task = t.record.mutable_task();
+  if (status.has_agent_id() &&
+      status.agent_id().value() != task->agent_id().value()) {
+    return Precondition(absl::StrCat("task ", key.second, " is on agent ",
+                                     task->agent_id().value(), ", not ",
+                                     status.agent_id().value()));
+  }
+  if (IsTerminalState(task->state())) {
+    return Precondition(absl::StrCat("task ", key.second, " already ended as ",
+                                     v1::TaskState_Name(task->state())));
+  }
+  if (!status.uuid().empty()) {
+    for (const auto& pending : t.record.unacknowledged()) {
+      if (pending.uuid() == status.uuid()) {
+        return Precondition(absl::StrCat("task ", key.second,
+                                         ": duplicate status update"));
+      }
+    }
+  }
+
+  task->set_state(status.state());
+  task->set_status_update_state(status.state());
+  task->set_status_update_uuid(status.uuid());
+  auto* statuses = task->mutable_statuses();
+  *statuses->Add() = status;
+  if (statuses->size() > kMaxStatusHistory) {
+    statuses->DeleteSubrange(0, statuses->size() - kMaxStatusHistory);
+  }
+  if (!status.uuid().empty()) *t.record.add_unacknowledged() = status;
+  if (IsTerminalState(status.state())) {
+    agents_.at(task->agent_id().value()).used -= t.resources;
+  }
+  MaybeCompleteTask(key);
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyTaskStatusAcknowledged(const Event& e) {
+  const v1::TaskStatusAcknowledged& ack = e.task_status_acknowledged();
+  absl::StatusOr<FrameworkEntry*> framework = GetFramework(ack.framework_id());
+  if (!framework.ok()) return framework.status();
+  if (ack.task_id().value().empty()) return Invalid("ack without task id");
+  if (ack.uuid().empty()) return Invalid("ack without uuid");
+  TaskKey key{ack.framework_id().value(), ack.task_id().value()};
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    return Precondition(
+        absl::StrCat("unknown task ", key.second, " of ", key.first));
+  }
+  v1::TaskRecord& record = it->second.record;
+  if (ack.has_agent_id() &&
+      ack.agent_id().value() != record.task().agent_id().value()) {
+    return Precondition(absl::StrCat("task ", key.second, " is not on agent ",
+                                     ack.agent_id().value()));
+  }
+  int index = -1;
+  for (int i = 0; i < record.unacknowledged_size(); ++i) {
+    if (record.unacknowledged(i).uuid() == ack.uuid()) index = i;
+  }
+  if (index < 0) {
+    return Precondition(absl::StrCat("task ", key.second,
+                                     ": no such unacknowledged update"));
+  }
+
+  record.mutable_unacknowledged()->DeleteSubrange(index, 1);
+  MaybeCompleteTask(key);
+  return absl::OkStatus();
+}
+
+// ---- Offers -----------------------------------------------------------------
+
+absl::Status MasterState::ApplyOffersCreated(const Event& e) {
+  std::set<std::string> ids;
+  std::map<std::string, Resources> per_agent;
+  std::vector<Resources> offer_resources;
+  for (const v1::Offer& offer : e.offers_created().offers()) {
+    const std::string& id = offer.id().value();
+    if (id.empty()) return Invalid("offer without id");
+    if (!ids.insert(id).second || offers_.count(id) > 0) {
+      return Precondition(absl::StrCat("offer ", id, " already exists"));
+    }
+    absl::StatusOr<Resources> r = Resources::FromProto(offer.resources());
+    if (!r.ok()) return r.status();
+    if (r->empty()) return Invalid(absl::StrCat("offer ", id, " is empty"));
+    auto f = frameworks_.find(offer.framework_id().value());
+    if (f == frameworks_.end() ||
+        f->second.record.state() != FrameworkRecord::CONNECTED) {
+      return Precondition(absl::StrCat("offer ", id, ": framework '",
+                                       offer.framework_id().value(),
+                                       "' is unknown or not connected"));
+    }
+    if (FrameworkRoles(f->second.record.info())
+            .count(offer.allocation_info().role()) == 0) {
+      return Precondition(absl::StrCat("offer ", id, ": framework ",
+                                       offer.framework_id().value(),
+                                       " is not subscribed to role '",
+                                       offer.allocation_info().role(), "'"));
+    }
+    auto a = agents_.find(offer.agent_id().value());
+    if (a == agents_.end() || !IsOfferable(a->second)) {
+      return Precondition(absl::StrCat("offer ", id, ": agent '",
+                                       offer.agent_id().value(),
+                                       "' is unknown or not offerable"));
+    }
+    Resources stripped = r->WithoutAllocationInfo();
+    per_agent[offer.agent_id().value()] += stripped;
+    offer_resources.push_back(std::move(stripped));
+  }
+  for (const auto& [agent_id, wanted] : per_agent) {
+    const AgentEntry& a = agents_.at(agent_id);
+    Resources available = a.total - a.used - a.offered;
+    if (!available.Contains(wanted)) {
+      return Precondition(absl::StrCat("agent ", agent_id, " has ",
+                                       available.ToString(), ", offers need ",
+                                       wanted.ToString()));
+    }
+  }
+
+  v1::EventId created_by;
+  created_by.set_position(e.position());
+  created_by.set_index(e.index());
+  for (int i = 0; i < e.offers_created().offers_size(); ++i) {
+    const v1::Offer& offer = e.offers_created().offers(i);
+    OfferEntry& o = offers_[offer.id().value()];
+    *o.record.mutable_offer() = offer;
+    *o.record.mutable_created_time() = e.time();
+    *o.record.mutable_created_by() = created_by;
+    o.resources = offer_resources[i];
+    AgentEntry& a = agents_.at(offer.agent_id().value());
+    a.offered += o.resources;
+    a.offers.insert(offer.id().value());
+    frameworks_.at(offer.framework_id().value()).offers.insert(
+        offer.id().value());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyOffersRemoved(
+    const RepeatedPtrField<v1::OfferID>& ids,
+    const v1::FrameworkID* framework_id) {
+  if (ids.empty()) return Invalid("no offers listed");
+  std::set<std::string> seen;
+  for (const auto& id : ids) {
+    if (id.value().empty()) return Invalid("missing offer id");
+    if (!seen.insert(id.value()).second) {
+      return Invalid(absl::StrCat("offer ", id.value(), " listed twice"));
+    }
+    auto it = offers_.find(id.value());
+    if (it == offers_.end()) {
+      return Precondition(absl::StrCat("unknown offer ", id.value()));
+    }
+    if (framework_id != nullptr &&
+        it->second.record.offer().framework_id().value() !=
+            framework_id->value()) {
+      return Precondition(absl::StrCat("offer ", id.value(),
+                                       " is not for framework ",
+                                       framework_id->value()));
+    }
+  }
+
+  for (const auto& id : ids) RemoveOffer(id.value());
+  return absl::OkStatus();
+}
+
+// ---- Roles, quota, reservations, maintenance --------------------------------
+
+absl::Status MasterState::ApplyWeightsUpdated(const Event& e) {
+  for (const v1::WeightInfo& w : e.weights_updated().weights()) {
+    if (w.role().empty()) return Invalid("weight without role");
+    if (!std::isfinite(w.weight()) || w.weight() <= 0) {
+      return Invalid(absl::StrCat("weight of ", w.role(), " must be > 0"));
+    }
+  }
+
+  for (const v1::WeightInfo& w : e.weights_updated().weights()) {
+    weights_[w.role()] = w.weight();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyQuotaUpdated(const Event& e) {
+  std::set<std::string> roles;
+  for (const v1::QuotaConfig& config : e.quota_updated().configs()) {
+    if (config.role().empty() || config.role() == "*") {
+      return Invalid(absl::StrCat("bad quota role '", config.role(), "'"));
+    }
+    if (!roles.insert(config.role()).second) {
+      return Invalid(absl::StrCat("quota for ", config.role(), " twice"));
+    }
+    for (const auto* map : {&config.guarantees(), &config.limits()}) {
+      for (const auto& [name, scalar] : *map) {
+        if (!std::isfinite(scalar.value()) || scalar.value() < 0) {
+          return Invalid(absl::StrCat("quota of ", config.role(), ": ", name,
+                                      " must be finite and >= 0"));
+        }
+      }
+    }
+    for (const auto& [name, guarantee] : config.guarantees()) {
+      auto limit = config.limits().find(name);
+      if (limit != config.limits().end() &&
+          RoundScalar(guarantee.value()) > RoundScalar(limit->second.value())) {
+        return Invalid(absl::StrCat("quota of ", config.role(), ": ", name,
+                                    " guarantee exceeds limit"));
+      }
+    }
+  }
+
+  for (const v1::QuotaConfig& config : e.quota_updated().configs()) {
+    if (config.guarantees().empty() && config.limits().empty()) {
+      quotas_.erase(config.role());
+    } else {
+      quotas_[config.role()] = config;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyReservation(const Event& e, bool reserve) {
+  const v1::AgentID& agent_id = reserve ? e.resources_reserved().agent_id()
+                                        : e.resources_unreserved().agent_id();
+  const auto& list = reserve ? e.resources_reserved().resources()
+                             : e.resources_unreserved().resources();
+  const auto& offer_ids = reserve ? e.resources_reserved().offer_ids()
+                                  : e.resources_unreserved().offer_ids();
+  absl::StatusOr<Resources> parsed = Resources::FromProto(list);
+  if (!parsed.ok()) return parsed.status();
+  Resources reserved = parsed->WithoutAllocationInfo();
+  if (reserved.empty()) return Invalid("no resources to (un)reserve");
+  for (const v1::Resource& r : reserved.ToProto()) {
+    if (r.reservations_size() == 0 ||
+        r.reservations(r.reservations_size() - 1).type() !=
+            v1::Resource::ReservationInfo::DYNAMIC) {
+      return Invalid(absl::StrCat("resource ", r.name(),
+                                  " does not end in a dynamic reservation"));
+    }
+  }
+  absl::StatusOr<Resources> unreserved = reserved.PopReservation();
+  if (!unreserved.ok()) return unreserved.status();
+  absl::StatusOr<AgentEntry*> agent = GetAgent(agent_id);
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  if (a.record.state() != AgentRecord::ACTIVE) {
+    return Precondition(
+        absl::StrCat("agent ", agent_id.value(), " is not active"));
+  }
+  absl::StatusOr<Resources> consumed =
+      CheckOffersToConsume(offer_ids, agent_id.value(), "");
+  if (!consumed.ok()) return consumed.status();
+  const Resources& from = reserve ? *unreserved : reserved;
+  const Resources& to = reserve ? reserved : *unreserved;
+  Resources available = a.total - a.used - a.offered + *consumed;
+  if (!available.Contains(from)) {
+    return Precondition(absl::StrCat("agent ", agent_id.value(), " has ",
+                                     available.ToString(), ", not ",
+                                     from.ToString()));
+  }
+
+  for (const auto& id : offer_ids) RemoveOffer(id.value());
+  a.total -= from;
+  a.total += to;
+  a.total.ToProto(a.record.mutable_total_resources());
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyMaintenanceScheduleUpdated(const Event& e) {
+  const v1::MaintenanceSchedule& schedule =
+      e.maintenance_schedule_updated().schedule();
+  std::set<std::pair<std::string, std::string>> machines;
+  for (const auto& window : schedule.windows()) {
+    if (!window.unavailability().has_start()) {
+      return Invalid("maintenance window without a start");
+    }
+    for (const auto& machine : window.machine_ids()) {
+      if (machine.hostname().empty() && machine.ip().empty()) {
+        return Invalid("machine id without hostname or ip");
+      }
+      if (!machines.emplace(machine.hostname(), machine.ip()).second) {
+        return Invalid(absl::StrCat("machine ", machine.hostname(), "/",
+                                    machine.ip(), " in two windows"));
+      }
+    }
+  }
+
+  maintenance_schedule_ = schedule;
+  return absl::OkStatus();
+}
+
+// ---- Snapshots ----------------------------------------------------------------
+
+v1::MasterSnapshot MasterState::ToSnapshot() const {
+  v1::MasterSnapshot snapshot;
+  *snapshot.mutable_last_applied() = last_applied_;
+  snapshot.set_events_applied(events_applied_);
+  for (const auto& [id, a] : agents_) *snapshot.add_agents() = a.record;
+  for (const auto& [id, f] : frameworks_) {
+    *snapshot.add_frameworks() = f.record;
+  }
+  for (const auto& [key, t] : tasks_) *snapshot.add_tasks() = t.record;
+  for (const auto& [id, o] : offers_) *snapshot.add_offers() = o.record;
+  for (const auto& [role, weight] : weights_) {
+    auto* w = snapshot.add_weights();
+    w->set_role(role);
+    w->set_weight(weight);
+  }
+  for (const auto& [role, config] : quotas_) *snapshot.add_quotas() = config;
+  *snapshot.mutable_maintenance_schedule() = maintenance_schedule_;
+  return snapshot;
+}
+
+std::string MasterState::SerializeCanonical() const {
+  return Serialize(ToSnapshot());
+}
+
+bool operator==(const MasterState& a, const MasterState& b) {
+  return a.SerializeCanonical() == b.SerializeCanonical();
+}
+
+absl::StatusOr<MasterState> MasterState::FromSnapshot(
+    const v1::MasterSnapshot& snapshot) {
+  MasterState state;
+  state.last_applied_ = snapshot.last_applied();
+  state.events_applied_ = snapshot.events_applied();
+  for (const AgentRecord& record : snapshot.agents()) {
+    const std::string& id = record.info().id().value();
+    if (id.empty() || state.agents_.count(id) > 0) {
+      return Invalid(absl::StrCat("snapshot: bad or repeated agent '", id, "'"));
+    }
+    absl::StatusOr<Resources> total =
+        Resources::FromProto(record.total_resources());
+    if (!total.ok()) return total.status();
+    AgentEntry& a = state.agents_[id];
+    a.record = record;
+    a.total = *std::move(total);
+  }
+  for (const FrameworkRecord& record : snapshot.frameworks()) {
+    const std::string& id = record.info().id().value();
+    if (id.empty() || state.frameworks_.count(id) > 0) {
+      return Invalid(
+          absl::StrCat("snapshot: bad or repeated framework '", id, "'"));
+    }
+    state.frameworks_[id].record = record;
+  }
+  for (const v1::TaskRecord& record : snapshot.tasks()) {
+    TaskKey key{record.task().framework_id().value(),
+                record.task().task_id().value()};
+    auto a = state.agents_.find(record.task().agent_id().value());
+    auto f = state.frameworks_.find(key.first);
+    if (a == state.agents_.end() || f == state.frameworks_.end() ||
+        state.tasks_.count(key) > 0) {
+      return Invalid(absl::StrCat("snapshot: bad task ", key.second, " of ",
+                                  key.first));
+    }
+    absl::StatusOr<Resources> r = TaskResources(record.info());
+    if (!r.ok()) return r.status();
+    TaskEntry& t = state.tasks_[key];
+    t.record = record;
+    t.resources = *std::move(r);
+    if (!IsTerminalState(record.task().state())) a->second.used += t.resources;
+    a->second.tasks.insert(key);
+    f->second.tasks.insert(key.second);
+  }
+  for (const v1::OfferRecord& record : snapshot.offers()) {
+    const v1::Offer& offer = record.offer();
+    auto a = state.agents_.find(offer.agent_id().value());
+    auto f = state.frameworks_.find(offer.framework_id().value());
+    if (offer.id().value().empty() || a == state.agents_.end() ||
+        f == state.frameworks_.end() ||
+        state.offers_.count(offer.id().value()) > 0) {
+      return Invalid(
+          absl::StrCat("snapshot: bad offer '", offer.id().value(), "'"));
+    }
+    absl::StatusOr<Resources> r = Resources::FromProto(offer.resources());
+    if (!r.ok()) return r.status();
+    OfferEntry& o = state.offers_[offer.id().value()];
+    o.record = record;
+    o.resources = r->WithoutAllocationInfo();
+    a->second.offered += o.resources;
+    a->second.offers.insert(offer.id().value());
+    f->second.offers.insert(offer.id().value());
+  }
+  for (const v1::WeightInfo& w : snapshot.weights()) {
+    state.weights_[w.role()] = w.weight();
+  }
+  for (const v1::QuotaConfig& q : snapshot.quotas()) {
+    state.quotas_[q.role()] = q;
+  }
+  state.maintenance_schedule_ = snapshot.maintenance_schedule();
+  if (absl::Status s = state.CheckInvariants(); !s.ok()) {
+    return absl::DataLossError(absl::StrCat("snapshot: ", s.message()));
+  }
+  return state;
+}
+
+// ---- Invariants ---------------------------------------------------------------
+
+absl::Status MasterState::CheckInvariants() const {
+  auto broken = [](auto&&... parts) {
+    return absl::InternalError(absl::StrCat("invariant: ", parts...));
+  };
+  std::map<std::string, Resources> used, offered;
+  std::map<std::string, std::set<TaskKey>> agent_tasks;
+  std::map<std::string, std::set<std::string>> framework_tasks, agent_offers,
+      framework_offers;
+
+  for (const auto& [key, t] : tasks_) {
+    const v1::Task& task = t.record.task();
+    if (task.framework_id().value() != key.first ||
+        task.task_id().value() != key.second) {
+      return broken("task ", key.second, " is filed under the wrong key");
+    }
+    auto f = frameworks_.find(key.first);
+    if (f == frameworks_.end()) {
+      return broken("task ", key.second, " of unknown framework ", key.first);
+    }
+    if (f->second.record.state() == FrameworkRecord::COMPLETED) {
+      return broken("live task ", key.second, " of removed framework");
+    }
+    if (agents_.count(task.agent_id().value()) == 0) {
+      return broken("task ", key.second, " on unknown agent ",
+                    task.agent_id().value());
+    }
+    if (IsTerminalState(task.state()) &&
+        t.record.unacknowledged_size() == 0) {
+      return broken("task ", key.second, " ended but was not completed");
+    }
+    absl::StatusOr<Resources> r = TaskResources(t.record.info());
+    if (!r.ok() || *r != t.resources) {
+      return broken("task ", key.second, " resources cache");
+    }
+    if (!IsTerminalState(task.state())) used[task.agent_id().value()] += *r;
+    agent_tasks[task.agent_id().value()].insert(key);
+    framework_tasks[key.first].insert(key.second);
+  }
+
+  for (const auto& [id, o] : offers_) {
+    const v1::Offer& offer = o.record.offer();
+    if (offer.id().value() != id) return broken("offer ", id, " key");
+    auto a = agents_.find(offer.agent_id().value());
+    if (a == agents_.end() || !IsOfferable(a->second)) {
+      return broken("offer ", id, " for an agent that is not offerable");
+    }
+    auto f = frameworks_.find(offer.framework_id().value());
+    if (f == frameworks_.end() ||
+        f->second.record.state() != FrameworkRecord::CONNECTED) {
+      return broken("offer ", id, " for a framework that is not connected");
+    }
+    absl::StatusOr<Resources> r = Resources::FromProto(offer.resources());
+    if (!r.ok() || r->WithoutAllocationInfo() != o.resources) {
+      return broken("offer ", id, " resources cache");
+    }
+    offered[offer.agent_id().value()] += o.resources;
+    agent_offers[offer.agent_id().value()].insert(id);
+    framework_offers[offer.framework_id().value()].insert(id);
+  }
+
+  for (const auto& [id, a] : agents_) {
+    if (a.record.info().id().value() != id) return broken("agent ", id, " key");
+    absl::StatusOr<Resources> total =
+        Resources::FromProto(a.record.total_resources());
+    if (!total.ok() || *total != a.total) {
+      return broken("agent ", id, " total cache");
+    }
+    if (a.used != used[id]) {
+      return broken("agent ", id, " used cache ", a.used.ToString(), " vs ",
+                    used[id].ToString());
+    }
+    if (a.offered != offered[id]) {
+      return broken("agent ", id, " offered cache ", a.offered.ToString(),
+                    " vs ", offered[id].ToString());
+    }
+    if (a.tasks != agent_tasks[id]) return broken("agent ", id, " task index");
+    if (a.offers != agent_offers[id]) {
+      return broken("agent ", id, " offer index");
+    }
+    if (!a.total.Contains(a.used + a.offered)) {
+      return broken("agent ", id, ": used ", a.used.ToString(), " + offered ",
+                    a.offered.ToString(), " exceed total ",
+                    a.total.ToString());
+    }
+  }
+
+  for (const auto& [id, f] : frameworks_) {
+    if (f.record.info().id().value() != id) {
+      return broken("framework ", id, " key");
+    }
+    if (f.tasks != framework_tasks[id]) {
+      return broken("framework ", id, " task index");
+    }
+    if (f.offers != framework_offers[id]) {
+      return broken("framework ", id, " offer index");
+    }
+    bool disconnected = f.record.state() == FrameworkRecord::DISCONNECTED;
+    if (disconnected != f.record.has_failover_deadline()) {
+      return broken("framework ", id, " failover deadline");
+    }
+    if (f.record.completed_tasks_size() > kMaxCompletedTasksPerFramework) {
+      return broken("framework ", id, " keeps too many completed tasks");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---- Queries ------------------------------------------------------------------
+
+const v1::AgentRecord* MasterState::FindAgent(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  return it == agents_.end() ? nullptr : &it->second.record;
+}
+
+const v1::FrameworkRecord* MasterState::FindFramework(
+    const std::string& framework_id) const {
+  auto it = frameworks_.find(framework_id);
+  return it == frameworks_.end() ? nullptr : &it->second.record;
+}
+
+const v1::TaskRecord* MasterState::FindTask(const std::string& framework_id,
+                                            const std::string& task_id) const {
+  auto it = tasks_.find({framework_id, task_id});
+  return it == tasks_.end() ? nullptr : &it->second.record;
+}
+
+const v1::OfferRecord* MasterState::FindOffer(
+    const std::string& offer_id) const {
+  auto it = offers_.find(offer_id);
+  return it == offers_.end() ? nullptr : &it->second.record;
+}
+
+std::vector<std::string> MasterState::AgentIds() const {
+  std::vector<std::string> out;
+  for (const auto& [id, a] : agents_) out.push_back(id);
+  return out;
+}
+
+std::vector<std::string> MasterState::FrameworkIds() const {
+  std::vector<std::string> out;
+  for (const auto& [id, f] : frameworks_) out.push_back(id);
+  return out;
+}
+
+std::vector<TaskKey> MasterState::TasksOnAgent(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return {};
+  return {it->second.tasks.begin(), it->second.tasks.end()};
+}
+
+std::vector<TaskKey> MasterState::TasksOfFramework(
+    const std::string& framework_id) const {
+  std::vector<TaskKey> out;
+  auto it = frameworks_.find(framework_id);
+  if (it == frameworks_.end()) return out;
+  for (const auto& task_id : it->second.tasks) {
+    out.emplace_back(framework_id, task_id);
+  }
+  return out;
+}
+
+std::vector<std::string> MasterState::OffersOnAgent(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return {};
+  return {it->second.offers.begin(), it->second.offers.end()};
+}
+
+std::vector<std::string> MasterState::OffersOfFramework(
+    const std::string& framework_id) const {
+  auto it = frameworks_.find(framework_id);
+  if (it == frameworks_.end()) return {};
+  return {it->second.offers.begin(), it->second.offers.end()};
+}
+
+absl::StatusOr<Resources> MasterState::TotalResources(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
+  }
+  return it->second.total;
+}
+
+absl::StatusOr<Resources> MasterState::UsedResources(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
+  }
+  return it->second.used;
+}
+
+absl::StatusOr<Resources> MasterState::OfferedResources(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
+  }
+  return it->second.offered;
+}
+
+absl::StatusOr<Resources> MasterState::AvailableResources(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
+  }
+  return it->second.total - it->second.used - it->second.offered;
+}
+
+absl::StatusOr<Resources> MasterState::ReservedResources(
+    const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
+  }
+  return it->second.total - it->second.total.Unreserved();
+}
+
+bool MasterState::IsAgentOfferable(const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  return it != agents_.end() && IsOfferable(it->second);
+}
+
+std::vector<std::string> MasterState::FrameworksPastFailoverDeadline(
+    absl::Time now) const {
+  std::vector<std::string> out;
+  for (const auto& [id, f] : frameworks_) {
+    if (f.record.state() == FrameworkRecord::DISCONNECTED &&
+        ToTime(f.record.failover_deadline()) <= now) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+}  // namespace cairn::master

@@ -1,0 +1,240 @@
+// MasterState: the master's state as a fold over its events.
+//
+// The replicated log holds the master's history as cairn.v1.Event records
+// (proto/cairn/v1/master.proto). MasterState::Apply folds one event into the
+// state. Apply is pure and deterministic: no clock (time comes in the event
+// envelope), no I/O, no randomness, no iteration over unordered containers.
+// The same code runs on the leader, on warm standbys, in recovery (snapshot +
+// tail) and in point-in-time queries, so two masters that applied the same
+// events hold equal states.
+//
+// Apply either applies the whole event or rejects it and changes nothing:
+// every handler validates first and mutates only after validation passed.
+//  - kInvalidArgument: the event is malformed (missing ids, bad resources).
+//  - kFailedPrecondition: the event contradicts the state (unknown task,
+//    resources not available, wrong lifecycle state, replayed position).
+//
+// Some events have implicit consequences, documented on the event message:
+// an agent going away (unreachable, removed, deactivated, draining,
+// reregistered) or a framework going away (disconnected, deactivated,
+// removed, leaving a role) drops the affected outstanding offers. The leader
+// rescinds those offers from the schedulers; OffersOnAgent() and
+// OffersOfFramework() tell it which they are before it applies the event.
+//
+// Thread safety: none; one thread owns a MasterState. Copyable (a copy is an
+// independent state, e.g. the leader's speculative view).
+//
+// Invariants (CheckInvariants()):
+//  - per agent, used + offered <= total, for every resource group, where
+//    used is the sum of its non-terminal tasks' resources and offered the
+//    sum of its outstanding offers' resources (allocation info ignored);
+//  - every task's agent and framework exist (possibly as a tombstone:
+//    REMOVED agent, COMPLETED framework only when the task is terminal);
+//  - every outstanding offer is for an offerable agent (ACTIVE, not
+//    deactivated, not draining) and a CONNECTED framework;
+//  - the cached indices (per-agent/per-framework tasks and offers, used and
+//    offered resources) equal what the records imply;
+//  - a DISCONNECTED framework has a failover deadline, others do not.
+
+#ifndef CAIRN_MASTER_STATE_H_
+#define CAIRN_MASTER_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cairn/v1/master.pb.h"
+#include "cairn/v1/mesos.pb.h"
+#include "master/resources.h"
+
+namespace cairn::master {
+
+// Tasks are identified by (framework id, task id): task ids are chosen by
+// frameworks and unique only within one.
+using TaskKey = std::pair<std::string, std::string>;
+
+class MasterState {
+ public:
+  // How many recent status updates a task keeps in task().statuses().
+  static constexpr int kMaxStatusHistory = 8;
+  // How many ended, fully acknowledged tasks a framework keeps.
+  static constexpr int kMaxCompletedTasksPerFramework = 100;
+
+  MasterState() = default;
+
+  // Folds one event into the state. Returns OK, or kInvalidArgument /
+  // kFailedPrecondition (see the file comment) with the state unchanged.
+  // An event with position > 0 must come after the last applied one
+  // ((position, index) strictly increasing), else kFailedPrecondition.
+  absl::Status Apply(const v1::Event& event);
+
+  // The whole state, canonical (sorted) so equal states give equal bytes.
+  v1::MasterSnapshot ToSnapshot() const;
+  // Rebuilds a state (and its indices) from a snapshot. Returns
+  // kInvalidArgument or kDataLoss for a snapshot that is malformed or breaks
+  // an invariant.
+  static absl::StatusOr<MasterState> FromSnapshot(
+      const v1::MasterSnapshot& snapshot);
+  // Deterministic serialization of ToSnapshot().
+  std::string SerializeCanonical() const;
+
+  // Equal iff the canonical serializations are equal.
+  friend bool operator==(const MasterState& a, const MasterState& b);
+  friend bool operator!=(const MasterState& a, const MasterState& b) {
+    return !(a == b);
+  }
+
+  // Returns OK, or kInternal describing the first broken invariant.
+  absl::Status CheckInvariants() const;
+
+  // ---- Queries ----------------------------------------------------------
+
+  // The last applied event with position > 0 (0:0 if none).
+  const v1::EventId& last_applied() const { return last_applied_; }
+  uint64_t events_applied() const { return events_applied_; }
+
+  // nullptr when unknown. Removed agents and completed frameworks are kept.
+  const v1::AgentRecord* FindAgent(const std::string& agent_id) const;
+  const v1::FrameworkRecord* FindFramework(
+      const std::string& framework_id) const;
+  // Live tasks only (including ended ones still awaiting acknowledgements).
+  const v1::TaskRecord* FindTask(const std::string& framework_id,
+                                 const std::string& task_id) const;
+  const v1::OfferRecord* FindOffer(const std::string& offer_id) const;
+
+  std::vector<std::string> AgentIds() const;
+  std::vector<std::string> FrameworkIds() const;
+  std::vector<TaskKey> TasksOnAgent(const std::string& agent_id) const;
+  std::vector<TaskKey> TasksOfFramework(const std::string& framework_id) const;
+  std::vector<std::string> OffersOnAgent(const std::string& agent_id) const;
+  std::vector<std::string> OffersOfFramework(
+      const std::string& framework_id) const;
+  size_t task_count() const { return tasks_.size(); }
+  size_t offer_count() const { return offers_.size(); }
+
+  // Resources of an agent; kNotFound for an unknown agent.
+  absl::StatusOr<Resources> TotalResources(const std::string& agent_id) const;
+  absl::StatusOr<Resources> UsedResources(const std::string& agent_id) const;
+  absl::StatusOr<Resources> OfferedResources(
+      const std::string& agent_id) const;
+  // total - used - offered.
+  absl::StatusOr<Resources> AvailableResources(
+      const std::string& agent_id) const;
+  // The part of total carrying a reservation.
+  absl::StatusOr<Resources> ReservedResources(
+      const std::string& agent_id) const;
+
+  // True iff new offers may be made for the agent.
+  bool IsAgentOfferable(const std::string& agent_id) const;
+  // Disconnected frameworks whose failover deadline is <= now, sorted.
+  std::vector<std::string> FrameworksPastFailoverDeadline(absl::Time now) const;
+
+  const std::map<std::string, double>& weights() const { return weights_; }
+  const std::map<std::string, v1::QuotaConfig>& quotas() const {
+    return quotas_;
+  }
+  const v1::MaintenanceSchedule& maintenance_schedule() const {
+    return maintenance_schedule_;
+  }
+
+ private:
+  struct AgentEntry {
+    v1::AgentRecord record;
+    Resources total;
+    Resources used;     // non-terminal tasks, allocation info stripped
+    Resources offered;  // outstanding offers, allocation info stripped
+    std::set<TaskKey> tasks;
+    std::set<std::string> offers;
+  };
+  struct FrameworkEntry {
+    v1::FrameworkRecord record;
+    std::set<std::string> tasks;  // task ids of live tasks
+    std::set<std::string> offers;
+  };
+  struct TaskEntry {
+    v1::TaskRecord record;
+    Resources resources;  // allocation info stripped
+  };
+  struct OfferEntry {
+    v1::OfferRecord record;
+    Resources resources;  // allocation info stripped
+  };
+
+  // One handler per event type: validate, then mutate.
+  absl::Status ApplyAgentRegistered(const v1::Event& e);
+  absl::Status ApplyAgentReregistered(const v1::Event& e);
+  absl::Status ApplyAgentUnreachable(const v1::Event& e);
+  absl::Status ApplyAgentRemoved(const v1::Event& e);
+  absl::Status ApplyAgentDeactivated(const v1::Event& e);
+  absl::Status ApplyAgentReactivated(const v1::Event& e);
+  absl::Status ApplyAgentDrainStarted(const v1::Event& e);
+  absl::Status ApplyAgentDrained(const v1::Event& e);
+  absl::Status ApplyFrameworkSubscribed(const v1::Event& e);
+  absl::Status ApplyFrameworkFailedOver(const v1::Event& e);
+  absl::Status ApplyFrameworkDisconnected(const v1::Event& e);
+  absl::Status ApplyFrameworkDeactivated(const v1::Event& e);
+  absl::Status ApplyFrameworkUpdated(const v1::Event& e);
+  absl::Status ApplyFrameworkRemoved(const v1::Event& e);
+  absl::Status ApplyTasksLaunched(const v1::Event& e);
+  absl::Status ApplyTaskStatusUpdated(const v1::Event& e);
+  absl::Status ApplyTaskStatusAcknowledged(const v1::Event& e);
+  absl::Status ApplyOffersCreated(const v1::Event& e);
+  absl::Status ApplyOffersRemoved(
+      const google::protobuf::RepeatedPtrField<v1::OfferID>& ids,
+      const v1::FrameworkID* framework_id);
+  absl::Status ApplyWeightsUpdated(const v1::Event& e);
+  absl::Status ApplyQuotaUpdated(const v1::Event& e);
+  absl::Status ApplyReservation(const v1::Event& e, bool reserve);
+  absl::Status ApplyMaintenanceScheduleUpdated(const v1::Event& e);
+
+  // Lookups for handlers: kInvalidArgument for an empty id,
+  // kFailedPrecondition for an unknown one.
+  absl::StatusOr<AgentEntry*> GetAgent(const v1::AgentID& id);
+  absl::StatusOr<FrameworkEntry*> GetFramework(const v1::FrameworkID& id);
+
+  // Checks that `offer_ids` are distinct outstanding offers on `agent_id`
+  // (and of `framework_id` when non-empty); returns their total resources.
+  absl::StatusOr<Resources> CheckOffersToConsume(
+      const google::protobuf::RepeatedPtrField<v1::OfferID>& offer_ids,
+      const std::string& agent_id, const std::string& framework_id) const;
+
+  // Mutations that cannot fail (callers validated).
+  void RemoveOffer(const std::string& offer_id);
+  void RemoveOffersOnAgent(const std::string& agent_id);
+  void RemoveOffersOfFramework(const std::string& framework_id);
+  // Moves an ended, fully acknowledged task to its framework's completed
+  // tasks.
+  void MaybeCompleteTask(const TaskKey& key);
+  bool IsOfferable(const AgentEntry& agent) const;
+
+  v1::EventId last_applied_;
+  uint64_t events_applied_ = 0;
+  std::map<std::string, AgentEntry> agents_;
+  std::map<std::string, FrameworkEntry> frameworks_;
+  std::map<TaskKey, TaskEntry> tasks_;
+  std::map<std::string, OfferEntry> offers_;
+  std::map<std::string, double> weights_;
+  std::map<std::string, v1::QuotaConfig> quotas_;
+  v1::MaintenanceSchedule maintenance_schedule_;
+};
+
+// True for states a task never leaves (Mesos's terminal states).
+bool IsTerminalState(v1::TaskState state);
+
+// "position:index".
+std::string EventIdToString(const v1::EventId& id);
+
+// Conversions between the envelope's TimeInfo and absl::Time.
+absl::Time ToTime(const v1::TimeInfo& time);
+v1::TimeInfo FromTime(absl::Time time);
+
+}  // namespace cairn::master
+
+#endif  // CAIRN_MASTER_STATE_H_
