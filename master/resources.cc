@@ -50,8 +50,8 @@ RangeList Canonical(RangeList list) {
   std::sort(list.begin(), list.end());
   RangeList out;
   for (const auto& r : list) {
-    if (!out.empty() && (out.back().second == UINT64_MAX ||
-                         r.first <= out.back().second + 1)) {
+    if (!out.empty() &&
+        (out.back().second == UINT64_MAX || r.first <= out.back().second + 1)) {
       out.back().second = std::max(out.back().second, r.second);
     } else {
       out.push_back(r);
@@ -138,8 +138,7 @@ std::string RolePart(const Resource& r) {
           "(", Resource::ReservationInfo::Type_Name(res.type()), ",",
           res.role(), res.has_principal() ? "," : "", res.principal(), ")"));
     }
-    absl::StrAppend(&out, "(reservations: [", absl::StrJoin(parts, ","),
-                    "])");
+    absl::StrAppend(&out, "(reservations: [", absl::StrJoin(parts, ","), "])");
   }
   if (r.has_disk()) absl::StrAppend(&out, "[disk]");
   if (r.has_revocable()) absl::StrAppend(&out, "{REV}");
@@ -238,8 +237,7 @@ absl::StatusOr<Resource> NormalizeResource(const Resource& in) {
         return absl::InvalidArgumentError(
             absl::StrCat("resource '", r.name(), "' needs a set"));
       }
-      std::set<std::string> items(r.set().item().begin(),
-                                  r.set().item().end());
+      std::set<std::string> items(r.set().item().begin(), r.set().item().end());
       r.mutable_set()->clear_item();
       for (const auto& item : items) r.mutable_set()->add_item(item);
       r.clear_scalar();
@@ -247,11 +245,11 @@ absl::StatusOr<Resource> NormalizeResource(const Resource& in) {
       break;
     }
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "resource '", r.name(), "' has unsupported type ",
-          MesosValue::Type_Name(r.type())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("resource '", r.name(), "' has unsupported type ",
+                       MesosValue::Type_Name(r.type())));
   }
-  // Pre-refinement `role` / `reservation` -> `reservations`.
+    // Pre-refinement `role` / `reservation` -> `reservations`.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   if (r.has_role() && r.role() != "*" && r.reservations_size() == 0) {
@@ -282,18 +280,35 @@ absl::StatusOr<Resource> NormalizeResource(const Resource& in) {
 }
 
 std::string Resources::GroupKey(const Resource& resource) {
-  Resource meta = resource;
-  meta.clear_scalar();
-  meta.clear_ranges();
-  meta.clear_set();
-  std::string bytes;
-  {
+  // Everything but the value, in a fixed order. Sub-messages that are rare
+  // (labels, disk, provider) go in serialized deterministically.
+  auto serialize = [](const google::protobuf::MessageLite& m) {
+    std::string bytes;
     google::protobuf::io::StringOutputStream stream(&bytes);
     google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
-    meta.SerializePartialToCodedStream(&coded);
+    m.SerializePartialToCodedStream(&coded);
+    coded.Trim();
+    return bytes;
+  };
+  std::string key = absl::StrCat(resource.name(), std::string(1, '\0'),
+                                 static_cast<int>(resource.type()));
+  if (resource.has_allocation_info()) {
+    const std::string& role = resource.allocation_info().role();
+    absl::StrAppend(&key, "|a:", role.size(), ":", role);
   }
-  return absl::StrCat(resource.name(), std::string(1, '\0'), bytes);
+  for (const auto& res : resource.reservations()) {
+    absl::StrAppend(&key, "|r:", static_cast<int>(res.type()), ",",
+                    res.role().size(), ":", res.role(), ",",
+                    res.has_principal() ? 1 : 0, res.principal().size(), ":",
+                    res.principal());
+    if (res.has_labels()) absl::StrAppend(&key, ",l:", serialize(res.labels()));
+  }
+  if (resource.has_disk())
+    absl::StrAppend(&key, "|d:", serialize(resource.disk()));
+  if (resource.has_revocable()) absl::StrAppend(&key, "|rev");
+  if (resource.has_shared()) absl::StrAppend(&key, "|sh");
+  return key;
 }
 
 absl::StatusOr<Resources> Resources::FromProto(
@@ -329,7 +344,8 @@ absl::StatusOr<Resources> Resources::Parse(absl::string_view text) {
       return ParseError(part, "expected name:value");
     }
     absl::string_view head = absl::StripAsciiWhitespace(part.substr(0, colon));
-    absl::string_view value = absl::StripAsciiWhitespace(part.substr(colon + 1));
+    absl::string_view value =
+        absl::StripAsciiWhitespace(part.substr(colon + 1));
     absl::string_view name = head;
     std::string role = "*";
     size_t paren = head.find('(');
@@ -403,10 +419,13 @@ absl::StatusOr<Resources> Resources::Parse(absl::string_view text) {
 
 void Resources::Add(const Resource& resource) {
   if (IsEmptyValue(resource)) return;
-  std::string key = GroupKey(resource);
+  Add(GroupKey(resource), resource);
+}
+
+void Resources::Add(const std::string& key, const Resource& resource) {
   auto it = groups_.find(key);
   if (it == groups_.end()) {
-    groups_.emplace(std::move(key), resource);
+    groups_.emplace(key, resource);
     return;
   }
   Resource& r = it->second;
@@ -423,8 +442,7 @@ void Resources::Add(const Resource& resource) {
       break;
     }
     case MesosValue::SET: {
-      std::set<std::string> items(r.set().item().begin(),
-                                  r.set().item().end());
+      std::set<std::string> items(r.set().item().begin(), r.set().item().end());
       items.insert(resource.set().item().begin(), resource.set().item().end());
       r.mutable_set()->clear_item();
       for (const auto& item : items) r.mutable_set()->add_item(item);
@@ -480,7 +498,7 @@ bool Resources::Contains(const Resources& other) const {
 }
 
 Resources& Resources::operator+=(const Resources& other) {
-  for (const auto& [key, r] : other.groups_) Add(r);
+  for (const auto& [key, r] : other.groups_) Add(key, r);
   return *this;
 }
 
@@ -525,7 +543,7 @@ Resources Resources::WithoutAllocationInfo() const {
   Resources out;
   for (const auto& [key, r] : groups_) {
     if (!r.has_allocation_info()) {
-      out.Add(r);
+      out.Add(key, r);
       continue;
     }
     Resource copy = r;
@@ -548,7 +566,7 @@ Resources Resources::AllocatedTo(absl::string_view role) const {
 Resources Resources::Unreserved() const {
   Resources out;
   for (const auto& [key, r] : groups_) {
-    if (r.reservations_size() == 0) out.Add(r);
+    if (r.reservations_size() == 0) out.groups_.emplace(key, r);
   }
   return out;
 }
@@ -558,7 +576,7 @@ Resources Resources::ReservedTo(absl::string_view role) const {
   for (const auto& [key, r] : groups_) {
     if (r.reservations_size() > 0 &&
         r.reservations(r.reservations_size() - 1).role() == role) {
-      out.Add(r);
+      out.groups_.emplace(key, r);
     }
   }
   return out;

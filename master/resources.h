@@ -19,10 +19,10 @@
 
 #include <map>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "cairn/v1/mesos.pb.h"
 #include "google/protobuf/repeated_field.h"
 
@@ -61,12 +61,8 @@ class Resources {
   // Subtracts what is there: a group never goes below empty (saturating).
   // Use Contains() first when a shortfall is an error.
   Resources& operator-=(const Resources& other);
-  friend Resources operator+(Resources a, const Resources& b) {
-    return a += b;
-  }
-  friend Resources operator-(Resources a, const Resources& b) {
-    return a -= b;
-  }
+  friend Resources operator+(Resources a, const Resources& b) { return a += b; }
+  friend Resources operator-(Resources a, const Resources& b) { return a -= b; }
   friend bool operator==(const Resources& a, const Resources& b);
   friend bool operator!=(const Resources& a, const Resources& b) {
     return !(a == b);
@@ -100,6 +96,8 @@ class Resources {
 
  private:
   static std::string GroupKey(const v1::Resource& resource);
+  // REQUIRES: `resource` is normalized; `key` is its GroupKey().
+  void Add(const std::string& key, const v1::Resource& resource);
   void Add(const v1::Resource& resource);
 
   // Group key -> canonical resource of that group (non-empty).

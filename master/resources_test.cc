@@ -15,7 +15,8 @@ Resources R(const std::string& text) {
 }
 
 TEST(ResourcesTest, ParsesScalarsRangesSetsAndRoles) {
-  Resources r = R("cpus:4;mem:4096;ports:[31000-32000];cpus(ads):2;disks:{a,b}");
+  Resources r =
+      R("cpus:4;mem:4096;ports:[31000-32000];cpus(ads):2;disks:{a,b}");
   EXPECT_EQ(r.size(), 5u);
   EXPECT_DOUBLE_EQ(r.ScalarSum("cpus"), 6);
   EXPECT_DOUBLE_EQ(r.ScalarSum("mem"), 4096);
@@ -36,10 +37,10 @@ TEST(ResourcesTest, StarRoleIsUnreserved) {
 
 TEST(ResourcesTest, RejectsMalformedText) {
   for (const char* bad :
-       {"cpus", "cpus:", ":4", "cpus:abc", "cpus:-1", "cpus:nan",
-        "ports:[5-1]", "ports:[1-2", "ports:[1]", "ports:[a-b]",
-        "ports:[1-2,,3-4]", "s:{a,,b}", "s:{a", "cpus(:1", "cpus():1",
-        "cpus(a b):1", "cpus:1;cpus:[1-2]"}) {
+       {"cpus", "cpus:", ":4", "cpus:abc", "cpus:-1", "cpus:nan", "ports:[5-1]",
+        "ports:[1-2", "ports:[1]", "ports:[a-b]", "ports:[1-2,,3-4]",
+        "s:{a,,b}", "s:{a", "cpus(:1", "cpus():1", "cpus(a b):1",
+        "cpus:1;cpus:[1-2]"}) {
     absl::StatusOr<Resources> r = Resources::Parse(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -90,8 +91,7 @@ TEST(ResourcesTest, ContainsPerGroup) {
 
 TEST(ResourcesTest, SubtractionSaturatesAtEmpty) {
   EXPECT_TRUE((R("cpus:1") - R("cpus:2")).empty());
-  EXPECT_EQ((R("cpus:1;mem:5") - R("gpus:1;mem:1")).ToString(),
-            "cpus:1;mem:4");
+  EXPECT_EQ((R("cpus:1;mem:5") - R("gpus:1;mem:1")).ToString(), "cpus:1;mem:4");
   EXPECT_EQ((R("s:{a,b,c}") - R("s:{b,z}")).ToString(), "s:{a,c}");
 }
 

@@ -122,8 +122,7 @@ class MasterState {
   // Resources of an agent; kNotFound for an unknown agent.
   absl::StatusOr<Resources> TotalResources(const std::string& agent_id) const;
   absl::StatusOr<Resources> UsedResources(const std::string& agent_id) const;
-  absl::StatusOr<Resources> OfferedResources(
-      const std::string& agent_id) const;
+  absl::StatusOr<Resources> OfferedResources(const std::string& agent_id) const;
   // total - used - offered.
   absl::StatusOr<Resources> AvailableResources(
       const std::string& agent_id) const;

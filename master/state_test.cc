@@ -215,7 +215,8 @@ class MasterStateTest : public ::testing::Test {
   int64_t now_ns_ = 1000 * kSecond;
 };
 
-// ---- Envelope -----------------------------------------------------------------
+// ---- Envelope
+// -----------------------------------------------------------------
 
 TEST_F(MasterStateTest, RejectsEventWithoutType) {
   ExpectRejected(Event(), absl::StatusCode::kInvalidArgument);
@@ -234,7 +235,8 @@ TEST_F(MasterStateTest, RejectsReplayedPosition) {
             absl::StrCat(position_, ":1"));
 }
 
-// ---- Agents -------------------------------------------------------------------
+// ---- Agents
+// -------------------------------------------------------------------
 
 TEST_F(MasterStateTest, AgentRegisteredAddsActiveAgentWithItsTotal) {
   ApplyOk(AgentRegistered("a1", "cpus:4;mem:1024;cpus(ads):1"));
@@ -257,8 +259,11 @@ TEST_F(MasterStateTest, AgentRegisteredRejectsKnownIdAndBadInfo) {
   ExpectRejected(AgentRegistered("", "cpus:1"),
                  absl::StatusCode::kInvalidArgument);
   Event bad = AgentRegistered("a2", "cpus:1");
-  bad.mutable_agent_registered()->mutable_info()->mutable_resources(0)
-      ->mutable_scalar()->set_value(-3);
+  bad.mutable_agent_registered()
+      ->mutable_info()
+      ->mutable_resources(0)
+      ->mutable_scalar()
+      ->set_value(-3);
   ExpectRejected(bad, absl::StatusCode::kInvalidArgument);
 }
 
@@ -364,7 +369,8 @@ TEST_F(MasterStateTest, AgentDrainStartedDeactivatesAndDrainedNeedsNoTasks) {
   EXPECT_TRUE(state_.IsAgentOfferable("a1"));
 }
 
-// ---- Frameworks ---------------------------------------------------------------
+// ---- Frameworks
+// ---------------------------------------------------------------
 
 TEST_F(MasterStateTest, FrameworkSubscribedIsConnected) {
   ApplyOk(Subscribed("f1"));
@@ -475,7 +481,8 @@ TEST_F(MasterStateTest, FrameworkRemovedNeedsEndedTasksAndCompletesThem) {
   ExpectRejected(Subscribed("f1"), absl::StatusCode::kFailedPrecondition);
 }
 
-// ---- Tasks --------------------------------------------------------------------
+// ---- Tasks
+// --------------------------------------------------------------------
 
 TEST_F(MasterStateTest, TasksLaunchedConsumeOffersAndReturnTheRest) {
   SetUpCluster();
@@ -522,8 +529,7 @@ TEST_F(MasterStateTest, TasksLaunchedRejectsWhatTheAgentCannotHold) {
   ExpectRejected(Launch("f1", "a1", "t1", "mem:1"),
                  absl::StatusCode::kFailedPrecondition);  // t1 is live
   Event two = Launch("f1", "a1", "t2", "mem:1");
-  *two.mutable_tasks_launched()->add_tasks() =
-      two.tasks_launched().tasks(0);
+  *two.mutable_tasks_launched()->add_tasks() = two.tasks_launched().tasks(0);
   ExpectRejected(two, absl::StatusCode::kInvalidArgument);
 }
 
@@ -531,8 +537,10 @@ TEST_F(MasterStateTest, TaskStatusUpdatedRecordsTransitionsWithSource) {
   SetUpCluster();
   ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
   Event running = Status("f1", "t1", v1::TASK_RUNNING, "u1");
-  running.mutable_task_status_updated()->mutable_status()
-      ->mutable_agent_id()->set_value("a1");
+  running.mutable_task_status_updated()
+      ->mutable_status()
+      ->mutable_agent_id()
+      ->set_value("a1");
   ApplyOk(running);
   const v1::TaskRecord* t = state_.FindTask("f1", "t1");
   EXPECT_EQ(t->task().state(), v1::TASK_RUNNING);
@@ -541,8 +549,10 @@ TEST_F(MasterStateTest, TaskStatusUpdatedRecordsTransitionsWithSource) {
   EXPECT_EQ(t->task().statuses(0).source(), v1::TaskStatus::SOURCE_EXECUTOR);
   EXPECT_EQ(t->unacknowledged_size(), 1);
   ExpectRejected(running, absl::StatusCode::kFailedPrecondition);  // dup uuid
-  running.mutable_task_status_updated()->mutable_status()
-      ->mutable_agent_id()->set_value("a2");
+  running.mutable_task_status_updated()
+      ->mutable_status()
+      ->mutable_agent_id()
+      ->set_value("a2");
   running.mutable_task_status_updated()->mutable_status()->set_uuid("u2");
   ExpectRejected(running, absl::StatusCode::kFailedPrecondition);
   ExpectRejected(Status("f1", "t9", v1::TASK_RUNNING),
@@ -614,7 +624,8 @@ TEST_F(MasterStateTest, CompletedTasksAreBoundedPerFramework) {
   EXPECT_EQ(f->completed_tasks(0).task_id().value(), "t5");
 }
 
-// ---- Offers -------------------------------------------------------------------
+// ---- Offers
+// -------------------------------------------------------------------
 
 TEST_F(MasterStateTest, OffersCreatedReserveResourcesForFrameworks) {
   SetUpCluster();
@@ -684,14 +695,17 @@ TEST_F(MasterStateTest, OffersExpiredAreRemoved) {
   ApplyOk(e);
   EXPECT_EQ(state_.offer_count(), 0u);
   ExpectRejected(e, absl::StatusCode::kFailedPrecondition);
-  ExpectRejected([] {
-    Event empty;
-    empty.mutable_offers_expired();
-    return empty;
-  }(), absl::StatusCode::kInvalidArgument);
+  ExpectRejected(
+      [] {
+        Event empty;
+        empty.mutable_offers_expired();
+        return empty;
+      }(),
+      absl::StatusCode::kInvalidArgument);
 }
 
-// ---- Roles, quota, reservations, maintenance ----------------------------------
+// ---- Roles, quota, reservations, maintenance
+// ----------------------------------
 
 TEST_F(MasterStateTest, WeightsUpdatedSetsListedRoles) {
   Event e;
@@ -744,9 +758,10 @@ TEST_F(MasterStateTest, ResourcesReservedAndUnreservedMoveTotal) {
             R("cpus:4;mem:1024;ports:[31000-31009]"));
   // Static reservations cannot be undone by an event.
   Event stat = Reservation(false, "a1", "cpus:1", "web");
-  stat.mutable_resources_unreserved()->mutable_resources(0)
-      ->mutable_reservations(0)->set_type(
-          v1::Resource::ReservationInfo::STATIC);
+  stat.mutable_resources_unreserved()
+      ->mutable_resources(0)
+      ->mutable_reservations(0)
+      ->set_type(v1::Resource::ReservationInfo::STATIC);
   ExpectRejected(stat, absl::StatusCode::kInvalidArgument);
   ExpectRejected(Reservation(true, "a9", "cpus:1", "web"),
                  absl::StatusCode::kFailedPrecondition);
@@ -766,9 +781,9 @@ TEST_F(MasterStateTest, ResourcesReservedMayConsumeOffers) {
 
 TEST_F(MasterStateTest, MaintenanceScheduleUpdatedReplacesSchedule) {
   Event e;
-  auto* window =
-      e.mutable_maintenance_schedule_updated()->mutable_schedule()
-          ->add_windows();
+  auto* window = e.mutable_maintenance_schedule_updated()
+                     ->mutable_schedule()
+                     ->add_windows();
   window->add_machine_ids()->set_hostname("a1.example");
   window->mutable_unavailability()->mutable_start()->set_nanoseconds(5);
   ApplyOk(e);
@@ -780,7 +795,8 @@ TEST_F(MasterStateTest, MaintenanceScheduleUpdatedReplacesSchedule) {
   ExpectRejected(e, absl::StatusCode::kInvalidArgument);
 }
 
-// ---- Snapshots ----------------------------------------------------------------
+// ---- Snapshots
+// ----------------------------------------------------------------
 
 TEST_F(MasterStateTest, SnapshotRoundTripsAndCoversLastPosition) {
   SetUpCluster();
