@@ -314,14 +314,13 @@ TEST_F(LogScenarioTest, CorruptedRecordIsRefetchedAfterRestart) {
   EXPECT_TRUE((*healed)->learned());
 }
 
-// Regression test for FINDINGS.md F5 (safety). A wiped replica's accept,
-// given before it lost its disk, still completes a quorum after it recovered
-// from peers that never had the value: the value is chosen (and
-// acknowledged) while only a minority holds it, and a later leader
-// overwrites it. Disabled while F5 is open: it fails with an AGREEMENT
-// violation. Enable it with the fix.
+// Regression test for FINDINGS.md F5 (safety). Before the fix, a wiped
+// replica's accept, given before it lost its disk, completed a quorum after
+// it had recovered from peers that never had the value: the value was chosen
+// (and acknowledged) while only a minority held it, and a later leader
+// overwrote it (AGREEMENT violated at the value's position).
 TEST_F(LogScenarioTest,
-       DISABLED_WipedAcceptorsOldVoteCannotChooseAValueAfterRecovery) {
+       WipedAcceptorsOldVoteCannotChooseAValueAfterRecovery) {
   ClusterOptions options = Options(5);
   options.config.sticky_leader = false;
   LogCluster& c = Make(5, options);

@@ -132,6 +132,19 @@ void Simulation::ChooseConfiguration(std::mt19937_64& rng) {
   n.min_delay = absl::Milliseconds(1);
   n.max_delay = UniformMs(rng, 2, 30);
 
+  if (options_.hostile_network) {
+    // From a separate stream, so the choices above stay those of the seed.
+    std::mt19937_64 hostile(options_.seed ^ 0x4057113ull);
+    n.spike = Pick<double>(hostile, {0.0, 0.005, 0.02});
+    n.spike_delay = UniformMs(hostile, 100, 600);
+    const int lossy = static_cast<int>(Uniform(hostile, 0, options_.replicas));
+    for (int i = 0; i < lossy; ++i) {
+      const uint32_t a = Uniform(hostile, 1, options_.replicas);
+      const uint32_t b = Uniform(hostile, 1, options_.replicas);
+      if (a != b) n.lossy_links[{a, b}] = Pick<double>(hostile, {0.3, 0.6, 0.9});
+    }
+  }
+
   cluster_options_.replicas = options_.replicas;
   cluster_options_.trace = options_.trace;
 
@@ -148,6 +161,12 @@ void Simulation::ChooseConfiguration(std::mt19937_64& rng) {
   rates_.to_leader = Pick<double>(rng, {0.7, 0.95});
   rates_.majority_crashes = Chance(rng, 0.25);
 
+  std::string hostile;
+  if (options_.hostile_network) {
+    hostile = absl::StrFormat(" spike=%.3f/%dms lossy_links=%d", n.spike,
+                              absl::ToInt64Milliseconds(n.spike_delay),
+                              n.lossy_links.size());
+  }
   description_ = absl::StrFormat(
       "n=%d storm=%d sticky=%d hb=%dms lease=%dms election=%dms "
       "retransmit=%dms fetch_max=%d page=%d in_flight=%d batch=%d "
@@ -160,7 +179,7 @@ void Simulation::ChooseConfiguration(std::mt19937_64& rng) {
       absl::ToInt64Milliseconds(c.retransmit_interval), c.fetch_max_actions,
       c.promise_page_actions, c.max_in_flight, c.max_batch_entries, n.drop,
       n.duplicate, absl::ToInt64Milliseconds(n.max_delay), rates_.truncate,
-      rates_.client, rates_.majority_crashes);
+      rates_.client, rates_.majority_crashes) + hostile;
 }
 
 std::vector<uint32_t> Simulation::LiveNodes() const {
@@ -442,6 +461,8 @@ void Simulation::Heal() {
   NetworkFaults calm = c.network().faults();
   calm.drop = 0;
   calm.duplicate = 0;
+  calm.spike = 0;
+  calm.lossy_links.clear();
   c.network().set_faults(calm);
   for (uint32_t id : c.ids()) {
     c.Disarm(id);
@@ -661,6 +682,7 @@ std::string ReplayCommand(const SimOptions& o) {
   }
   const std::string tolerate = TolerateFlag(o.tolerate);
   if (!tolerate.empty()) absl::StrAppend(&command, " --tolerate=", tolerate);
+  if (o.hostile_network) absl::StrAppend(&command, " --hostile_network");
   absl::StrAppend(&command, " --trace");
   return command;
 }

@@ -53,6 +53,9 @@ struct SimOptions {
   // Upper bound on the steps allowed for healing and convergence.
   int heal_steps = 10000;
   KnownIssues tolerate;
+  // A harsher network for some seeds (lossy links, delay spikes): more
+  // adversarial interleavings, different trajectories for the same seed.
+  bool hostile_network = false;
   // When set, every event of the run is printed here.
   std::ostream* trace = nullptr;
 };

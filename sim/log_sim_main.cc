@@ -26,6 +26,8 @@ ABSL_FLAG(int, heal_steps, 10000, "Bound on steps to heal and converge.");
 ABSL_FLAG(bool, trace, false,
           "Print every event (and the log core's INFO lines on stderr).");
 ABSL_FLAG(bool, verbose, false, "Print a summary line for every seed.");
+ABSL_FLAG(bool, hostile_network, false,
+          "Lossy links and delay spikes on top of the seed's network.");
 ABSL_FLAG(std::string, tolerate, "",
           "Comma-separated open findings (sim/FINDINGS.md) to tolerate, "
           "e.g. F1,F2; default: none (strict).");
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
     options.heal_steps = absl::GetFlag(FLAGS_heal_steps);
     options.trace = trace ? &std::cout : nullptr;
     options.tolerate = tolerate;
+    options.hostile_network = absl::GetFlag(FLAGS_hostile_network);
     const cairn::sim::SimResult result = cairn::sim::RunLogSimulation(options);
     if (count == 1 || absl::GetFlag(FLAGS_verbose) || !result.ok) {
       std::cout << cairn::sim::SummaryLine(result) << std::endl;

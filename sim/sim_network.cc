@@ -15,12 +15,19 @@ absl::Duration SimNetwork::RandomDelay() {
 }
 
 void SimNetwork::Enqueue(const cairn::v1::LogMessage& message, absl::Time now) {
-  queue_.push(InFlight{now + RandomDelay(), next_sequence_++, message});
+  absl::Duration delay = RandomDelay();
+  if (Chance(faults_.spike)) {
+    delay = absl::Microseconds(std::uniform_int_distribution<int64_t>(
+        0, absl::ToInt64Microseconds(faults_.spike_delay))(*rng_));
+  }
+  queue_.push(InFlight{now + delay, next_sequence_++, message});
 }
 
 void SimNetwork::Send(const cairn::v1::LogMessage& message, absl::Time now) {
   ++sent_;
-  if (IsCut(message.from(), message.to()) || Chance(faults_.drop)) {
+  auto lossy = faults_.lossy_links.find({message.from(), message.to()});
+  if (IsCut(message.from(), message.to()) || Chance(faults_.drop) ||
+      (lossy != faults_.lossy_links.end() && Chance(lossy->second))) {
     ++dropped_;
     return;
   }

@@ -21,6 +21,7 @@
 #define CAIRN_SIM_SIM_NETWORK_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <queue>
 #include <random>
@@ -38,6 +39,12 @@ struct NetworkFaults {
   double duplicate = 0.0;  // probability a message is delivered twice
   absl::Duration min_delay = absl::Milliseconds(1);
   absl::Duration max_delay = absl::Milliseconds(10);
+  // Rare long delays (a retransmission timeout, a stalled connection): with
+  // probability `spike` a message takes up to `spike_delay` instead.
+  double spike = 0.0;
+  absl::Duration spike_delay = absl::Milliseconds(500);
+  // Directed links that lose far more than `drop` (from, to) -> probability.
+  std::map<std::pair<uint32_t, uint32_t>, double> lossy_links;
 };
 
 class SimNetwork {
