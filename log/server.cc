@@ -151,23 +151,35 @@ absl::Status LogServer::Start() {
   }
   std::promise<absl::Status> loaded;
   std::future<absl::Status> loaded_status = loaded.get_future();
-  thread_ = std::thread([this, &loaded] {
-    node_thread_id_.store(std::this_thread::get_id());
+  // The node thread is the transport's I/O thread (running since Create()).
+  const bool posted = transport_->Post([this, &loaded] {
     Effects effects;
     absl::Status s = node_->Start(MonotonicNow(), &effects);
     if (s.ok()) {
+      node_running_ = true;
       Flush(&effects);
       Publish(MonotonicNow());
+      next_tick_ = MonotonicNow() + options_.tick_interval;
+      ScheduleTick();
+      // Peer messages may have arrived before the node started.
+      ScheduleRound();
+    } else {
+      {
+        // Unusable from now on: refuse work instead of queueing it forever.
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping_ = true;
+      }
+      FailEverything();
     }
     loaded.set_value(s);  // `loaded` is gone after this
-    if (s.ok()) Run();
-    FailEverything();
   });
-  const absl::Status start_status = loaded_status.get();
+  const absl::Status start_status =
+      posted ? loaded_status.get()
+             : absl::FailedPreconditionError(
+                   absl::StrCat("log server ", options_.config.node_id,
+                                ": transport not running"));
   if (!start_status.ok()) {
-    thread_.join();
     {
-      // Unusable from now on: refuse work instead of queueing it forever.
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
@@ -187,10 +199,19 @@ void LogServer::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
     stopping_ = true;
-    work_cv_.notify_all();
     status_cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  // Fail what is left on the node thread, then stop that thread.
+  std::promise<void> failed;
+  if (transport_->Post([this, &failed] {
+        node_running_ = false;
+        FailEverything();
+        failed.set_value();
+      })) {
+    failed.get_future().wait();
+  } else {
+    FailEverything();  // no thread runs the node
+  }
   transport_->Stop();
   std::lock_guard<std::mutex> lock(mu_);
   LOG(INFO) << "log server " << options_.config.node_id << " stopped";
@@ -202,12 +223,12 @@ void LogServer::SetPeerAddress(uint32_t id, const PeerAddress& address) {
   transport_->SetPeerAddress(id, address);
 }
 
-bool LogServer::OnNodeThread() const {
-  return std::this_thread::get_id() == node_thread_id_.load();
-}
+bool LogServer::OnNodeThread() const { return transport_->InIoThread(); }
 
 void LogServer::Post(Work work) {
   const bool is_message = std::holds_alternative<LogMessage>(work);
+  bool accepted = false;
+  bool post_round = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const bool accepting = !stopping_ && (started_ || is_message);
@@ -219,10 +240,18 @@ void LogServer::Post(Work work) {
         }
         ++mailbox_messages_;
       }
-      if (mailbox_.empty()) work_cv_.notify_one();
       mailbox_.push_back(std::move(work));
-      return;
+      accepted = true;
+      post_round = !round_posted_;
+      round_posted_ = true;
     }
+  }
+  if (accepted) {
+    // From the node thread itself (a peer message just read) this queues
+    // the round behind the other ready handlers, without a wake-up. Refused
+    // only once the transport stops, after Stop() failed the mailbox.
+    if (post_round) transport_->Post([this] { RunRound(); });
+    return;
   }
   // Not running: answer at once, on the caller's thread.
   const absl::Status unavailable = NotAppendedError(
@@ -303,49 +332,66 @@ void LogServer::TEST_SetStatusObserver(StatusObserver observer) {
   status_observer_ = std::move(observer);
 }
 
-void LogServer::Run() {
-  absl::Time next_tick = MonotonicNow();
-  while (true) {
-    std::deque<Work> round;
-    round.swap(self_inbox_);
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (round.empty()) {
-        const absl::Duration wait = next_tick - MonotonicNow();
-        if (wait > absl::ZeroDuration()) {
-          work_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait),
-                            [this] { return stopping_ || !mailbox_.empty(); });
-        }
-      }
-      if (stopping_) return;
-      for (Work& work : mailbox_) round.push_back(std::move(work));
-      mailbox_.clear();
-      mailbox_messages_ = 0;
-      counters_.messages_dropped = mailbox_dropped_;
-    }
-    Effects pending;
-    size_t merged = 0;
-    for (Work& work : round) {
-      if (ReadsStorage(work) || merged >= kMaxMergedInputs) {
-        Flush(&pending);
-        merged = 0;
-      }
-      Handle(work, &pending);
-      ++merged;
-      if (!options_.group_commit) {
-        Flush(&pending);
-        merged = 0;
-      }
-    }
-    const absl::Time now = MonotonicNow();
-    if (now >= next_tick) {
-      ++counters_.inputs;
-      node_->Tick(now, &pending);
-      next_tick = now + options_.tick_interval;
-    }
-    Flush(&pending);
-    Publish(MonotonicNow());
+void LogServer::ScheduleRound() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (round_posted_) return;
+    round_posted_ = true;
   }
+  transport_->Post([this] { RunRound(); });
+}
+
+void LogServer::ScheduleTick() {
+  const absl::Duration until_tick = next_tick_ - MonotonicNow();
+  // (Not due although just handled: stopping, or the round did not tick.)
+  transport_->PostAfter(
+      until_tick > absl::ZeroDuration() ? until_tick : options_.tick_interval,
+      [this] {
+        if (!node_running_) return;
+        RunRound();
+        ScheduleTick();
+      });
+}
+
+void LogServer::RunRound() {
+  std::deque<Work> round;
+  round.swap(self_inbox_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    round_posted_ = false;
+    if (stopping_ || !node_running_) return;
+    for (Work& work : mailbox_) round.push_back(std::move(work));
+    mailbox_.clear();
+    mailbox_messages_ = 0;
+    counters_.messages_dropped = mailbox_dropped_;
+  }
+  absl::Time now = MonotonicNow();
+  const bool tick = now >= next_tick_;
+  if (round.empty() && !tick) return;
+  Effects pending;
+  size_t merged = 0;
+  for (Work& work : round) {
+    if (ReadsStorage(work) || merged >= kMaxMergedInputs) {
+      Flush(&pending);
+      merged = 0;
+    }
+    Handle(work, &pending);
+    ++merged;
+    if (!options_.group_commit) {
+      Flush(&pending);
+      merged = 0;
+    }
+  }
+  if (tick) {
+    now = MonotonicNow();
+    ++counters_.inputs;
+    node_->Tick(now, &pending);
+    next_tick_ = now + options_.tick_interval;
+  }
+  Flush(&pending);
+  Publish(MonotonicNow());
+  // Messages to ourselves go in the next round, after what else is ready.
+  if (!self_inbox_.empty()) ScheduleRound();
 }
 
 bool LogServer::ReadsStorage(const Work& work) {
@@ -427,6 +473,10 @@ void LogServer::Flush(Effects* effects) {
     ++counters_.writes;
     if (effects->sync) ++counters_.synced_writes;
   }
+  // Appends complete before the messages go out: sending to a peer costs a
+  // system call (and on loopback, the peer's wake-up), and nothing sent here
+  // is needed for the appends' outcome, which is durable already.
+  for (const AppendResult& result : effects->append_results) Complete(result);
   for (LogMessage& message : effects->messages) {
     ++counters_.messages_sent;
     switch (message.body_case()) {
@@ -449,7 +499,6 @@ void LogServer::Flush(Effects* effects) {
       transport_->Send(message);
     }
   }
-  for (const AppendResult& result : effects->append_results) Complete(result);
   if (!effects->leadership.empty()) {
     LeadershipListener listener;
     {

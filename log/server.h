@@ -5,11 +5,14 @@
 // the Node returns.
 //
 // Threads (docs/log.md, ARCHITECTURE §8): ONE node thread owns the Node and
-// the Storage; nothing else touches them, so the core needs no locks. Every
-// input (peer messages from the transport thread, appends, truncates and
-// reads from any thread, and a tick every `tick_interval`) is posted to the
-// node thread's mailbox. The node thread drains the mailbox in rounds and
-// for each Effects:
+// the Storage; nothing else touches them, so the core needs no locks. The
+// node thread is the Transport's I/O thread: a peer message is parsed,
+// handled and answered (its frames written to the socket) on the thread that
+// read it, with no hand-off between threads. Appends, truncates and reads
+// from other threads go into a mailbox, and the I/O thread is woken to
+// drain it; a tick every `tick_interval` is a timer on the same thread.
+// Inputs are handled in rounds (everything received since the last round)
+// and for each Effects:
 //   1. writes `effects.write` to storage (fsync when `effects.sync`); a
 //      failed write CHECK-crashes the process: an acceptor that cannot
 //      persist must stop, never answer;
@@ -32,9 +35,10 @@
 //
 // Thread safety: every public method is thread-safe. Callbacks (append,
 // truncate, leadership, status observer) run on the node thread, after the
-// write they depend on is durable; they must not block, and must not call
-// Stop(). They may call Append/Truncate/Read/GetStatus (Read runs inline
-// when called from the node thread).
+// write they depend on is durable; they must not block (that would stall
+// the transport as well), and must not call Stop(). They may call
+// Append/Truncate/Read/GetStatus (Read runs inline when called from the
+// node thread).
 //
 // Time: the core is given a monotonic clock (steady_clock since an arbitrary
 // epoch, as absl::Time); such values mean nothing outside this process.
@@ -42,7 +46,6 @@
 #ifndef CAIRN_LOG_SERVER_H_
 #define CAIRN_LOG_SERVER_H_
 
-#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -53,7 +56,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <variant>
 #include <vector>
 
@@ -240,9 +242,17 @@ class LogServer {
 
   LogServer(LogServerOptions options, std::unique_ptr<LevelDbStorage> storage);
 
+  // Queues `work` for the node thread (or answers it at once when the
+  // server does not run).
   void Post(Work work);
-  void Run();
-  // Handles one input; true when it reads storage (flush first).
+  // Node thread: makes sure a round runs soon.
+  void ScheduleRound();
+  // Node thread: handles everything received since the last round (and the
+  // tick, when due), then carries out the Effects and publishes the status.
+  void RunRound();
+  // Node thread: runs a round every tick_interval.
+  void ScheduleTick();
+  // True when handling `work` reads storage (flush first).
   static bool ReadsStorage(const Work& work);
   void Handle(Work& work, Effects* pending);
   void HandleRead(ReadRequest* request);
@@ -256,6 +266,8 @@ class LogServer {
 
   const LogServerOptions options_;
   // Node thread only (after Start()).
+  bool node_running_ = false;  // between node_->Start() and Stop()
+  absl::Time next_tick_ = absl::InfinitePast();
   std::unique_ptr<LevelDbStorage> storage_;
   std::unique_ptr<Node> node_;
   absl::flat_hash_map<uint64_t, AppendCallback> callbacks_;
@@ -272,16 +284,13 @@ class LogServer {
   // Serializes Start() and Stop(). (std::mutex rather than absl::Mutex
   // throughout: TSan cannot see into Debian's uninstrumented abseil.)
   std::mutex lifecycle_mu_;
-  std::thread thread_;  // guarded by lifecycle_mu_
-  std::atomic<std::thread::id> node_thread_id_;
 
   mutable std::mutex mu_;
-  // Signalled when work arrives or stopping_ is set (the node thread waits).
-  std::condition_variable work_cv_;
   // Signalled when status_ is published or stopping_ is set.
   std::condition_variable status_cv_;
   std::deque<Work> mailbox_;      // guarded by mu_
   size_t mailbox_messages_ = 0;   // guarded by mu_
+  bool round_posted_ = false;     // guarded by mu_; a RunRound is queued
   uint64_t mailbox_dropped_ = 0;  // guarded by mu_
   bool started_ = false;          // guarded by mu_
   bool stopping_ = false;         // guarded by mu_

@@ -139,6 +139,7 @@ class LogServerTest : public ::testing::Test {
     options.config = TestConfig(id);
     options.dir = Dir(id);
     options.group_commit = group_commit_;
+    options.config.lease_duration = lease_duration_;
     return options;
   }
 
@@ -192,6 +193,7 @@ class LogServerTest : public ::testing::Test {
   }
 
   bool group_commit_ = true;
+  absl::Duration lease_duration_ = TestConfig(1).lease_duration;
   std::string root_;
   std::map<uint32_t, uint16_t> ports_;
   std::unique_ptr<LogServer> servers_[kReplicas];
@@ -427,6 +429,64 @@ TEST_F(LogServerTest, SecondServerOnTheSameDirectoryIsUnavailable) {
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(LogServer::Create(Options(1)).status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+// The leader's followers are gone, so an append waits for a quorum that
+// never comes; stopping the leader must end it with an unknown outcome
+// (kUnavailable, not IsNotAppended), and later appends as not appended.
+TEST_F(LogServerTest, StopFailsAppendsStillWaitingForAQuorum) {
+  // Long enough that the leader still serves when the append arrives.
+  lease_duration_ = absl::Seconds(1);
+  StartCluster();
+  LogServer* leader = WaitForLeader();
+  ASSERT_NE(leader, nullptr);
+  ASSERT_TRUE(AppendAndWait(leader, "before").status.ok());
+  for (auto& s : servers_) {
+    if (s.get() != leader) s->Stop();
+  }
+  Results results;
+  leader->Append("stranded", results.Callback("stranded"));
+  ASSERT_TRUE(WaitUntil([&] { return leader->GetStatus().in_flight > 0; }))
+      << "the append never reached phase 2";
+  leader->Stop();
+  ASSERT_TRUE(results.WaitFor(1));
+  const AppendResult stranded = results.results()["stranded"];
+  EXPECT_EQ(stranded.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(results.not_appended("stranded"));
+
+  leader->Append("after", results.Callback("after"));
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_EQ(results.results()["after"].status.code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(results.not_appended("after"));
+}
+
+// Callbacks run on the node thread (the transport's I/O thread), where Read
+// is served inline and already sees the entry just appended.
+TEST_F(LogServerTest, AppendCallbackReadsItsOwnEntryInline) {
+  StartCluster();
+  LogServer* leader = WaitForLeader();
+  ASSERT_NE(leader, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<std::string> seen;  // guarded by mu
+  leader->Append("mine", [&](const AppendResult& result) {
+    ASSERT_TRUE(result.status.ok());
+    auto actions = leader->Read(result.position, result.position, 1);
+    std::lock_guard<std::mutex> lock(mu);
+    if (actions.ok() && actions->size() == 1) {
+      for (const std::string& e : (*actions)[0].value().entries()) {
+        seen.push_back(e);
+      }
+    }
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, absl::ToChronoNanoseconds(kWait),
+                          [&] { return done; }));
+  EXPECT_EQ(seen, std::vector<std::string>{"mine"});
 }
 
 }  // namespace

@@ -110,6 +110,12 @@ class Transport::Impl {
   void Stop();
   void Send(const cairn::v1::LogMessage& message);
   void SetPeerAddress(uint32_t id, const PeerAddress& address);
+  bool Post(std::function<void()> fn);
+  bool PostAfter(absl::Duration delay, std::function<void()> fn);
+  bool InIoThread() const {
+    return std::this_thread::get_id() ==
+           io_thread_id_.load(std::memory_order_acquire);
+  }
   uint16_t port() const { return port_.load(std::memory_order_acquire); }
   TransportStats Stats() const;
 
@@ -152,6 +158,8 @@ class Transport::Impl {
     size_t end = 0;    // one past the last received byte
   };
 
+  // The I/O thread's body.
+  void RunIo();
   std::unique_ptr<Peer> NewPeer(uint32_t id, const PeerAddress& address);
   Peer* FindPeer(uint32_t id);
   PeerAddress AddressOf(Peer* peer);
@@ -175,12 +183,15 @@ class Transport::Impl {
 
   // Declared first so that it is destroyed last: sockets and timers below
   // refer to it.
-  asio::io_context io_;
+  asio::io_context io_{1};  // one thread runs it
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work_;
   std::thread thread_;
+  std::atomic<std::thread::id> io_thread_id_;
   tcp::acceptor acceptor_;
   std::set<std::shared_ptr<Inbound>> inbound_;  // I/O thread
+  // PostAfter() timers not yet fired (I/O thread); Stop cancels them.
+  std::set<std::shared_ptr<asio::steady_timer>> timers_;
 
   mutable std::mutex peers_mu_;
   // Peers are never removed, so a Peer* stays valid for the Impl's lifetime.
@@ -238,8 +249,39 @@ absl::Status Transport::Impl::Start() {
     }
   }
   asio::post(io_, [this] { Accept(); });
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { RunIo(); });
   return absl::OkStatus();
+}
+
+void Transport::Impl::RunIo() {
+  io_thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+  io_.run();
+}
+
+bool Transport::Impl::Post(std::function<void()> fn) {
+  if (!running_.load(std::memory_order_acquire)) return false;
+  asio::post(io_, [this, fn = std::move(fn)] {
+    if (!stopping_) fn();
+  });
+  return true;
+}
+
+bool Transport::Impl::PostAfter(absl::Duration delay,
+                                std::function<void()> fn) {
+  if (!running_.load(std::memory_order_acquire)) return false;
+  asio::post(io_, [this, delay, fn = std::move(fn)]() mutable {
+    if (stopping_) return;
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    timers_.insert(timer);
+    timer->expires_after(ToChrono(std::max(delay, absl::ZeroDuration())));
+    timer->async_wait(
+        [this, timer, fn = std::move(fn)](const error_code& ec) {
+          timers_.erase(timer);
+          if (ec || stopping_) return;
+          fn();
+        });
+  });
+  return true;
 }
 
 void Transport::Impl::Stop() {
@@ -256,6 +298,7 @@ void Transport::Impl::Stop() {
     acceptor_.close(ignored);
     for (const auto& in : inbound_) in->socket.close(ignored);
     inbound_.clear();
+    for (const auto& timer : timers_) timer->cancel();
     std::lock_guard<std::mutex> lock(peers_mu_);
     for (auto& [id, peer] : peers_) {
       peer->resolver.cancel();
@@ -301,6 +344,7 @@ void Transport::Impl::Send(const cairn::v1::LogMessage& message) {
   PutBigEndian32(static_cast<uint32_t>(size), frame.data());
   message.SerializeWithCachedSizesToArray(
       reinterpret_cast<uint8_t*>(frame.data() + kHeaderBytes));
+  const bool in_io_thread = InIoThread();
   bool post = false;
   {
     std::lock_guard<std::mutex> lock(peer->mu);
@@ -309,12 +353,18 @@ void Transport::Impl::Send(const cairn::v1::LogMessage& message) {
       peer->queue.pop_front();
       dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
     }
-    if (!peer->kick_posted) {
+    if (!in_io_thread && !peer->kick_posted) {
       peer->kick_posted = true;
       post = true;
     }
   }
-  if (post) asio::post(io_, [this, peer] { Kick(peer); });
+  if (in_io_thread) {
+    // Write now, from this thread: the first write is attempted at once
+    // (Asio writes speculatively when nothing else is queued).
+    MaybeWrite(peer);
+  } else if (post) {
+    asio::post(io_, [this, peer] { Kick(peer); });
+  }
 }
 
 std::unique_ptr<Transport::Impl::Peer> Transport::Impl::NewPeer(
@@ -638,6 +688,13 @@ void Transport::Send(const cairn::v1::LogMessage& message) {
 void Transport::SetPeerAddress(uint32_t id, const PeerAddress& address) {
   impl_->SetPeerAddress(id, address);
 }
+bool Transport::Post(std::function<void()> fn) {
+  return impl_->Post(std::move(fn));
+}
+bool Transport::PostAfter(absl::Duration delay, std::function<void()> fn) {
+  return impl_->PostAfter(delay, std::move(fn));
+}
+bool Transport::InIoThread() const { return impl_->InIoThread(); }
 uint16_t Transport::port() const { return impl_->port(); }
 TransportStats Transport::Stats() const { return impl_->Stats(); }
 

@@ -14,10 +14,15 @@
 // (newer heartbeats and accepts supersede older ones); frames being written
 // when a connection breaks are lost too. Both are counted in Stats().
 //
-// Threads: the transport runs its own asio::io_context on one thread. The
-// receive callback runs on that thread, one message at a time; it must not
-// block (the log server hands the message to its node thread). Every public
-// method is thread-safe.
+// Threads: the transport runs its own asio::io_context on one thread, the
+// I/O thread. The receive callback runs on that thread, one message at a
+// time. The I/O thread also runs whatever its owner hands it with Post() and
+// PostAfter(): a LogServer runs its Node there, so that a message received,
+// handled and answered never changes threads. While a callback or posted
+// function runs (a LogServer's fsync included) no other I/O progresses:
+// frames wait in the kernel's socket buffers. Send() called on the I/O
+// thread starts writing at once (no hand-off); from any other thread it
+// wakes the I/O thread. Every public method is thread-safe.
 //
 // Lifecycle: construct, Start() (binds and listens), Send() any number of
 // times, Stop() (or destroy). A transport cannot be restarted.
@@ -118,6 +123,17 @@ class Transport {
   // Sets (or changes) where peer `id` listens. A changed address closes the
   // current connection to it; queued messages go to the new address.
   void SetPeerAddress(uint32_t id, const PeerAddress& address);
+
+  // Runs `fn` on the I/O thread, after every function posted before it.
+  // Returns false (and never runs `fn`) before Start() or once Stop() has
+  // begun; a function still queued when Stop() runs is destroyed unrun.
+  bool Post(std::function<void()> fn);
+  // Runs `fn` on the I/O thread once `delay` has passed; as Post() otherwise
+  // (Stop() cancels pending ones).
+  bool PostAfter(absl::Duration delay, std::function<void()> fn);
+  // True when called on the I/O thread (a receive callback or a posted
+  // function).
+  bool InIoThread() const;
 
   // The bound peer port once Start() succeeded, else options.listen_port.
   uint16_t port() const;

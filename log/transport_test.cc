@@ -2,6 +2,7 @@
 
 #include <boost/asio.hpp>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -273,6 +274,113 @@ TEST(TransportTest, SendAfterStopIsDropped) {
   t1.Send(Heartbeat(1, 2, 1));
   EXPECT_EQ(t1.Stats().queued, 0u);
   EXPECT_EQ(t1.Stats().dropped_unknown_peer, 1u);
+}
+
+// Counts runs of posted functions and where they ran; waits with a deadline.
+class Runs {
+ public:
+  std::function<void()> Record(int id, const Transport* transport) {
+    return [this, id, transport] {
+      std::lock_guard<std::mutex> lock(mu_);
+      order_.push_back(id);
+      on_io_thread_.push_back(transport->InIoThread());
+      ran_.notify_all();
+    };
+  }
+  bool WaitFor(size_t n, absl::Duration timeout = absl::Seconds(5)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return ran_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                         [&] { return order_.size() >= n; });
+  }
+  std::vector<int> order() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return order_;
+  }
+  std::vector<bool> on_io_thread() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return on_io_thread_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable ran_;
+  std::vector<int> order_;          // guarded by mu_
+  std::vector<bool> on_io_thread_;  // guarded by mu_
+};
+
+TEST(TransportTest, PostRunsFunctionsOnTheIoThreadInOrder) {
+  Transport t(Options(1), [](LogMessage) {});
+  ASSERT_TRUE(t.Start().ok());
+  EXPECT_FALSE(t.InIoThread());
+  Runs runs;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(t.Post(runs.Record(i, &t)));
+  ASSERT_TRUE(runs.WaitFor(100));
+  std::vector<int> expected;
+  for (int i = 0; i < 100; ++i) expected.push_back(i);
+  EXPECT_EQ(runs.order(), expected);
+  for (bool on_io_thread : runs.on_io_thread()) EXPECT_TRUE(on_io_thread);
+}
+
+TEST(TransportTest, PostAfterRunsOnceTheDelayHasPassed) {
+  Transport t(Options(1), [](LogMessage) {});
+  ASSERT_TRUE(t.Start().ok());
+  Runs runs;
+  const absl::Time posted = absl::Now();
+  ASSERT_TRUE(t.PostAfter(absl::Milliseconds(30), runs.Record(2, &t)));
+  ASSERT_TRUE(t.Post(runs.Record(1, &t)));
+  ASSERT_TRUE(runs.WaitFor(2));
+  EXPECT_GE(absl::Now() - posted, absl::Milliseconds(30));
+  EXPECT_EQ(runs.order(), (std::vector<int>{1, 2}));
+  for (bool on_io_thread : runs.on_io_thread()) EXPECT_TRUE(on_io_thread);
+}
+
+TEST(TransportTest, PostIsRefusedBeforeStartAndAfterStop) {
+  Transport t(Options(1), [](LogMessage) {});
+  Runs runs;
+  EXPECT_FALSE(t.Post(runs.Record(1, &t)));
+  EXPECT_FALSE(t.PostAfter(absl::ZeroDuration(), runs.Record(2, &t)));
+  ASSERT_TRUE(t.Start().ok());
+  t.Stop();
+  EXPECT_FALSE(t.Post(runs.Record(3, &t)));
+  EXPECT_FALSE(t.PostAfter(absl::ZeroDuration(), runs.Record(4, &t)));
+  EXPECT_TRUE(runs.order().empty());
+}
+
+TEST(TransportTest, StopCancelsPendingPostAfter) {
+  Transport t(Options(1), [](LogMessage) {});
+  ASSERT_TRUE(t.Start().ok());
+  Runs runs;
+  ASSERT_TRUE(t.PostAfter(absl::Hours(1), runs.Record(1, &t)));
+  const absl::Time stopping = absl::Now();
+  t.Stop();  // returns without waiting for the timer
+  EXPECT_LT(absl::Now() - stopping, absl::Seconds(5));
+  EXPECT_TRUE(runs.order().empty());
+}
+
+// A receive callback that answers at once sends from the I/O thread itself
+// (written without a hand-off); every answer must still arrive, in order.
+TEST(TransportTest, SendFromTheReceiveCallbackIsDelivered) {
+  Inbox inbox1;
+  std::unique_ptr<Transport> t2;
+  Transport t1(Options(1), inbox1.Receiver());
+  t2 = std::make_unique<Transport>(Options(2), [&t2](LogMessage m) {
+    EXPECT_TRUE(t2->InIoThread());
+    t2->Send(Heartbeat(2, 1, m.heartbeat().sequence()));
+  });
+  ASSERT_TRUE(t1.Start().ok());
+  ASSERT_TRUE(t2->Start().ok());
+  t1.SetPeerAddress(2, Loopback(t2->port()));
+  t2->SetPeerAddress(1, Loopback(t1.port()));
+
+  constexpr int kCount = 1000;
+  for (int i = 0; i < kCount; ++i) t1.Send(Heartbeat(1, 2, i));
+  ASSERT_TRUE(inbox1.WaitFor(kCount));
+  const auto received = inbox1.messages();
+  for (int i = 0; i < kCount; ++i) {
+    EXPECT_EQ(received[i].heartbeat().sequence(), static_cast<uint64_t>(i));
+  }
+  t1.Stop();
+  t2->Stop();
 }
 
 }  // namespace
