@@ -60,7 +60,8 @@ LogCluster::LogCluster(uint64_t seed, const ClusterOptions& options)
     : seed_(seed),
       options_(options),
       rng_(seed),
-      now_(absl::UnixEpoch() + absl::Seconds(1000)),
+      start_(absl::UnixEpoch() + absl::Seconds(1000)),
+      now_(start_),
       network_(&rng_),
       checker_([&] {
         std::vector<uint32_t> ids;
@@ -69,9 +70,17 @@ LogCluster::LogCluster(uint64_t seed, const ClusterOptions& options)
       }()) {
   for (int i = 1; i <= options_.replicas; ++i) ids_.push_back(i);
   members_.resize(ids_.size());
+  // Clock rates from their own stream: the seed's other choices stay put.
+  std::mt19937_64 clocks(seed ^ 0xc10c4ull);
   for (uint32_t id : ids_) {
     member(id).id = id;
     member(id).storage = std::make_unique<log::MemoryStorage>();
+    member(id).clock_rate =
+        1.0 + std::uniform_real_distribution<double>(
+                  0.0, std::max(0.0, options_.clock_drift))(clocks);
+    if (id <= options_.clock_rates.size()) {
+      member(id).clock_rate = options_.clock_rates[id - 1];
+    }
   }
   network_.set_faults(options_.network);
 }
@@ -133,7 +142,7 @@ void LogCluster::CreateNode(Member& m) {
   m.node = std::make_unique<log::Node>(NodeConfig(m.id), m.storage.get());
   m.submitted = 0;
   log::Effects effects;
-  absl::Status s = m.node->Start(now_, &effects);
+  absl::Status s = m.node->Start(NodeNow(m), &effects);
   CHECK_OK(s) << "node " << m.id << " failed to start";
   checker_.OnRestart(m.id, m.node->replica().promised());
   m.last_status = m.node->replica().status();
@@ -158,7 +167,7 @@ Metadata::Status LogCluster::status(uint32_t id) const {
 std::vector<uint32_t> LogCluster::ServingLeaders() const {
   std::vector<uint32_t> leaders;
   for (const Member& m : members_) {
-    if (m.node != nullptr && m.node->IsServingLeader(now_)) {
+    if (m.node != nullptr && m.node->IsServingLeader(NodeNow(m))) {
       leaders.push_back(m.id);
     }
   }
@@ -267,7 +276,7 @@ void LogCluster::Deliver(Member& m, const LogMessage& message) {
   }
   const Metadata::Status before = m.node->replica().status();
   log::Effects effects;
-  m.node->Handle(message, now_, &effects);
+  m.node->Handle(message, NodeNow(m), &effects);
   Apply(m, std::move(effects), before, BodyName(message));
 }
 
@@ -330,7 +339,7 @@ void LogCluster::Step() {
     if (m.node == nullptr) continue;
     const Metadata::Status before = m.node->replica().status();
     log::Effects effects;
-    m.node->Tick(now_, &effects);
+    m.node->Tick(NodeNow(m), &effects);
     Apply(m, std::move(effects), before, "Tick");
   }
   if (failed()) return;
@@ -442,7 +451,7 @@ void LogCluster::Campaign(uint32_t id) {
   if (tracing()) TraceLine() << "node " << id << " forced to CAMPAIGN\n";
   const Metadata::Status before = m.node->replica().status();
   log::Effects effects;
-  m.node->TEST_Campaign(now_, &effects);
+  m.node->TEST_Campaign(NodeNow(m), &effects);
   Apply(m, std::move(effects), before, "TEST_Campaign");
 }
 
@@ -462,7 +471,7 @@ std::string LogCluster::Append(uint32_t id) {
   }
   const Metadata::Status before = m.node->replica().status();
   log::Effects effects;
-  m.node->Append(request, value, now_, &effects);
+  m.node->Append(request, value, NodeNow(m), &effects);
   Apply(m, std::move(effects), before, "Append");
   return value;
 }
@@ -478,7 +487,7 @@ void LogCluster::Truncate(uint32_t id, uint64_t to) {
   }
   const Metadata::Status before = m.node->replica().status();
   log::Effects effects;
-  m.node->Truncate(request, to, now_, &effects);
+  m.node->Truncate(request, to, NodeNow(m), &effects);
   Apply(m, std::move(effects), before, "Truncate");
 }
 

@@ -62,6 +62,12 @@ struct ClusterOptions {
   // Each Step() advances the clock by a random duration in this range.
   absl::Duration min_step = absl::Milliseconds(1);
   absl::Duration max_step = absl::Milliseconds(5);
+  // Each node's clock runs at its own rate in [1, 1 + clock_drift) of the
+  // simulation's, so any two differ by less than a factor 1 + clock_drift
+  // (compare Config::max_clock_drift). 0: one clock for all.
+  double clock_drift = 0.0;
+  // Explicit clock rates, node 1 first (overrides clock_drift when set).
+  std::vector<double> clock_rates;
   // When set, every event is printed here, one line each.
   std::ostream* trace = nullptr;
 };
@@ -138,7 +144,9 @@ class LogCluster {
   }
 
   // ---- Observers ----
+  // Simulated (real) time, and node `id`'s reading of its own clock.
   absl::Time now() const { return now_; }
+  absl::Time NodeNow(uint32_t id) const { return NodeNow(member(id)); }
   uint64_t step() const { return stats_.steps; }
   const std::vector<uint32_t>& ids() const { return ids_; }
   bool up(uint32_t id) const { return member(id).node != nullptr; }
@@ -179,6 +187,7 @@ class LogCluster {
     std::optional<CrashPoint> armed_crash;
     size_t armed_keep_unsynced = 0;
     cairn::v1::Metadata::Status last_status = cairn::v1::Metadata::EMPTY;
+    double clock_rate = 1.0;  // of this node's clock, vs. simulated time
   };
   struct PendingAppend {
     std::string value;
@@ -193,6 +202,9 @@ class LogCluster {
     cairn::v1::LogMessage message;
   };
 
+  absl::Time NodeNow(const Member& m) const {
+    return start_ + (now_ - start_) * m.clock_rate;
+  }
   Member& member(uint32_t id) { return members_.at(id - 1); }
   const Member& member(uint32_t id) const { return members_.at(id - 1); }
   log::Config NodeConfig(uint32_t id);
@@ -218,6 +230,7 @@ class LogCluster {
   const uint64_t seed_;
   const ClusterOptions options_;
   std::mt19937_64 rng_;
+  const absl::Time start_;
   absl::Time now_;
   std::vector<uint32_t> ids_;
   std::vector<Member> members_;

@@ -389,5 +389,28 @@ TEST_F(LogScenarioTest,
   }
 }
 
+// Positive control for the lease check: clocks that drift far more than the
+// configuration allows let a deposed leader keep serving while its successor
+// already serves, and the checker must say so.
+TEST_F(LogScenarioTest, LeaseCheckCatchesClocksDriftingBeyondTheBound) {
+  ClusterOptions options = Options(3);
+  options.config.max_clock_drift = 0.0;
+  options.config.sticky_leader = false;
+  options.config.lease_duration = absl::Milliseconds(1000);
+  options.config.election_timeout = absl::Milliseconds(1500);
+  options.clock_rates = {1.0, 10.0, 10.0};  // node 1 runs 10x slower
+  LogCluster& c = Make(3, options);
+  ASSERT_NE(WaitForLeader(), 0u);
+  if (c.ServingLeader() != 1u) c.Campaign(1);
+  ASSERT_TRUE(c.RunUntil([&] { return c.ServingLeader() == 1u; }, 3000));
+  // Isolate node 1; nodes 2 and 3 elect a leader while node 1's lease, on
+  // its slow clock, still runs.
+  for (uint32_t other : {2u, 3u}) c.network().CutBoth(1, other);
+  c.RunUntil([&] { return c.failed(); }, 3000);
+  ASSERT_TRUE(c.failed());
+  EXPECT_THAT(c.failure(), HasSubstr("LEASE violated"));
+  cluster_.reset();  // the failure was the point
+}
+
 }  // namespace
 }  // namespace cairn::sim

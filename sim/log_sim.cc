@@ -145,6 +145,11 @@ void Simulation::ChooseConfiguration(std::mt19937_64& rng) {
     }
   }
 
+  // Half the seeds give each node its own clock rate, as far apart as the
+  // configuration allows (the lease's safety margin).
+  std::mt19937_64 clocks(options_.seed ^ 0xd21f7ull);
+  cluster_options_.clock_drift = Chance(clocks, 0.5) ? c.max_clock_drift : 0.0;
+
   cluster_options_.replicas = options_.replicas;
   cluster_options_.trace = options_.trace;
 
@@ -179,7 +184,10 @@ void Simulation::ChooseConfiguration(std::mt19937_64& rng) {
       absl::ToInt64Milliseconds(c.retransmit_interval), c.fetch_max_actions,
       c.promise_page_actions, c.max_in_flight, c.max_batch_entries, n.drop,
       n.duplicate, absl::ToInt64Milliseconds(n.max_delay), rates_.truncate,
-      rates_.client, rates_.majority_crashes) + hostile;
+      rates_.client, rates_.majority_crashes) +
+                 absl::StrFormat(" clock_drift=%.2f",
+                                 cluster_options_.clock_drift) +
+                 hostile;
 }
 
 std::vector<uint32_t> Simulation::LiveNodes() const {
@@ -374,7 +382,7 @@ std::string Simulation::ClusterState() {
         r.begin(), " learned_through ", r.learned_through(), " end ", r.end(),
         " promised ", log::BallotString(r.promised()), " role ",
         static_cast<int>(node->proposer().role()), " serving ",
-        node->IsServingLeader(cluster_->now()), " committed ",
+        node->IsServingLeader(cluster_->NodeNow(id)), " committed ",
         node->proposer().committed(), " detail '", r.status_detail(), "'"));
   }
   return absl::StrJoin(lines, "; ");
