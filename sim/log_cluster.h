@@ -1,6 +1,7 @@
 // LogCluster: a deterministic, single-threaded harness that runs N log Nodes
 // (log/node.h) over simulated disks (MemoryStorage) and a simulated network
-// (SimNetwork), on a simulated clock, with every random choice drawn from one
+// (SimNetwork), on a simulated clock (each node may read it at its own rate:
+// ClusterOptions::clock_drift), with every random choice drawn from one
 // seeded generator. The same seed and the same calls give the same run, event
 // for event (trace_hash()).
 //
