@@ -136,7 +136,11 @@ class Allocator::Cycle {
   struct QuotaRole {
     std::string role;
     std::vector<bool> has_guarantee, has_limit;
-    ScalarVec guarantee, limit, consumed;
+    ScalarVec guarantee, limit;
+    // Consumption: allocated (tasks + offers) over the role's subtree, plus
+    // unallocated reservations to the subtree (what guarantees and limits
+    // count, as in Mesos); `allocated` without the reservations.
+    ScalarVec consumed, allocated;
     // Guarantees on a name that no ancestor quota role also guarantees:
     // these sum to the required headroom.
     std::vector<bool> outermost;
@@ -154,8 +158,6 @@ class Allocator::Cycle {
     const v1::OfferFilters* offer_filters = nullptr;
     std::vector<QuotaRole*> chain;  // quota roles covering `role`
     uint64_t stamp = 0;
-    int last_agent = -1;
-    int last_offer = -1;
   };
   struct Take {
     int item;
@@ -203,6 +205,8 @@ class Allocator::Cycle {
   std::vector<Candidate> candidates_;  // by sorter client index
   uint64_t stamp_ = 0;
   std::vector<Allocation> result_;
+  // (client, agent index) -> index in result_.
+  std::map<std::pair<int, int>, int> offer_index_;
 };
 
 void Allocator::Cycle::AddScalars(
@@ -372,6 +376,7 @@ void Allocator::Cycle::LoadQuota() {
     q->guarantee = Zero();
     q->limit.assign(n, kInfinity);
     q->consumed = Zero();
+    q->allocated = Zero();
     q->outermost.assign(n, false);
     for (const auto& [name, value] : config.guarantees()) {
       int i = names_.Find(name);
@@ -387,7 +392,10 @@ void Allocator::Cycle::LoadQuota() {
     }
     for (const auto& [held_role, quantities] : role_allocation_) {
       if (!RoleCovers(role, held_role)) continue;
-      for (size_t i = 0; i < n; ++i) q->consumed[i] += quantities[i];
+      for (size_t i = 0; i < n; ++i) {
+        q->consumed[i] += quantities[i];
+        q->allocated[i] += quantities[i];
+      }
     }
     for (const auto& [reserved_role, quantities] : unallocated_reserved_) {
       if (!RoleCovers(role, reserved_role)) continue;
@@ -493,14 +501,20 @@ bool Allocator::Cycle::AgentUsable(const AgentView& agent,
 std::vector<Allocator::Cycle::Take> Allocator::Cycle::Propose(
     const Candidate& c, const AgentView& agent, bool stage1) const {
   const size_t n = names_.size();
-  // Room under each chain role's limits, shrinking as items are taken.
-  std::vector<ScalarVec> limit_room;
+  // Room under each chain role's limits, shrinking as items are taken:
+  // for new consumption (limit - consumed), and for a reservation the role
+  // already counts as consumed (limit - allocated, so allocated + offered
+  // stays within the limit even when reservations alone exceed it).
+  std::vector<ScalarVec> limit_room, reserved_room;
   for (const QuotaRole* q : c.chain) {
-    ScalarVec room(n, kInfinity);
+    ScalarVec room(n, kInfinity), reserved(n, kInfinity);
     for (size_t i = 0; i < n; ++i) {
-      if (q->has_limit[i]) room[i] = q->limit[i] - q->consumed[i];
+      if (!q->has_limit[i]) continue;
+      room[i] = q->limit[i] - q->consumed[i];
+      reserved[i] = q->limit[i] - q->allocated[i];
     }
     limit_room.push_back(std::move(room));
+    reserved_room.push_back(std::move(reserved));
   }
   // Unreserved room: headroom for others' unmet guarantees, and in stage 1
   // this role's unmet guarantee.
@@ -552,10 +566,9 @@ std::vector<Allocator::Cycle::Take> Allocator::Cycle::Propose(
     double cap = item.amount;
     for (size_t k = 0; k < c.chain.size(); ++k) {
       // Reservations already count for the reservation role and above.
-      if (reserved && RoleCovers(c.chain[k]->role, item.reservation_role)) {
-        continue;
-      }
-      cap = std::min(cap, limit_room[k][i]);
+      bool counted =
+          reserved && RoleCovers(c.chain[k]->role, item.reservation_role);
+      cap = std::min(cap, counted ? reserved_room[k][i] : limit_room[k][i]);
     }
     if (!reserved) {
       cap = std::min(cap, unreserved_room[i]);
@@ -566,10 +579,10 @@ std::vector<Allocator::Cycle::Take> Allocator::Cycle::Propose(
     takes.push_back(Take{static_cast<int>(idx), take});
     any_scalar = true;
     for (size_t k = 0; k < c.chain.size(); ++k) {
-      if (reserved && RoleCovers(c.chain[k]->role, item.reservation_role)) {
-        continue;
+      reserved_room[k][i] -= take;
+      if (!reserved || !RoleCovers(c.chain[k]->role, item.reservation_role)) {
+        limit_room[k][i] -= take;
       }
-      limit_room[k][i] -= take;
     }
     if (!reserved) {
       unreserved_room[i] -= take;
@@ -665,11 +678,12 @@ void Allocator::Cycle::Commit(Candidate* c, int agent_index,
   // Items come from a canonical Resources, so they always parse.
   if (!resources.ok()) return;
   Resources allocated = resources->AllocatedTo(c->role);
-  if (c->last_agent == agent_index) {
-    result_[c->last_offer].resources += allocated;
+  // Stage 2 adds to the stage-1 offer of the same (framework, role, agent).
+  auto [offer, inserted] = offer_index_.try_emplace(
+      {c->client, agent_index}, static_cast<int>(result_.size()));
+  if (!inserted) {
+    result_[offer->second].resources += allocated;
   } else {
-    c->last_agent = agent_index;
-    c->last_offer = static_cast<int>(result_.size());
     result_.push_back(Allocation{c->framework_id, agent.id, c->role,
                                  std::move(allocated)});
   }
@@ -688,6 +702,7 @@ void Allocator::Cycle::Commit(Candidate* c, int agent_index,
       available_unreserved_[item.name] -= take.amount;
     }
     for (QuotaRole* q : c->chain) {
+      q->allocated[item.name] += take.amount;
       if (!item.reservation_role.empty() &&
           RoleCovers(q->role, item.reservation_role)) {
         continue;  // was already counted as an unallocated reservation
