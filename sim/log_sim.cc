@@ -241,10 +241,14 @@ void Simulation::UpdateDamage() {
         options_.tolerate.records_below_begin && cluster_->up(id)
             ? cluster_->node(id)->replica().begin()
             : 0;
+    // Healed only once durable: an unsynced rewrite or truncation of the
+    // record is undone by a crash, and the damage comes back.
+    const bool synced = cluster_->storage(id).unsynced_batches() == 0;
     for (auto it = corrupt_[id].begin(); it != corrupt_[id].end();) {
       auto read = cluster_->storage(id).Read(*it);
-      const bool healed = *it < ignore_below || read.ok() ||
-                          read.status().code() != absl::StatusCode::kDataLoss;
+      const bool healed =
+          synced && (*it < ignore_below || read.ok() ||
+                     read.status().code() != absl::StatusCode::kDataLoss);
       it = healed ? corrupt_[id].erase(it) : std::next(it);
     }
   }
