@@ -124,8 +124,8 @@ class Allocator::Cycle {
     std::string reservation_role;  // "" when unreserved
     bool refined = false;
     bool revocable = false;
-    int name = -1;      // scalar name index, -1 for ranges and sets
-    double amount = 0;  // scalars: what is left
+    int name = -1;       // scalar name index, -1 for ranges and sets
+    double amount = 0;   // scalars: what is left
     bool taken = false;  // ranges and sets: already offered this cycle
   };
   struct AgentView {
@@ -197,7 +197,7 @@ class Allocator::Cycle {
   ScalarVec totals_;
   ScalarVec available_unreserved_;  // over all offerable agents
   std::map<std::string, ScalarVec> unallocated_reserved_;  // by role
-  std::map<std::string, ScalarVec> role_allocation_;  // tasks + offers
+  std::map<std::string, ScalarVec> role_allocation_;       // tasks + offers
   std::vector<std::unique_ptr<QuotaRole>> quota_;
   std::vector<const QuotaRole*> guarantee_roles_;
   ScalarVec required_headroom_;
@@ -305,9 +305,10 @@ void Allocator::Cycle::LoadFrameworks() {
     for (const std::string& offer_id : state_.OffersOfFramework(id)) {
       const v1::OfferRecord* offer = state_.FindOffer(offer_id);
       if (offer == nullptr) continue;
-      std::string role = offer->offer().has_allocation_info()
-                             ? offer->offer().allocation_info().role()
-                             : AllocationRole(offer->offer().resources(), roles);
+      std::string role =
+          offer->offer().has_allocation_info()
+              ? offer->offer().allocation_info().role()
+              : AllocationRole(offer->offer().resources(), roles);
       AddScalars(offer->offer().resources(), &holding(role));
     }
     for (const TaskKey& key : state_.TasksOfFramework(id)) {
@@ -325,8 +326,7 @@ void Allocator::Cycle::LoadFrameworks() {
       }
     }
 
-    const bool connected =
-        record->state() == v1::FrameworkRecord::CONNECTED;
+    const bool connected = record->state() == v1::FrameworkRecord::CONNECTED;
     auto filters = allocator_.filters_.find(id);
     auto suppressed = allocator_.suppressed_.find(id);
     for (const std::string& role : roles) {
@@ -335,11 +335,12 @@ void Allocator::Cycle::LoadFrameworks() {
       c.framework_id = id;
       c.role = role;
       c.client = sorter_->AddClient(role, id);
-      c.revocable =
-          HasCapability(info, v1::FrameworkInfo::Capability::REVOCABLE_RESOURCES);
+      c.revocable = HasCapability(
+          info, v1::FrameworkInfo::Capability::REVOCABLE_RESOURCES);
       c.refinement = HasCapability(
           info, v1::FrameworkInfo::Capability::RESERVATION_REFINEMENT);
-      c.gpus = HasCapability(info, v1::FrameworkInfo::Capability::GPU_RESOURCES);
+      c.gpus =
+          HasCapability(info, v1::FrameworkInfo::Capability::GPU_RESOURCES);
       c.suppressed = suppressed != allocator_.suppressed_.end() &&
                      suppressed->second.count(role) > 0;
       if (filters != allocator_.filters_.end()) {
@@ -483,8 +484,7 @@ bool Allocator::Cycle::RelevantForStage1(const std::string& path) const {
 }
 
 bool Allocator::Cycle::AgentUsable(const AgentView& agent,
-                                   const std::string& path,
-                                   bool stage1) const {
+                                   const std::string& path, bool stage1) const {
   if (stage1 && !RelevantForStage1(path)) return false;
   for (const Item& item : agent.items) {
     bool left = item.name >= 0 ? item.amount > kEpsilon : !item.taken;
@@ -538,8 +538,8 @@ std::vector<Allocator::Cycle::Take> Allocator::Cycle::Propose(
       for (size_t i = 0; i < n; ++i) {
         if (!q->has_guarantee[i]) continue;
         double unmet = std::max(0.0, q->guarantee[i] - q->consumed[i]);
-        guarantee_room[i] = guaranteed[i] ? std::max(guarantee_room[i], unmet)
-                                          : unmet;
+        guarantee_room[i] =
+            guaranteed[i] ? std::max(guarantee_room[i], unmet) : unmet;
         guaranteed[i] = true;
       }
     }
@@ -638,9 +638,8 @@ bool Allocator::Cycle::MinAllocatable(const Candidate& c,
   return false;
 }
 
-google::protobuf::RepeatedPtrField<v1::Resource>
-Allocator::Cycle::ToResources(const AgentView& agent,
-                              const std::vector<Take>& takes) const {
+google::protobuf::RepeatedPtrField<v1::Resource> Allocator::Cycle::ToResources(
+    const AgentView& agent, const std::vector<Take>& takes) const {
   google::protobuf::RepeatedPtrField<v1::Resource> out;
   for (const Take& take : takes) {
     const Item& item = agent.items[take.item];
@@ -684,8 +683,8 @@ void Allocator::Cycle::Commit(Candidate* c, int agent_index,
   if (!inserted) {
     result_[offer->second].resources += allocated;
   } else {
-    result_.push_back(Allocation{c->framework_id, agent.id, c->role,
-                                 std::move(allocated)});
+    result_.push_back(
+        Allocation{c->framework_id, agent.id, c->role, std::move(allocated)});
   }
 
   ScalarVec delta = Zero();

@@ -76,13 +76,13 @@ struct AllocatorOptions {
 // by the caller (the allocator reads no clock) and stored with
 // RecordCycleDuration().
 struct AllocatorMetrics {
-  uint64_t allocation_runs = 0;     // Allocate() + AllocateAgents() calls
-  uint64_t offers_made = 0;         // allocations returned
-  uint64_t offers_filtered = 0;     // candidates skipped by a decline filter
+  uint64_t allocation_runs = 0;        // Allocate() + AllocateAgents() calls
+  uint64_t offers_made = 0;            // allocations returned
+  uint64_t offers_filtered = 0;        // candidates skipped by a decline filter
   uint64_t candidates_suppressed = 0;  // (framework, role) skipped: suppressed
   uint64_t filters_added = 0;
   uint64_t filters_expired = 0;
-  uint64_t offers_expired = 0;      // reported by ExpiredOffers()
+  uint64_t offers_expired = 0;  // reported by ExpiredOffers()
   absl::Duration last_cycle_duration = absl::ZeroDuration();
 };
 
@@ -174,7 +174,7 @@ class Allocator {
 
   AllocatorOptions options_;
   AllocatorMetrics metrics_;
-  std::map<std::string, RoleFilters> filters_;  // by framework id
+  std::map<std::string, RoleFilters> filters_;               // by framework id
   std::map<std::string, std::set<std::string>> suppressed_;  // framework id
 };
 

@@ -50,8 +50,9 @@ class Cluster {
     Apply(e);
   }
 
-  void AddFramework(const std::string& id, std::vector<std::string> roles,
-                    std::vector<v1::FrameworkInfo::Capability::Type> caps = {}) {
+  void AddFramework(
+      const std::string& id, std::vector<std::string> roles,
+      std::vector<v1::FrameworkInfo::Capability::Type> caps = {}) {
     Event e;
     auto* info = e.mutable_framework_subscribed()->mutable_info();
     info->mutable_id()->set_value(id);
@@ -59,7 +60,8 @@ class Cluster {
     info->set_name(id);
     info->set_principal("p-" + id);
     for (const auto& role : roles) info->add_roles(role);
-    info->add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
+    info->add_capabilities()->set_type(
+        v1::FrameworkInfo::Capability::MULTI_ROLE);
     for (auto cap : caps) info->add_capabilities()->set_type(cap);
     Apply(e);
   }
@@ -259,8 +261,9 @@ TEST(AllocatorTest, SubroleReservationIsNotOfferedToParentRole) {
 
 TEST(AllocatorTest, EachOfferHasExactlyOneRole) {
   Cluster c;
-  c.AddAgent("agent-0", "cpus(a):1;mem(a):256;cpus(b):1;mem(b):256;cpus:2;"
-                        "mem:1024;ports:[31000-32000]");
+  c.AddAgent("agent-0",
+             "cpus(a):1;mem(a):256;cpus(b):1;mem(b):256;cpus:2;"
+             "mem:1024;ports:[31000-32000]");
   c.AddFramework("fw", {"a", "b"});
   Allocator allocator;
   std::vector<Allocation> out = allocator.Allocate(c.state(), kT0);
@@ -466,8 +469,8 @@ TEST(AllocatorTest, ReportsOffersOlderThanTheTimeout) {
   EXPECT_EQ(allocator.ExpiredOffers(c.state(), kT0 + absl::Seconds(30)),
             std::vector<std::string>{offers[0].id().value()});
   Allocator no_timeout;
-  EXPECT_TRUE(no_timeout.ExpiredOffers(c.state(), kT0 + absl::Hours(1000))
-                  .empty());
+  EXPECT_TRUE(
+      no_timeout.ExpiredOffers(c.state(), kT0 + absl::Hours(1000)).empty());
 }
 
 TEST(AllocatorTest, AllocateAgentsOnlyTouchesThoseAgents) {
@@ -496,7 +499,8 @@ TEST(AllocatorTest, SameInputGivesSameOffers) {
   EXPECT_EQ(first, Describe(one.Allocate(c.state(), kT0)));
 }
 
-// ---- Randomized properties ----------------------------------------------------
+// ---- Randomized properties
+// ----------------------------------------------------
 
 uint64_t SeedFromEnv() {
   const char* env = std::getenv("CAIRN_SEED");
@@ -525,9 +529,9 @@ TEST(AllocatorPropertyTest, RandomClustersKeepInvariants) {
     Cluster c;
     int agents = uniform(1, 12);
     for (int i = 0; i < agents; ++i) {
-      std::string res = absl::StrCat("cpus:", uniform(1, 16), ";mem:",
-                                     uniform(1, 64) * 256,
-                                     ";ports:[31000-31100]");
+      std::string res =
+          absl::StrCat("cpus:", uniform(1, 16), ";mem:", uniform(1, 64) * 256,
+                       ";ports:[31000-31100]");
       for (int k = uniform(0, 2); k > 0; --k) {
         const std::string& role = roles[uniform(0, roles.size() - 2)];
         absl::StrAppend(&res, ";cpus(", role, "):", uniform(1, 4), ";mem(",
@@ -599,7 +603,8 @@ TEST(AllocatorPropertyTest, RandomClustersKeepInvariants) {
         if (it != filters.end()) {
           for (const auto& [declined, until] : it->second) {
             if (now < until) {
-              EXPECT_FALSE(declined.Contains(a.resources.WithoutAllocationInfo()))
+              EXPECT_FALSE(
+                  declined.Contains(a.resources.WithoutAllocationInfo()))
                   << "filtered offer made: " << Describe(out);
             }
           }
@@ -657,8 +662,8 @@ TEST(AllocatorPropertyTest, RandomClustersKeepInvariants) {
             SubscribedRoles(c.state().FindFramework(fid)->info());
         allocator.Revive(fid, all);
         for (auto it = filters.begin(); it != filters.end();) {
-          it = std::get<0>(it->first) == fid ? filters.erase(it)
-                                             : std::next(it);
+          it =
+              std::get<0>(it->first) == fid ? filters.erase(it) : std::next(it);
         }
       }
     }

@@ -88,8 +88,8 @@ class DrfSorter {
   };
   struct Entry {
     Key key;
-    Node* node;    // a child node, or nullptr for a client entry
-    int client;    // client index, or -1
+    Node* node;  // a child node, or nullptr for a client entry
+    int client;  // client index, or -1
     bool operator<(const Entry& other) const { return key < other.key; }
   };
 
@@ -123,7 +123,7 @@ struct DrfSorter::Node {
   // Children (internal node) or clients (leaf), ordered.
   std::set<Entry> entries;
   std::map<std::string, std::unique_ptr<Node>> children;  // owned
-  std::unique_ptr<Node> self_leaf;                         // owned
+  std::unique_ptr<Node> self_leaf;                        // owned
 };
 
 struct DrfSorter::Client {
