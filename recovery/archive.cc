@@ -49,9 +49,7 @@ std::string SealedName(uint64_t first, uint64_t last) {
                          kSealedSuffix);
 }
 
-absl::Time FromNanos(int64_t nanos) {
-  return absl::FromUnixNanos(nanos);
-}
+absl::Time FromNanos(int64_t nanos) { return absl::FromUnixNanos(nanos); }
 
 SegmentInfo InfoFrom(const std::string& path, const v1::SegmentFooter& footer,
                      uint64_t bytes) {
@@ -156,7 +154,8 @@ absl::StatusOr<std::unique_ptr<Archive>> Archive::Open(std::string dir) {
 
 Archive::~Archive() { Abandon(); }
 
-// ---- Writing ------------------------------------------------------------------
+// ---- Writing
+// ------------------------------------------------------------------
 
 absl::Status Archive::BeginSegment(uint64_t first_position) {
   if (open_.has_value()) {
@@ -172,7 +171,8 @@ absl::Status Archive::BeginSegment(uint64_t first_position) {
   }
   const std::string path = absl::StrFormat("%s/%s%020u%s", dir_, kPrefix,
                                            first_position, kOpenSuffix);
-  ASSIGN_OR_RETURN(internal::AppendFile file, internal::AppendFile::Create(path));
+  ASSIGN_OR_RETURN(internal::AppendFile file,
+                   internal::AppendFile::Create(path));
   OpenSegment segment{first_position, std::move(file), {}, {}};
   segment.footer.set_format_version(kFormatVersion);
   segment.footer.set_first_position(first_position);
@@ -190,17 +190,17 @@ absl::Status Archive::Add(const ArchivedEntry& entry) {
   }
   OpenSegment& s = *open_;
   if (entry.position < s.first_position) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("entry at position ", entry.position,
-                     " before the segment's first position ", s.first_position));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "entry at position ", entry.position,
+        " before the segment's first position ", s.first_position));
   }
   if (s.footer.index_size() > 0) {
     const v1::SegmentIndexEntry& prev =
         s.footer.index(s.footer.index_size() - 1);
     if (!Before(prev.position(), prev.index(), entry.position, entry.index)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "entry ", entry.position, ":", entry.index, " not after ",
-          prev.position(), ":", prev.index()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", entry.position, ":", entry.index,
+                       " not after ", prev.position(), ":", prev.index()));
     }
   }
   const int64_t nanos = absl::ToUnixNanos(entry.time);
@@ -249,9 +249,9 @@ absl::Status Archive::Seal(uint64_t last_position) {
   if (last_position < s.first_position ||
       (s.footer.index_size() > 0 &&
        last_position < s.footer.index(s.footer.index_size() - 1).position())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "segment cannot end at ", last_position, ": it begins at ",
-        s.first_position, " or holds a later entry"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("segment cannot end at ", last_position, ": it begins at ",
+                     s.first_position, " or holds a later entry"));
   }
   s.footer.set_last_position(last_position);
   s.footer.set_records_end(s.file.size() + s.buffer.size());
@@ -304,7 +304,8 @@ absl::Status Archive::WriteSegment(uint64_t first_position,
   return status;
 }
 
-// ---- Reading ------------------------------------------------------------------
+// ---- Reading
+// ------------------------------------------------------------------
 
 uint64_t Archive::first_position() const {
   return segments_.front().first_position;
@@ -334,8 +335,8 @@ absl::StatusOr<const v1::SegmentFooter*> Archive::Footer(size_t i) {
 }
 
 template <typename Keep>
-absl::Status Archive::ReadRecords(size_t i, size_t begin, size_t end,
-                                  Keep keep, std::vector<ArchivedEntry>* out) {
+absl::Status Archive::ReadRecords(size_t i, size_t begin, size_t end, Keep keep,
+                                  std::vector<ArchivedEntry>* out) {
   if (begin >= end) return absl::OkStatus();
   ASSIGN_OR_RETURN(const v1::SegmentFooter* footer, Footer(i));
   const std::string& path = segments_[i].path;
@@ -366,8 +367,8 @@ absl::Status Archive::ReadRecords(size_t i, size_t begin, size_t end,
       return Corrupt(path, offset, "record length runs past the records");
     }
     absl::string_view payload(span.data() + at + kFrameHeaderSize, length);
-    if (Crc32cExtend(Crc32c(absl::string_view(span.data() + at, 4)),
-                     payload) != DecodeFixed32(span.data() + at + 4)) {
+    if (Crc32cExtend(Crc32c(absl::string_view(span.data() + at, 4)), payload) !=
+        DecodeFixed32(span.data() + at + 4)) {
       return Corrupt(path, offset, "record checksum mismatch");
     }
     v1::ArchiveRecord record;
@@ -466,7 +467,8 @@ absl::Status Archive::VerifyAll() {
   return absl::OkStatus();
 }
 
-// ---- Retention ----------------------------------------------------------------
+// ---- Retention
+// ----------------------------------------------------------------
 
 absl::StatusOr<int> Archive::ApplyRetention(const ArchiveRetention& policy,
                                             absl::Time now,

@@ -59,8 +59,8 @@ struct ArchivedEntry {
   std::string data;  // the entry's bytes (a serialized cairn.v1.Event)
 
   friend bool operator==(const ArchivedEntry& a, const ArchivedEntry& b) {
-    return a.position == b.position && a.index == b.index &&
-           a.time == b.time && a.data == b.data;
+    return a.position == b.position && a.index == b.index && a.time == b.time &&
+           a.data == b.data;
   }
 };
 
@@ -161,8 +161,7 @@ class Archive {
 
   // The first archived entry (in log order) whose time is after `time`, or
   // nullopt when no archived entry is. Reads footers only.
-  absl::StatusOr<std::optional<EntryLocation>> FirstEntryAfter(
-      absl::Time time);
+  absl::StatusOr<std::optional<EntryLocation>> FirstEntryAfter(absl::Time time);
 
   // Verifies every record of every segment. kDataLoss for the first bad one.
   absl::Status VerifyAll();

@@ -192,10 +192,9 @@ TEST(ArchiveTest, EmptySegmentCoversNoOpPositions) {
 TEST(ArchiveTest, RetentionByBytesDeletesOldestFirst) {
   auto archive = *Archive::Open(FreshDir());
   for (uint64_t first = 1; first <= 50; first += 10) {
-    ASSERT_TRUE(archive
-                    ->WriteSegment(first, first + 9,
-                                   EntriesFor(first, first + 9))
-                    .ok());
+    ASSERT_TRUE(
+        archive->WriteSegment(first, first + 9, EntriesFor(first, first + 9))
+            .ok());
   }
   const uint64_t segment_bytes = archive->segments()[0].bytes;
   ArchiveRetention policy;
@@ -213,10 +212,9 @@ TEST(ArchiveTest, RetentionByBytesDeletesOldestFirst) {
 TEST(ArchiveTest, RetentionByAgeDeletesExpiredSegmentsOnly) {
   auto archive = *Archive::Open(FreshDir());
   for (uint64_t first = 1; first <= 31; first += 10) {
-    ASSERT_TRUE(archive
-                    ->WriteSegment(first, first + 9,
-                                   EntriesFor(first, first + 9))
-                    .ok());
+    ASSERT_TRUE(
+        archive->WriteSegment(first, first + 9, EntriesFor(first, first + 9))
+            .ok());
   }
   // Segment [11, 20] ends at kStart + 20s: expired at kStart + 30s + 9s.
   ArchiveRetention policy;
@@ -230,10 +228,9 @@ TEST(ArchiveTest, RetentionByAgeDeletesExpiredSegmentsOnly) {
 TEST(ArchiveTest, RetentionNeverDeletesBeyondTheLatestSnapshot) {
   auto archive = *Archive::Open(FreshDir());
   for (uint64_t first = 1; first <= 31; first += 10) {
-    ASSERT_TRUE(archive
-                    ->WriteSegment(first, first + 9,
-                                   EntriesFor(first, first + 9))
-                    .ok());
+    ASSERT_TRUE(
+        archive->WriteSegment(first, first + 9, EntriesFor(first, first + 9))
+            .ok());
   }
   ArchiveRetention policy;
   policy.max_bytes = 1;  // wants everything gone

@@ -98,7 +98,8 @@ absl::StatusOr<v1::Event> DecodeEntry(uint64_t position, uint32_t index,
   return event;
 }
 
-// ---- The retained window ------------------------------------------------------
+// ---- The retained window
+// ------------------------------------------------------
 
 absl::StatusOr<History::Window> History::ComputeWindow() {
   ASSIGN_OR_RETURN(LogBounds bounds, log_->Bounds());
@@ -162,20 +163,21 @@ absl::StatusOr<uint64_t> History::LatestPosition() {
   return window.latest;
 }
 
-// ---- Rebuilding -----------------------------------------------------------------
+// ---- Rebuilding
+// -----------------------------------------------------------------
 
 absl::StatusOr<RebuildResult> History::RebuildAt(uint64_t position) {
   ASSIGN_OR_RETURN(Window window, ComputeWindow());
   if (position < window.oldest) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "position ", position,
-        " is no longer retained; the oldest retained position is ",
-        window.oldest));
+    return absl::OutOfRangeError(
+        absl::StrCat("position ", position,
+                     " is no longer retained; the oldest retained position is ",
+                     window.oldest));
   }
   if (position > window.latest) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "position ", position, " is beyond the history's last position ",
-        window.latest));
+    return absl::OutOfRangeError(
+        absl::StrCat("position ", position,
+                     " is beyond the history's last position ", window.latest));
   }
   return RebuildFrom(position, position, nullptr, window);
 }
@@ -196,7 +198,8 @@ absl::StatusOr<RebuildResult> History::RebuildAtTime(absl::Time time) {
       for (const LogEntry& entry : entries) {
         ASSIGN_OR_RETURN(v1::Event event,
                          DecodeEntry(entry.position, entry.index, entry.data));
-        if (!first.has_value()) first = EntryLocation{entry.position, entry.index};
+        if (!first.has_value())
+          first = EntryLocation{entry.position, entry.index};
         if (master::ToTime(event.time()) > time) {
           cut = EntryLocation{entry.position, entry.index};
           break;
@@ -207,13 +210,13 @@ absl::StatusOr<RebuildResult> History::RebuildAtTime(absl::Time time) {
   }
   const bool witnessed =
       first.has_value() &&
-      (!cut.has_value() || Before(first->position, first->index,
-                                  cut->position, cut->index));
+      (!cut.has_value() ||
+       Before(first->position, first->index, cut->position, cut->index));
   if (window.oldest > 0 && !witnessed) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "the history before ", absl::FormatTime(time),
-        " is no longer retained; the oldest retained position is ",
-        window.oldest));
+    return absl::OutOfRangeError(
+        absl::StrCat("the history before ", absl::FormatTime(time),
+                     " is no longer retained; the oldest retained position is ",
+                     window.oldest));
   }
   if (!cut.has_value()) {
     return RebuildFrom(window.latest, window.latest, nullptr, window);
@@ -224,8 +227,9 @@ absl::StatusOr<RebuildResult> History::RebuildAtTime(absl::Time time) {
         cut->position, "; the oldest retained position is ", window.oldest));
   }
   const EntryLocation stop = *cut;
-  ASSIGN_OR_RETURN(RebuildResult result,
-                   RebuildFrom(stop.position - 1, stop.position, &stop, window));
+  ASSIGN_OR_RETURN(
+      RebuildResult result,
+      RebuildFrom(stop.position - 1, stop.position, &stop, window));
   result.position = stop.position - 1;
   return result;
 }
@@ -249,8 +253,8 @@ absl::StatusOr<RebuildResult> History::RebuildFrom(uint64_t bound,
              base.status().code() != absl::StatusCode::kNotFound) {
     return base.status();
   } else if (window.oldest != 0) {
-    return absl::DataLossError(absl::StrCat(
-        "no usable snapshot between ", window.oldest, " and ", bound));
+    return absl::DataLossError(absl::StrCat("no usable snapshot between ",
+                                            window.oldest, " and ", bound));
   }
   RETURN_IF_ERROR(Replay(through, stop, &result));
   result.position = through;
@@ -272,9 +276,9 @@ absl::Status History::Replay(uint64_t through, const EntryLocation* stop,
       return absl::OkStatus();
     }
     if (any && !Before(last_position, last_index, position, index)) {
-      return absl::DataLossError(absl::StrCat(
-          "entry ", position, ":", index, " follows ", last_position, ":",
-          last_index, " out of order"));
+      return absl::DataLossError(absl::StrCat("entry ", position, ":", index,
+                                              " follows ", last_position, ":",
+                                              last_index, " out of order"));
     }
     any = true;
     last_position = position;
@@ -311,8 +315,8 @@ absl::Status History::Replay(uint64_t through, const EntryLocation* stop,
       continue;
     }
     if (bounds.first <= cursor && cursor <= bounds.last) {
-      const uint64_t to = std::min(
-          {through, bounds.last, cursor + kLogChunkPositions - 1});
+      const uint64_t to =
+          std::min({through, bounds.last, cursor + kLogChunkPositions - 1});
       absl::StatusOr<std::vector<LogEntry>> entries = log_->Read(cursor, to);
       if (!entries.ok() &&
           entries.status().code() == absl::StatusCode::kOutOfRange &&
@@ -343,7 +347,8 @@ absl::StatusOr<StateDiff> History::DiffBetween(uint64_t from, uint64_t to) {
   return Diff(before.state, after.state);
 }
 
-// ---- Archiving and retention ------------------------------------------------------
+// ---- Archiving and retention
+// ------------------------------------------------------
 
 absl::Status History::ArchiveThrough(uint64_t through) {
   ASSIGN_OR_RETURN(LogBounds bounds, log_->Bounds());
@@ -389,8 +394,8 @@ absl::StatusOr<int> History::ApplyRetention(const HistoryRetention& policy,
     return newest.status();
   }
   const uint64_t protect_after = newest.ok() ? newest->position : 0;
-  ASSIGN_OR_RETURN(int deleted,
-                   archive_->ApplyRetention(policy.archive, now, protect_after));
+  ASSIGN_OR_RETURN(int deleted, archive_->ApplyRetention(policy.archive, now,
+                                                         protect_after));
   // Snapshots older than the first retained position (minus one) cannot be
   // rolled forward any more.
   ASSIGN_OR_RETURN(LogBounds bounds, log_->Bounds());

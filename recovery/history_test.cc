@@ -44,9 +44,9 @@ uint64_t BaseSeed() {
 
 std::string FreshDir(absl::string_view suffix = "") {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string dir = absl::StrCat(::testing::TempDir(), "/history-",
-                                 info->test_suite_name(), "-", info->name(),
-                                 suffix);
+  std::string dir =
+      absl::StrCat(::testing::TempDir(), "/history-", info->test_suite_name(),
+                   "-", info->name(), suffix);
   std::system(("rm -rf '" + dir + "'").c_str());
   return dir;
 }
@@ -162,8 +162,8 @@ void ExpectEveryPositionMatches(Cluster* cluster, uint64_t from, uint64_t to,
     }
     if (p < from) continue;
     absl::StatusOr<RebuildResult> rebuilt = cluster->history().RebuildAt(p);
-    ASSERT_TRUE(rebuilt.ok()) << "seed " << seed << " position " << p << ": "
-                              << rebuilt.status();
+    ASSERT_TRUE(rebuilt.ok())
+        << "seed " << seed << " position " << p << ": " << rebuilt.status();
     ASSERT_EQ(rebuilt->state.SerializeCanonical(),
               reference.SerializeCanonical())
         << "seed " << seed << " position " << p << " (from snapshot "
@@ -190,7 +190,8 @@ TEST(HistoryTest, RebuildAtEveryPositionEqualsFoldOfAllEventsUpToIt) {
     HistoryRetention policy;
     policy.archive.max_bytes = cluster.archive().total_bytes() / 3;
     ASSERT_TRUE(cluster.Retain(policy).ok());
-    absl::StatusOr<uint64_t> oldest = cluster.history().OldestRetainedPosition();
+    absl::StatusOr<uint64_t> oldest =
+        cluster.history().OldestRetainedPosition();
     ASSERT_TRUE(oldest.ok()) << oldest.status();
     ASSERT_GT(*oldest, 0u) << "seed " << seed;
     ExpectEveryPositionMatches(&cluster, *oldest, cluster.position(), seed);
@@ -214,13 +215,14 @@ TEST(HistoryTest, RebuildAtTimeEqualsFoldOfEventsUpToThatTime) {
       const v1::Event& e =
           cluster.events()[rng.Uniform(cluster.events().size())];
       times.push_back(master::ToTime(e.time()));  // exactly at an event
-      times.push_back(kStart + (end - kStart) * double(rng.Uniform(1000)) /
-                                   1000.0);
+      times.push_back(kStart +
+                      (end - kStart) * double(rng.Uniform(1000)) / 1000.0);
     }
     for (absl::Time t : times) {
-      absl::StatusOr<RebuildResult> rebuilt = cluster.history().RebuildAtTime(t);
-      ASSERT_TRUE(rebuilt.ok()) << "seed " << seed << " at " << t << ": "
-                                << rebuilt.status();
+      absl::StatusOr<RebuildResult> rebuilt =
+          cluster.history().RebuildAtTime(t);
+      ASSERT_TRUE(rebuilt.ok())
+          << "seed " << seed << " at " << t << ": " << rebuilt.status();
       ASSERT_EQ(rebuilt->state.SerializeCanonical(),
                 FoldUntil(cluster.events(), t))
           << "seed " << seed << " at " << absl::FormatTime(t);
@@ -242,7 +244,8 @@ TEST(HistoryTest, RebuildAtTimeEqualsFoldOfEventsUpToThatTime) {
           break;
         }
       }
-      absl::StatusOr<RebuildResult> rebuilt = cluster.history().RebuildAtTime(t);
+      absl::StatusOr<RebuildResult> rebuilt =
+          cluster.history().RebuildAtTime(t);
       if (cut != 0 && cut <= oldest) {
         EXPECT_EQ(rebuilt.status().code(), absl::StatusCode::kOutOfRange)
             << "seed " << seed << " at " << t;
@@ -253,8 +256,8 @@ TEST(HistoryTest, RebuildAtTimeEqualsFoldOfEventsUpToThatTime) {
         EXPECT_EQ(rebuilt.status().code(), absl::StatusCode::kOutOfRange);
         continue;
       }
-      ASSERT_TRUE(rebuilt.ok()) << "seed " << seed << " at " << t << ": "
-                                << rebuilt.status();
+      ASSERT_TRUE(rebuilt.ok())
+          << "seed " << seed << " at " << t << ": " << rebuilt.status();
       EXPECT_EQ(rebuilt->state.SerializeCanonical(),
                 FoldUntil(cluster.events(), t))
           << "seed " << seed << " at " << absl::FormatTime(t);
@@ -282,8 +285,8 @@ TEST(HistoryTest, ExpiredPositionReportsTheOldestRetainedPosition) {
   absl::StatusOr<RebuildResult> expired =
       cluster.history().RebuildAt(*oldest - 1);
   EXPECT_EQ(expired.status().code(), absl::StatusCode::kOutOfRange);
-  EXPECT_NE(expired.status().message().find(absl::StrCat(
-                "oldest retained position is ", *oldest)),
+  EXPECT_NE(expired.status().message().find(
+                absl::StrCat("oldest retained position is ", *oldest)),
             std::string::npos)
       << expired.status();
   EXPECT_EQ(cluster.history().RebuildAtTime(kStart).status().code(),
@@ -393,10 +396,13 @@ TEST(HistoryTest, DiffReportsAgentsFrameworksAndTasksById) {
   status->mutable_task_id()->set_value("t");
   status->set_state(v1::TASK_FINISHED);
 
-  std::vector<v1::Event> events = {
-      RegisterAgent("a1"), RegisterAgent("a2"), subscribe,    // 1..3
-      unreachable,         RegisterAgent("a3"), launch,       // 4..6
-      finished};                                              // 7
+  std::vector<v1::Event> events = {RegisterAgent("a1"),
+                                   RegisterAgent("a2"),
+                                   subscribe,  // 1..3
+                                   unreachable,
+                                   RegisterAgent("a3"),
+                                   launch,     // 4..6
+                                   finished};  // 7
   for (size_t i = 0; i < events.size(); ++i) {
     log.Append(Numbered(events[i], i + 1));
   }
@@ -441,7 +447,8 @@ TEST(HistoryTest, DiskUseLevelsOffUnderArchiveAndRetentionCycles) {
       largest_segment = std::max(largest_segment, s.bytes);
     }
     archive_bytes.push_back(DirBytes(cluster.archive().dir()));
-    segment_counts.push_back(internal::ListDir(cluster.archive().dir())->size());
+    segment_counts.push_back(
+        internal::ListDir(cluster.archive().dir())->size());
     // Snapshots: at most K files, each no larger than the newest (the state
     // only grows in this workload).
     const std::vector<uint64_t> positions = *cluster.snapshots().Positions();
@@ -453,10 +460,11 @@ TEST(HistoryTest, DiskUseLevelsOffUnderArchiveAndRetentionCycles) {
   }
   const uint64_t archive_first_half = *std::max_element(
       archive_bytes.begin() + kCycles / 4, archive_bytes.begin() + kCycles / 2);
-  const uint64_t archive_second_half =
-      *std::max_element(archive_bytes.begin() + kCycles / 2, archive_bytes.end());
-  const uint64_t segments_first_half = *std::max_element(
-      segment_counts.begin() + kCycles / 4, segment_counts.begin() + kCycles / 2);
+  const uint64_t archive_second_half = *std::max_element(
+      archive_bytes.begin() + kCycles / 2, archive_bytes.end());
+  const uint64_t segments_first_half =
+      *std::max_element(segment_counts.begin() + kCycles / 4,
+                        segment_counts.begin() + kCycles / 2);
   const uint64_t segments_second_half = *std::max_element(
       segment_counts.begin() + kCycles / 2, segment_counts.end());
   std::printf(

@@ -107,13 +107,15 @@ absl::StatusOr<StoredSnapshot> SnapshotStore::Read(uint64_t position) const {
   };
   if (file.size() < kHeaderSize) return corrupt("shorter than its header");
   const char* p = file.data();
-  if (absl::string_view(p, kMagic.size()) != kMagic) return corrupt("bad magic");
+  if (absl::string_view(p, kMagic.size()) != kMagic)
+    return corrupt("bad magic");
   uint32_t version = DecodeFixed32(p + 8);
   if (version != kFormatVersion) {
     return corrupt(absl::StrCat("unknown format version ", version));
   }
   if (DecodeFixed64(p + 12) != position) {
-    return corrupt(absl::StrCat("header names position ", DecodeFixed64(p + 12)));
+    return corrupt(
+        absl::StrCat("header names position ", DecodeFixed64(p + 12)));
   }
   uint64_t length = DecodeFixed64(p + 20);
   if (length != file.size() - kHeaderSize) {
@@ -143,9 +145,8 @@ absl::StatusOr<StoredSnapshot> SnapshotStore::AtOrBefore(
     }
     ++corrupt_skipped_;
   }
-  return absl::NotFoundError(
-      absl::StrCat("no usable snapshot at or before position ", position,
-                   " in ", dir_));
+  return absl::NotFoundError(absl::StrCat(
+      "no usable snapshot at or before position ", position, " in ", dir_));
 }
 
 absl::StatusOr<StoredSnapshot> SnapshotStore::Latest() const {

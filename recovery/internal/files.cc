@@ -57,7 +57,8 @@ absl::Status CreateDirs(const std::string& dir) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return Errno(errno, "stat", dir);
   if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " is not a directory"));
   }
   return absl::OkStatus();
 }
@@ -87,8 +88,8 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
 absl::Status WriteFileDurably(const std::string& path,
                               const std::string& tmp_path,
                               absl::string_view data) {
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                  0644);
+  int fd =
+      ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(errno, "open", tmp_path);
   absl::Status status = WriteAll(fd, data, tmp_path);
   if (status.ok() && ::fsync(fd) != 0) status = Errno(errno, "fsync", tmp_path);
@@ -214,16 +215,15 @@ ReadableFile::~ReadableFile() {
 absl::StatusOr<std::string> ReadableFile::Read(uint64_t offset,
                                                uint64_t length) const {
   if (offset > size_ || length > size_ - offset) {
-    return absl::DataLossError(absl::StrCat(path_, ": ", length,
-                                            " bytes at offset ", offset,
-                                            " run past the end (size ", size_,
-                                            ")"));
+    return absl::DataLossError(
+        absl::StrCat(path_, ": ", length, " bytes at offset ", offset,
+                     " run past the end (size ", size_, ")"));
   }
   std::string out(length, '\0');
   uint64_t done = 0;
   while (done < length) {
-    ssize_t n = ::pread(fd_, out.data() + done, length - done,
-                        off_t(offset + done));
+    ssize_t n =
+        ::pread(fd_, out.data() + done, length - done, off_t(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno(errno, "pread", path_);
@@ -237,7 +237,8 @@ absl::StatusOr<std::string> ReadableFile::Read(uint64_t offset,
   return out;
 }
 
-// ---- Fixed-width coding -------------------------------------------------------
+// ---- Fixed-width coding
+// -------------------------------------------------------
 
 void PutFixed32(std::string* out, uint32_t value) {
   for (int i = 0; i < 4; ++i) out->push_back(char((value >> (8 * i)) & 0xff));

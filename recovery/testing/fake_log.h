@@ -44,14 +44,13 @@ class FakeLog : public EntrySource {
   absl::StatusOr<std::vector<LogEntry>> Read(uint64_t from,
                                              uint64_t to) override {
     if (from < first_) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "positions before ", first_, " were truncated; first retained ",
-          first_));
+      return absl::OutOfRangeError(
+          absl::StrCat("positions before ", first_,
+                       " were truncated; first retained ", first_));
     }
     std::vector<LogEntry> out;
     for (auto it = entries_.lower_bound({from, 0});
-         it != entries_.end() && it->first.first <= std::min(to, last_);
-         ++it) {
+         it != entries_.end() && it->first.first <= std::min(to, last_); ++it) {
       out.push_back(LogEntry{it->first.first, it->first.second, it->second});
     }
     return out;

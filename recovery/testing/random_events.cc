@@ -186,8 +186,7 @@ std::optional<v1::Event> RandomEvents::FrameworkTransition() {
       u->mutable_status()->mutable_task_id()->set_value(key.second);
       u->mutable_status()->set_state(v1::TASK_KILLED);
       u->mutable_status()->set_source(v1::TaskStatus::SOURCE_MASTER);
-      u->mutable_status()->set_reason(
-          v1::TaskStatus::REASON_FRAMEWORK_REMOVED);
+      u->mutable_status()->set_reason(v1::TaskStatus::REASON_FRAMEWORK_REMOVED);
       return e;
     }
   }
