@@ -168,11 +168,13 @@ class History {
   };
   absl::StatusOr<Window> ComputeWindow();
 
-  // Folds the entries after `from` through `through`, stopping before
-  // `stop` (if any) into `result`.
+  // Folds into result->state the entries after result->snapshot_position
+  // through `through`, stopping before `stop` when given. kDataLoss for a
+  // position in neither the archive nor the log, or entries out of order.
   absl::Status Replay(uint64_t through, const EntryLocation* stop,
                       RebuildResult* result);
-  // Rebuild from the newest base at or before `bound`.
+  // Starts from the newest usable snapshot at or before `bound` (or the empty
+  // state when the window starts at 0) and replays through `through`.
   absl::StatusOr<RebuildResult> RebuildFrom(uint64_t bound, uint64_t through,
                                             const EntryLocation* stop,
                                             const Window& window);
