@@ -274,12 +274,11 @@ bool Transport::Impl::PostAfter(absl::Duration delay,
     auto timer = std::make_shared<asio::steady_timer>(io_);
     timers_.insert(timer);
     timer->expires_after(ToChrono(std::max(delay, absl::ZeroDuration())));
-    timer->async_wait(
-        [this, timer, fn = std::move(fn)](const error_code& ec) {
-          timers_.erase(timer);
-          if (ec || stopping_) return;
-          fn();
-        });
+    timer->async_wait([this, timer, fn = std::move(fn)](const error_code& ec) {
+      timers_.erase(timer);
+      if (ec || stopping_) return;
+      fn();
+    });
   });
   return true;
 }
