@@ -61,13 +61,12 @@ ABSL_FLAG(absl::Duration, recover_interval, absl::Milliseconds(250),
           "How often an empty replica asks its peers to recover.");
 ABSL_FLAG(double, max_clock_drift, 0.05,
           "Assumed bound on clock rate differences (lease safety margin).");
-// 1 rather than Config's 8: with the replicas' fsyncs as the bottleneck,
-// fewer and larger batches beat pipelining (bench/README.md: at 16 writers
-// 8.6-11.8k appends/s with 1 against 4.0-8.0k with 8; 256 writers 29-31k
-// against 22-24k; a serial appender is unaffected).
-ABSL_FLAG(uint32_t, max_in_flight, 1,
+ABSL_FLAG(uint32_t, max_in_flight, 8,
           "Positions the leader keeps in phase 2 at once (pipelining); "
           "appends arriving meanwhile are batched into the next position.");
+ABSL_FLAG(uint32_t, pipeline_min_entries, 8,
+          "While positions are in flight, open another only once this many "
+          "appends have queued (adaptive batching; 1 = always pipeline).");
 ABSL_FLAG(uint32_t, fetch_max_actions, 512, "Positions per catch-up fetch.");
 ABSL_FLAG(bool, group_commit, true,
           "Merge the storage writes of consecutive messages into one fsync.");
@@ -276,6 +275,8 @@ int RunReplica() {
   options.config.recover_interval = absl::GetFlag(FLAGS_recover_interval);
   options.config.max_clock_drift = absl::GetFlag(FLAGS_max_clock_drift);
   options.config.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.config.pipeline_min_entries =
+      absl::GetFlag(FLAGS_pipeline_min_entries);
   options.config.fetch_max_actions = absl::GetFlag(FLAGS_fetch_max_actions);
   options.config.auto_initialize = absl::GetFlag(FLAGS_auto_initialize);
   options.config.seed = id;

@@ -90,10 +90,29 @@ TEST(NodeTest, AppendsQueuedBehindAFullPipelineShareOnePosition) {
 TEST(NodeTest, PipelinesManyPositionsInFlight) {
   Config config = FastConfig();
   config.max_in_flight = 8;
+  config.pipeline_min_entries = 1;
   TestCluster c(3, config);
   const uint32_t leader = c.WaitForLeader();
   for (int i = 0; i < 8; ++i) c.Append(leader, "p");
   EXPECT_EQ(c.node(leader).proposer().in_flight(), 8u);
+  c.DeliverAll();
+  EXPECT_EQ(c.node(leader).proposer().in_flight(), 0u);
+}
+
+TEST(NodeTest, AdaptivePipelineOpensAPositionOnlyForAFullBatch) {
+  Config config = FastConfig();
+  config.max_in_flight = 8;
+  config.pipeline_min_entries = 4;
+  TestCluster c(3, config);
+  const uint32_t leader = c.WaitForLeader();
+  c.Append(leader, "alone");  // nothing in flight: goes out at once
+  EXPECT_EQ(c.node(leader).proposer().in_flight(), 1u);
+  for (int i = 0; i < 3; ++i) c.Append(leader, "wait");
+  EXPECT_EQ(c.node(leader).proposer().in_flight(), 1u);
+  EXPECT_EQ(c.node(leader).proposer().queued(), 3u);
+  c.Append(leader, "fourth");  // a full batch: pipelined behind the first
+  EXPECT_EQ(c.node(leader).proposer().in_flight(), 2u);
+  EXPECT_EQ(c.node(leader).proposer().queued(), 0u);
   c.DeliverAll();
   EXPECT_EQ(c.node(leader).proposer().in_flight(), 0u);
 }

@@ -372,7 +372,9 @@ void Proposer::FillThrough(uint64_t position, uint64_t max_fill,
 void Proposer::Flush(absl::Time now, Effects* out) {
   if (!serving(now)) return;
   std::vector<uint64_t> proposed;
-  while (!queue_.empty() && slots_.size() < config_.max_in_flight) {
+  while (!queue_.empty() && slots_.size() < config_.max_in_flight &&
+         (slots_.empty() || queue_.size() >= config_.pipeline_min_entries ||
+          queue_.front().truncate)) {
     const uint64_t p = next_position_++;
     Slot& slot = slots_[p];
     slot.action.set_position(p);

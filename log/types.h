@@ -93,6 +93,11 @@ struct Config {
 
   // Phase 2 pipelining and batching (group commit).
   size_t max_in_flight = 8;            // positions proposed, not yet chosen
+  // Adaptive pipelining: with nothing in flight an append goes out at once
+  // (lowest latency); while positions are in flight, another one opens only
+  // once this many entries have queued, so concurrent appenders share
+  // positions (fewer fsyncs) and the pipeline fills only under real load.
+  size_t pipeline_min_entries = 8;
   size_t max_batch_entries = 4096;     // entries per position
   size_t max_batch_bytes = 4 << 20;    // bytes per position
   // Phase 1 answers carry at most this many actions per message.

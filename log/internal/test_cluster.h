@@ -30,6 +30,8 @@ inline Config FastConfig() {
   c.fetch_interval = absl::Milliseconds(1);
   c.fetch_timeout = absl::Milliseconds(50);
   c.recover_interval = absl::Milliseconds(30);
+  // One position per append unless a test says otherwise.
+  c.pipeline_min_entries = 1;
   return c;
 }
 
