@@ -1,0 +1,117 @@
+// cairn-master: one master of a Cairn cluster (see master/README.md).
+//
+// Exit codes: 0 after SIGTERM/SIGINT, 1 when the master cannot start (the
+// reason is printed), 2 for a usage error.
+
+#include <signal.h>
+
+#include <cstdint>
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/time/time.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "master/master.h"
+
+ABSL_FLAG(std::string, ip, "127.0.0.1",
+          "Address to listen on (HTTP and the log's peer port).");
+ABSL_FLAG(uint16_t, port, 5050, "HTTP port.");
+ABSL_FLAG(std::string, hostname, "",
+          "Advertised host name (default: --ip); also used to find this "
+          "master in --masters.");
+ABSL_FLAG(std::string, cluster, "", "Human-readable cluster name.");
+ABSL_FLAG(std::string, work_dir, "",
+          "Where the log replica (log/), snapshots (snapshots/) and the "
+          "history archive (archive/) live. Required.");
+ABSL_FLAG(std::string, masters, "",
+          "Every master of the cluster including this one, comma separated "
+          "host:port[/log_port]; a master's log replica listens on log_port "
+          "(default port + 1000). Quorum is a majority. Default: this master "
+          "alone.");
+ABSL_FLAG(uint16_t, log_port, 0,
+          "This master's log peer port (default: from --masters, else "
+          "--port + 1000).");
+ABSL_FLAG(uint64_t, snapshot_interval, 1000,
+          "Write a snapshot (and archive the log before it) every this many "
+          "events; 0 disables snapshots.");
+ABSL_FLAG(absl::Duration, history_retention, absl::Hours(24 * 7),
+          "Keep archived history this long (0: forever).");
+ABSL_FLAG(absl::Duration, election_timeout, absl::Milliseconds(1500),
+          "Log: a master that hears no leader for [t, 2t) campaigns.");
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(1),
+          "Log: leader lease (shorter than --election_timeout).");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Milliseconds(100),
+          "Log: leader heartbeat interval.");
+ABSL_FLAG(std::string, log_dir, "",
+          "Also append log lines to <log_dir>/cairn-master.log.");
+ABSL_FLAG(int, v, 0, "Verbose logging level (VLOG).");
+
+namespace {
+
+constexpr char kUsage[] =
+    "cairn-master --work_dir=DIR [--ip=ADDR --port=5050] "
+    "[--masters=h1:p1,h2:p2,h3:p3] [--snapshot_interval=N "
+    "--history_retention=DURATION]";
+
+int Main(int argc, char** argv) {
+  std::vector<char*> args = cairn::ParseCommandLine(argc, argv, kUsage);
+  if (args.size() > 1) {
+    std::cerr << "cairn-master: unexpected argument '" << args[1] << "'\n";
+    return 2;
+  }
+  cairn::logging::SetVerbosity(absl::GetFlag(FLAGS_v));
+  absl::Status log_init =
+      cairn::logging::Init("cairn-master", absl::GetFlag(FLAGS_log_dir));
+  if (!log_init.ok()) LOG(WARNING) << "log file: " << log_init;
+
+  cairn::master::MasterOptions options;
+  options.ip = absl::GetFlag(FLAGS_ip);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.hostname = absl::GetFlag(FLAGS_hostname);
+  options.cluster = absl::GetFlag(FLAGS_cluster);
+  options.work_dir = absl::GetFlag(FLAGS_work_dir);
+  options.log_port = absl::GetFlag(FLAGS_log_port);
+  options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
+  options.retention.archive.max_age = absl::GetFlag(FLAGS_history_retention);
+  options.election_timeout = absl::GetFlag(FLAGS_election_timeout);
+  options.lease = absl::GetFlag(FLAGS_lease);
+  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  if (options.work_dir.empty()) {
+    std::cerr << "cairn-master: --work_dir is required\n";
+    return 2;
+  }
+  if (!absl::GetFlag(FLAGS_masters).empty()) {
+    auto masters = cairn::master::ParseMasters(absl::GetFlag(FLAGS_masters));
+    if (!masters.ok()) {
+      std::cerr << "cairn-master: " << masters.status().message() << "\n";
+      return 2;
+    }
+    options.masters = *std::move(masters);
+  }
+
+  // Signals are taken synchronously (sigwait below); block them before any
+  // thread exists so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto master = cairn::master::Master::Start(std::move(options));
+  if (!master.ok()) {
+    std::cerr << "cairn-master: " << master.status() << "\n";
+    return 1;
+  }
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  LOG(INFO) << "cairn-master: signal " << received << ", stopping";
+  (*master)->Stop();
+  cairn::logging::Flush();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Main(argc, argv); }

@@ -1,0 +1,783 @@
+#include "master/master.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/crc32c.h"
+#include "common/json.h"
+#include "common/logging.h"
+#include "google/protobuf/struct.pb.h"
+#include "log/transport.h"
+
+namespace cairn::master {
+
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+// Positions read per page while folding the log.
+constexpr size_t kFoldPagePositions = 256;
+// How long a new leader waits for its replica to learn the log's end.
+constexpr absl::Duration kRecoverTimeout = absl::Seconds(10);
+// The tail thread's wait granularity (also bounds Stop()).
+constexpr absl::Duration kTailWait = absl::Milliseconds(200);
+
+const char* RoleName(Master::Role role) {
+  switch (role) {
+    case Master::Role::kStandby:
+      return "standby";
+    case Master::Role::kRecovering:
+      return "recovering";
+    case Master::Role::kLeading:
+      return "leading";
+  }
+  return "unknown";
+}
+
+int HttpStatusFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+// Mesos's role name rules (roles.cpp): non-empty, not "." or "..", no
+// leading '-', no whitespace or control characters, '/' separates
+// non-empty components; "*" is the default role and has no weight.
+absl::Status ValidateRole(const std::string& role) {
+  if (role.empty()) return absl::InvalidArgumentError("empty role name");
+  if (role == "*") {
+    return absl::InvalidArgumentError("the default role '*' has no weight");
+  }
+  for (absl::string_view part : absl::StrSplit(role, '/')) {
+    if (part.empty() || part == "." || part == ".." || part[0] == '-') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid role name '", role, "'"));
+    }
+    for (char c : part) {
+      if (c <= ' ' || c == 0x7f || c == '\\' || c == '*') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid role name '", role, "'"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string WeightsJson(const std::map<std::string, double>& weights) {
+  std::vector<std::string> items;
+  for (const auto& [role, weight] : weights) {
+    items.push_back(absl::StrCat("{\"role\":", http::JsonQuote(role),
+                                 ",\"weight\":", weight, "}"));
+  }
+  return absl::StrCat("[", absl::StrJoin(items, ","), "]");
+}
+
+}  // namespace
+
+// ---- addresses --------------------------------------------------------------
+
+std::string MasterAddress::ToString() const {
+  return host.find(':') != std::string::npos
+             ? absl::StrCat("[", host, "]:", port)
+             : absl::StrCat(host, ":", port);
+}
+
+absl::StatusOr<std::vector<MasterAddress>> ParseMasters(
+    absl::string_view text) {
+  std::vector<MasterAddress> masters;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    absl::string_view hostport = item;
+    std::optional<uint32_t> log_port;
+    const size_t slash = item.rfind('/');
+    if (slash != absl::string_view::npos) {
+      uint32_t value = 0;
+      if (!absl::SimpleAtoi(item.substr(slash + 1), &value) || value == 0 ||
+          value > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad --masters item '", item, "': bad log port"));
+      }
+      log_port = value;
+      hostport = item.substr(0, slash);
+    }
+    absl::StatusOr<log::PeerAddress> address = log::ParsePeerAddress(hostport);
+    if (!address.ok() || address->port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad --masters item '", item, "': expected host:port[/log_port]"));
+    }
+    MasterAddress master;
+    master.host = address->host;
+    master.port = address->port;
+    const uint32_t derived =
+        log_port.value_or(uint32_t{address->port} + kLogPortOffset);
+    if (derived > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--masters item '", item, "': port + ", kLogPortOffset,
+                       " is not a port; give one as host:port/log_port"));
+    }
+    master.log_port = static_cast<uint16_t>(derived);
+    masters.push_back(master);
+  }
+  if (masters.empty()) return absl::InvalidArgumentError("--masters is empty");
+  std::sort(masters.begin(), masters.end(),
+            [](const MasterAddress& a, const MasterAddress& b) {
+              return std::tie(a.host, a.port) < std::tie(b.host, b.port);
+            });
+  for (size_t i = 1; i < masters.size(); ++i) {
+    if (masters[i].host == masters[i - 1].host &&
+        masters[i].port == masters[i - 1].port) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          masters[i].ToString(), " appears twice in --masters"));
+    }
+  }
+  return masters;
+}
+
+// ---- adapters ---------------------------------------------------------------
+
+// The CommandPath's log: appends to the replica and posts each completion
+// to the master thread (in completion order, which is append order).
+class Master::LogAdapter : public EventLog {
+ public:
+  explicit LogAdapter(Master* master) : master_(master) {}
+  void Append(std::string entry, AppendDone done) override {
+    Master* master = master_;
+    master_->log_->Append(
+        std::move(entry),
+        [master, done = std::move(done)](absl::StatusOr<log::Position> p) {
+          master->Post([done, p] {
+            if (!p.ok()) {
+              done(p.status());
+            } else {
+              done(AppendedAt{p->position, p->index});
+            }
+          });
+        });
+  }
+
+ private:
+  Master* const master_;
+};
+
+// History's view of the live log.
+class Master::SourceAdapter : public recovery::EntrySource {
+ public:
+  explicit SourceAdapter(log::ReplicatedLog* log) : log_(log) {}
+  absl::StatusOr<std::vector<recovery::LogEntry>> Read(uint64_t from,
+                                                       uint64_t to) override {
+    absl::StatusOr<std::vector<log::Entry>> entries = log_->Read(from, to);
+    if (!entries.ok()) return entries.status();
+    std::vector<recovery::LogEntry> out;
+    out.reserve(entries->size());
+    for (log::Entry& e : *entries) {
+      out.push_back({e.position, e.index, std::move(e.data)});
+    }
+    return out;
+  }
+  absl::StatusOr<recovery::LogBounds> Bounds() override {
+    const log::LogServerStatus status = log_->Status();
+    return recovery::LogBounds{status.begin, status.learned_through};
+  }
+
+ private:
+  log::ReplicatedLog* const log_;
+};
+
+// ---- lifecycle --------------------------------------------------------------
+
+Master::Master(MasterOptions options, size_t self_index)
+    : options_(std::move(options)), self_index_(self_index) {}
+
+absl::StatusOr<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
+  if (options.work_dir.empty()) {
+    return absl::InvalidArgumentError("--work_dir is required");
+  }
+  if (options.masters.empty()) {
+    options.masters.push_back(
+        {options.ip, options.port,
+         static_cast<uint16_t>(options.log_port != 0
+                                   ? options.log_port
+                                   : options.port + kLogPortOffset)});
+  }
+  if (options.hostname.empty()) options.hostname = options.ip;
+  std::optional<size_t> self;
+  std::vector<size_t> same_port;
+  for (size_t i = 0; i < options.masters.size(); ++i) {
+    const MasterAddress& m = options.masters[i];
+    if (m.port != options.port) continue;
+    same_port.push_back(i);
+    if (m.host == options.ip || m.host == options.hostname) self = i;
+  }
+  if (!self.has_value() && same_port.size() == 1) self = same_port.front();
+  if (!self.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "this master (", options.hostname, ":", options.port,
+        ") is not one of --masters"));
+  }
+  if (options.log_port != 0) options.masters[*self].log_port = options.log_port;
+  std::unique_ptr<Master> master(new Master(std::move(options), *self));
+  absl::Status init = master->Init();
+  if (!init.ok()) {
+    master->Stop();
+    return init;
+  }
+  return master;
+}
+
+absl::Status Master::Init() {
+  std::error_code error;
+  std::filesystem::create_directories(options_.work_dir, error);
+  if (error) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create ", options_.work_dir, ": ", error.message()));
+  }
+  absl::StatusOr<std::unique_ptr<recovery::SnapshotStore>> snapshots =
+      recovery::SnapshotStore::Open(options_.work_dir + "/snapshots");
+  if (!snapshots.ok()) return snapshots.status();
+  snapshots_ = *std::move(snapshots);
+  absl::StatusOr<std::unique_ptr<recovery::Archive>> archive =
+      recovery::Archive::Open(options_.work_dir + "/archive");
+  if (!archive.ok()) return archive.status();
+  archive_ = *std::move(archive);
+
+  log::LogServerOptions log_options;
+  const uint32_t id = static_cast<uint32_t>(self_index_ + 1);
+  log_options.config.node_id = id;
+  for (size_t i = 0; i < options_.masters.size(); ++i) {
+    const uint32_t replica = static_cast<uint32_t>(i + 1);
+    log_options.config.replicas.push_back(replica);
+    if (replica != id) {
+      log_options.peers[replica] = {options_.masters[i].host,
+                                    options_.masters[i].log_port};
+    }
+  }
+  log_options.config.election_timeout = options_.election_timeout;
+  log_options.config.lease_duration = options_.lease;
+  log_options.config.heartbeat_interval = options_.heartbeat_interval;
+  log_options.config.max_in_flight = 1;  // see log/cairn_log_main.cc
+  log_options.config.seed = id;
+  log_options.dir = options_.work_dir + "/log";
+  log_options.listen_address = options_.ip;
+  log_options.peer_port = options_.masters[self_index_].log_port;
+  absl::StatusOr<std::unique_ptr<log::ReplicatedLog>> log =
+      log::ReplicatedLog::Open(
+          log_options, [this](bool leader, const log::Ballot&) {
+            Post([this, leader] { OnLeadership(leader); });
+          });
+  if (!log.ok()) return log.status();
+  log_ = *std::move(log);
+
+  log_adapter_ = std::make_unique<LogAdapter>(this);
+  source_adapter_ = std::make_unique<SourceAdapter>(log_.get());
+  history_ = std::make_unique<recovery::History>(
+      snapshots_.get(), archive_.get(), source_adapter_.get());
+  commands_ = std::make_unique<CommandPath>(
+      log_adapter_.get(), [] { return absl::Now(); },
+      [this](absl::Status why) {
+        Post([this, why] { StepDown(why); });
+      });
+
+  // Recovery: the newest snapshot plus whatever this replica has learned;
+  // the tail thread folds the rest as it arrives.
+  Rebuild();
+
+  http::ServerOptions http_options;
+  http_options.address = options_.ip;
+  http_options.port = options_.port;
+  http_options.num_threads = options_.http_threads;
+  http_ = std::make_unique<http::Server>(http_options);
+  RegisterRoutes();
+
+  master_thread_ = std::thread([this] { RunLoop(); });
+  tail_thread_ = std::thread([this] { TailLoop(); });
+  absl::Status serving = http_->Start();
+  if (!serving.ok()) return serving;
+  LOG(INFO) << "cairn-master " << options_.masters[self_index_].ToString()
+            << " (log replica " << id << " of " << options_.masters.size()
+            << ", peers on " << options_.ip << ":" << log_->peer_port()
+            << ") recovered through position " << applied_;
+  return absl::OkStatus();
+}
+
+Master::~Master() { Stop(); }
+
+void Master::Stop() {
+  std::call_once(stop_once_, [this] {
+    if (http_) http_->Stop();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (log_) log_->Stop();
+    if (tail_thread_.joinable()) tail_thread_.join();
+    if (master_thread_.joinable()) master_thread_.join();
+    if (commands_) commands_->StepDown(absl::UnavailableError("stopping"));
+  });
+}
+
+uint16_t Master::http_port() const { return http_->port(); }
+
+// ---- master thread ----------------------------------------------------------
+
+void Master::Post(std::function<void()> work) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(work));
+  }
+  cv_.notify_all();
+}
+
+void Master::RunLoop() {
+  for (;;) {
+    std::function<void()> work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    work();
+  }
+}
+
+void Master::Rebuild() {
+  state_ = MasterState();
+  applied_ = 0;
+  events_since_snapshot_ = 0;
+  last_snapshot_ = 0;
+  previous_snapshot_ = 0;
+  absl::StatusOr<recovery::StoredSnapshot> latest = snapshots_->Latest();
+  if (latest.ok()) {
+    absl::StatusOr<MasterState> restored =
+        MasterState::FromSnapshot(latest->snapshot);
+    if (restored.ok()) {
+      state_ = *std::move(restored);
+      applied_ = latest->position;
+      last_snapshot_ = latest->position;
+    } else {
+      LOG(ERROR) << "snapshot at " << latest->position
+                 << " does not restore, folding the log from the start: "
+                 << restored.status();
+    }
+  } else if (!absl::IsNotFound(latest.status())) {
+    LOG(ERROR) << "snapshots: " << latest.status();
+  }
+  absl::StatusOr<std::vector<uint64_t>> positions = snapshots_->Positions();
+  if (positions.ok()) {
+    for (uint64_t p : *positions) {
+      if (p < last_snapshot_) previous_snapshot_ = p;
+    }
+  }
+  applied_published_.store(applied_);
+  CatchUp();
+}
+
+void Master::CatchUp() {
+  for (;;) {
+    absl::StatusOr<log::ReadPage> page =
+        log_->Read(applied_ + 1, std::numeric_limits<uint64_t>::max(),
+                   kFoldPagePositions);
+    if (!page.ok()) {
+      if (absl::IsOutOfRange(page.status())) {
+        if (absl::Now() - last_fold_error_ < absl::Seconds(10)) return;
+        last_fold_error_ = absl::Now();
+        LOG(ERROR) << "cannot fold the log after position " << applied_
+            << ": " << page.status()
+            << " (no snapshot of this master covers the gap)";
+      } else if (!absl::IsUnavailable(page.status())) {
+        LOG(WARNING) << "reading the log: " << page.status();
+      }
+      return;
+    }
+    if (page->next <= applied_ + 1) return;  // nothing new
+    for (const log::Entry& entry : page->entries) {
+      absl::StatusOr<v1::Event> event =
+          recovery::DecodeEntry(entry.position, entry.index, entry.data);
+      if (!event.ok()) {
+        LOG(ERROR) << "skipping undecodable entry " << entry.position << ":"
+                   << entry.index << ": " << event.status();
+        continue;
+      }
+      absl::Status applied = state_.Apply(*event);
+      if (!applied.ok()) {
+        // Every master skips the same event (Apply is deterministic).
+        LOG(WARNING) << "event " << entry.position << ":" << entry.index
+                     << " rejected by the fold: " << applied;
+        continue;
+      }
+      ++events_since_snapshot_;
+      if (event->has_time()) {
+        last_event_time_ = std::max(last_event_time_, ToTime(event->time()));
+      }
+    }
+    applied_ = page->next - 1;
+    applied_published_.store(applied_);
+    cv_.notify_all();
+    commands_->OnApplied(applied_, state_);
+    MaybeSnapshot();
+  }
+}
+
+void Master::MaybeSnapshot() {
+  if (options_.snapshot_interval == 0 ||
+      events_since_snapshot_ < options_.snapshot_interval) {
+    return;
+  }
+  absl::Status written = snapshots_->Write(applied_, state_.ToSnapshot());
+  if (!written.ok()) {
+    LOG(ERROR) << "snapshot at " << applied_ << ": " << written;
+    return;
+  }
+  events_since_snapshot_ = 0;
+  previous_snapshot_ = last_snapshot_;
+  last_snapshot_ = applied_;
+  absl::Status archived = history_->ArchiveThrough(applied_);
+  if (!archived.ok()) {
+    LOG(WARNING) << "archiving through " << applied_ << ": " << archived
+                 << " (the log is not truncated)";
+  } else if (role_.load() == Role::kLeading && previous_snapshot_ > 0) {
+    const uint64_t to = previous_snapshot_ + 1;
+    log_->Truncate(to, [to](absl::StatusOr<uint64_t> result) {
+      if (!result.ok()) {
+        LOG(WARNING) << "truncating the log below " << to << ": "
+                     << result.status();
+      }
+    });
+  }
+  absl::StatusOr<int> deleted =
+      history_->ApplyRetention(options_.retention, absl::Now());
+  if (!deleted.ok()) LOG(WARNING) << "history retention: " << deleted.status();
+  LOG(INFO) << "snapshot at position " << applied_ << " ("
+            << state_.events_applied() << " events applied)";
+}
+
+void Master::OnLeadership(bool leader) {
+  log_leader_ = leader;
+  if (!leader) {
+    if (role_.load() != Role::kStandby) {
+      StepDown(absl::UnavailableError("this master lost the log's leadership"));
+    }
+    return;
+  }
+  role_.store(Role::kRecovering);
+  const log::LogServerStatus status = log_->Status();
+  const uint64_t end = std::max(status.committed, status.learned_through);
+  LOG(INFO) << "elected: folding the log through position " << end;
+  absl::StatusOr<uint64_t> learned =
+      log_->WaitForLearned(end, absl::Now() + kRecoverTimeout);
+  if (!learned.ok()) {
+    StepDown(learned.status());
+    return;
+  }
+  CatchUp();
+  if (applied_ < end) {
+    LOG(ERROR) << "elected but could fold the log only through " << applied_
+               << " of " << end << "; not serving";
+    StepDown(absl::DataLossError("cannot fold the log"));
+    return;
+  }
+  commands_->BecomeLeader(state_, last_event_time_);
+  role_.store(Role::kLeading);
+  LOG(INFO) << "leading at position " << applied_;
+}
+
+void Master::StepDown(const absl::Status& why) {
+  const bool was_standby = role_.load() == Role::kStandby;
+  commands_->StepDown(why);
+  role_.store(Role::kStandby);
+  if (was_standby) return;
+  LOG(WARNING) << "stepping down (" << why << "); rebuilding from the log";
+  Rebuild();
+}
+
+// ---- tail thread ------------------------------------------------------------
+
+void Master::TailLoop() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    const uint64_t next = applied_published_.load() + 1;
+    absl::StatusOr<uint64_t> learned =
+        log_->WaitForLearned(next, absl::Now() + kTailWait);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) return;
+    if (!learned.ok()) {
+      if (!absl::IsDeadlineExceeded(learned.status())) {
+        cv_.wait_for(lock, absl::ToChronoMilliseconds(kTailWait));
+      }
+      continue;
+    }
+    if (!catch_up_posted_) {
+      catch_up_posted_ = true;
+      queue_.push_back([this] {
+        {
+          std::lock_guard<std::mutex> inner(mu_);
+          catch_up_posted_ = false;
+        }
+        CatchUp();
+      });
+      cv_.notify_all();
+    }
+    // Wait for the master thread to fold it (or give up after a while: the
+    // fold may be stuck, see CatchUp()).
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(kTailWait), [&] {
+      return stopping_ || applied_published_.load() >= next;
+    });
+  }
+}
+
+// ---- HTTP -------------------------------------------------------------------
+
+std::optional<MasterAddress> Master::KnownLeader() const {
+  if (role_.load() == Role::kLeading) return options_.masters[self_index_];
+  const log::LogServerStatus status = log_->Status();
+  if (!status.leader.has_value() || *status.leader == 0 ||
+      *status.leader > options_.masters.size()) {
+    return std::nullopt;
+  }
+  return options_.masters[*status.leader - 1];
+}
+
+bool Master::RedirectUnlessLeading(const http::Request& request,
+                                   const std::shared_ptr<http::Responder>& r) {
+  const Role role = role_.load();
+  if (role == Role::kLeading) return false;
+  if (role == Role::kRecovering) {
+    r->Respond(http::Response::Error(503, "the master is recovering"));
+    return true;
+  }
+  std::optional<MasterAddress> leader = KnownLeader();
+  if (!leader.has_value() ||
+      (leader->host == options_.masters[self_index_].host &&
+       leader->port == options_.masters[self_index_].port)) {
+    r->Respond(http::Response::Error(503, "no leading master is known"));
+    return true;
+  }
+  http::Response response = http::Response::Error(307, "not the leader");
+  response.headers.Set("Location",
+                       absl::StrCat("//", leader->ToString(), request.target));
+  r->Respond(std::move(response));
+  return true;
+}
+
+void Master::RegisterRoutes() {
+  http_->HandleSync("GET", "/health", [](const http::Request&) {
+    return http::Response::Text(200, "");
+  });
+  http_->HandleSync("GET", "/version", [](const http::Request&) {
+    return http::Response::Json(
+        200, absl::StrCat("{\"version\":\"", kVersion, "\"}"));
+  });
+  http_->Handle("GET", "/master/redirect",
+                [this](http::Request request,
+                       std::shared_ptr<http::Responder> r) {
+                  HandleRedirect(request, std::move(r));
+                });
+  http_->Handle("GET", "/master/state",
+                [this](http::Request request,
+                       std::shared_ptr<http::Responder> r) {
+                  if (RedirectUnlessLeading(request, r)) return;
+                  HandleState(std::move(r));
+                });
+  http_->Handle("GET", "/master/replica",
+                [this](http::Request, std::shared_ptr<http::Responder> r) {
+                  HandleReplica(std::move(r));
+                });
+  http_->Handle("POST", "/api/v1",
+                [this](http::Request request,
+                       std::shared_ptr<http::Responder> r) {
+                  if (RedirectUnlessLeading(request, r)) return;
+                  HandleApi(std::move(request), std::move(r));
+                });
+}
+
+void Master::HandleRedirect(const http::Request&,
+                            std::shared_ptr<http::Responder> r) {
+  std::optional<MasterAddress> leader = KnownLeader();
+  if (!leader.has_value()) {
+    r->Respond(http::Response::Error(503, "no leading master is known"));
+    return;
+  }
+  http::Response response;
+  response.status = 307;
+  response.headers.Set("Location", absl::StrCat("//", leader->ToString()));
+  r->Respond(std::move(response));
+}
+
+void Master::HandleState(std::shared_ptr<http::Responder> r) {
+  Post([this, r] {
+    if (!commands_->leading()) {
+      r->Respond(http::Response::Error(503, "not the leading master"));
+      return;
+    }
+    std::vector<std::string> masters;
+    for (const MasterAddress& m : options_.masters) {
+      masters.push_back(http::JsonQuote(m.ToString()));
+    }
+    const log::LogServerStatus status = log_->Status();
+    r->Respond(http::Response::Json(
+        200,
+        absl::StrCat(
+            "{\"version\":\"", kVersion, "\",\"hostname\":",
+            http::JsonQuote(options_.hostname),
+            ",\"cluster\":", http::JsonQuote(options_.cluster),
+            ",\"leader\":",
+            http::JsonQuote(options_.masters[self_index_].ToString()),
+            ",\"masters\":[", absl::StrJoin(masters, ","), "]",
+            ",\"agents\":", state_.AgentIds().size(),
+            ",\"frameworks\":", state_.FrameworkIds().size(),
+            ",\"tasks\":", state_.task_count(),
+            ",\"offers\":", state_.offer_count(), ",\"log_position\":\"",
+            applied_, "\",\"log_begin\":\"", status.begin,
+            "\",\"snapshot_position\":\"", last_snapshot_, "\"}")));
+  });
+}
+
+void Master::HandleReplica(std::shared_ptr<http::Responder> r) {
+  Post([this, r] {
+    std::optional<MasterAddress> leader = KnownLeader();
+    const log::LogServerStatus status = log_->Status();
+    r->Respond(http::Response::Json(
+        200,
+        absl::StrCat(
+            "{\"address\":",
+            http::JsonQuote(options_.masters[self_index_].ToString()),
+            ",\"role\":\"", RoleName(role_.load()), "\",\"leader\":",
+            leader.has_value() ? http::JsonQuote(leader->ToString())
+                               : std::string("null"),
+            ",\"applied\":\"", applied_, "\",\"events_applied\":\"",
+            state_.events_applied(), "\",\"agents\":",
+            state_.AgentIds().size(), ",\"frameworks\":",
+            state_.FrameworkIds().size(), ",\"tasks\":", state_.task_count(),
+            ",\"weights\":", WeightsJson(state_.weights()),
+            ",\"state_crc32c\":\"",
+            absl::StrFormat("%08x", Crc32c(state_.SerializeCanonical())),
+            "\",\"snapshot_position\":\"", last_snapshot_,
+            "\",\"log\":{\"begin\":\"", status.begin,
+            "\",\"learned_through\":\"", status.learned_through,
+            "\",\"serving\":", status.serving ? "true" : "false", "}}")));
+  });
+}
+
+void Master::HandleApi(http::Request request,
+                       std::shared_ptr<http::Responder> r) {
+  const std::string content_type = request.headers.Get("Content-Type");
+  if (content_type.rfind("application/json", 0) != 0) {
+    r->Respond(http::Response::Error(
+        415, "this master accepts only Content-Type: application/json"));
+    return;
+  }
+  google::protobuf::Struct call;
+  absl::Status parsed = FromJson(request.body, &call);
+  if (!parsed.ok()) {
+    r->Respond(http::Response::Error(400, parsed.message()));
+    return;
+  }
+  const auto& fields = call.fields();
+  auto type = fields.find("type");
+  if (type == fields.end() || !type->second.has_string_value()) {
+    r->Respond(http::Response::Error(400, "the call has no 'type'"));
+    return;
+  }
+  const std::string& name = type->second.string_value();
+  if (name == "GET_WEIGHTS") {
+    Post([this, r] {
+      if (!commands_->leading()) {
+        r->Respond(http::Response::Error(503, "not the leading master"));
+        return;
+      }
+      r->Respond(http::Response::Json(
+          200, absl::StrCat("{\"type\":\"GET_WEIGHTS\",\"get_weights\":{"
+                            "\"weight_infos\":",
+                            WeightsJson(state_.weights()), "}}")));
+    });
+    return;
+  }
+  if (name != "UPDATE_WEIGHTS") {
+    r->Respond(http::Response::Error(
+        400, absl::StrCat("unsupported call type '", name,
+                          "' (this master serves UPDATE_WEIGHTS and "
+                          "GET_WEIGHTS)")));
+    return;
+  }
+  auto update = fields.find("update_weights");
+  if (update == fields.end() || !update->second.has_struct_value()) {
+    r->Respond(http::Response::Error(400, "UPDATE_WEIGHTS needs update_weights"));
+    return;
+  }
+  const auto& update_fields = update->second.struct_value().fields();
+  auto infos = update_fields.find("weight_infos");
+  if (infos == update_fields.end() || !infos->second.has_list_value()) {
+    r->Respond(http::Response::Error(
+        400, "update_weights needs a weight_infos list"));
+    return;
+  }
+  v1::WeightsUpdated weights;
+  for (const google::protobuf::Value& item : infos->second.list_value().values()) {
+    absl::StatusOr<std::string> json = ToJson(item);
+    v1::WeightInfo info;
+    absl::Status status = json.ok() ? FromJson(*json, &info) : json.status();
+    if (status.ok()) status = ValidateRole(info.role());
+    if (status.ok() && !(info.weight() > 0 && std::isfinite(info.weight()))) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("weight of role '", info.role(), "' must be > 0"));
+    }
+    if (!status.ok()) {
+      r->Respond(http::Response::Error(400, status.message()));
+      return;
+    }
+    *weights.add_weights() = info;
+  }
+  CommandContext context;
+  context.principal = request.headers.Get("X-Cairn-Principal");
+  context.request_id = request.headers.Get("X-Request-Id");
+  Post([this, r, weights = std::move(weights), context] {
+    // The reply carries the outcome; Submit's status repeats it.
+    commands_
+        ->Submit(
+        context,
+        [&weights](const MasterState&)
+            -> absl::StatusOr<std::vector<v1::Event>> {
+          v1::Event event;
+          *event.mutable_weights_updated() = weights;
+          return std::vector<v1::Event>{event};
+        },
+        [r](absl::Status status) {
+          if (status.ok()) {
+            r->Respond(http::Response{});
+          } else {
+            r->Respond(
+                http::Response::Error(HttpStatusFor(status), status.message()));
+          }
+        })
+        .IgnoreError();
+  });
+}
+
+}  // namespace cairn::master
