@@ -214,11 +214,17 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
     return absl::InvalidArgumentError("--work_dir is required");
   }
   if (options.masters.empty()) {
+    // Alone: port 0 (tests) takes an ephemeral log port as well.
+    const uint32_t log_port =
+        options.log_port != 0 ? options.log_port
+        : options.port == 0   ? 0
+                              : uint32_t{options.port} + kLogPortOffset;
+    if (log_port > 65535) {
+      return absl::InvalidArgumentError("--port + 1000 is not a port; "
+                                        "set --log_port");
+    }
     options.masters.push_back(
-        {options.ip, options.port,
-         static_cast<uint16_t>(options.log_port != 0
-                                   ? options.log_port
-                                   : options.port + kLogPortOffset)});
+        {options.ip, options.port, static_cast<uint16_t>(log_port)});
   }
   if (options.hostname.empty()) options.hostname = options.ip;
   std::optional<size_t> self;
