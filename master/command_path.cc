@@ -82,9 +82,8 @@ absl::Status CommandPath::Submit(const CommandContext& context,
     if (speculative.ok()) view_ = std::move(next);
   }
   if (!speculative.ok()) {
-    absl::Status status = absl::InternalError(
-        absl::StrCat("decided event rejected by the view: ",
-                     speculative.message()));
+    absl::Status status = absl::InternalError(absl::StrCat(
+        "decided event rejected by the view: ", speculative.message()));
     reply(status);
     return status;
   }

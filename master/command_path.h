@@ -122,8 +122,8 @@ class CommandPath {
   struct Pending {
     Reply reply;
     size_t events = 0;
-    size_t appended = 0;         // append callbacks received OK
-    uint64_t max_position = 0;   // highest position of its entries
+    size_t appended = 0;        // append callbacks received OK
+    uint64_t max_position = 0;  // highest position of its entries
   };
 
   void OnAppended(uint64_t request, absl::StatusOr<AppendedAt> result);

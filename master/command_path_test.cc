@@ -80,8 +80,8 @@ v1::Event Weights(const std::string& role, double weight) {
 }
 
 CommandPath::Decide DecideWeights(const std::string& role, double weight) {
-  return [role, weight](const MasterState&)
-             -> absl::StatusOr<std::vector<v1::Event>> {
+  return [role, weight](
+             const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
     return std::vector<v1::Event>{Weights(role, weight)};
   };
 }
@@ -89,8 +89,9 @@ CommandPath::Decide DecideWeights(const std::string& role, double weight) {
 class CommandPathTest : public ::testing::Test {
  protected:
   CommandPathTest()
-      : path_(&log_, [this] { return now_; },
-              [this](absl::Status why) { failures_.push_back(why); }) {}
+      : path_(
+            &log_, [this] { return now_; },
+            [this](absl::Status why) { failures_.push_back(why); }) {}
 
   // What the master's fold does: applies newly chosen entries in log order
   // and reports the position reached.
@@ -133,7 +134,8 @@ TEST_F(CommandPathTest, AnswersOnlyAfterCommitAndApply) {
   path_.BecomeLeader(committed_, absl::InfinitePast());
   std::optional<absl::Status> reply;
   CommandContext context{"ops", "req-1", std::nullopt};
-  ASSERT_TRUE(path_.Submit(context, DecideWeights("a", 2), Record(&reply)).ok());
+  ASSERT_TRUE(
+      path_.Submit(context, DecideWeights("a", 2), Record(&reply)).ok());
   EXPECT_FALSE(reply.has_value());
   EXPECT_EQ(log_.queued(), 1u);
 
@@ -158,7 +160,8 @@ TEST_F(CommandPathTest, RejectedDecisionAnswersAtOnceAndAppendsNothing) {
   path_.BecomeLeader(committed_, absl::InfinitePast());
   std::optional<absl::Status> reply;
   absl::Status submitted = path_.Submit(
-      {}, [](const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
+      {},
+      [](const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
         return absl::InvalidArgumentError("weight must be > 0");
       },
       Record(&reply));
@@ -241,8 +244,8 @@ TEST_F(CommandPathTest, AllocatorNeverOffersTheSameResourcesTwiceInFlight) {
   Allocator allocator;
   int cycle = 0;
   size_t offers_made = 0;
-  auto allocate = [&](const MasterState& view)
-      -> absl::StatusOr<std::vector<v1::Event>> {
+  auto allocate =
+      [&](const MasterState& view) -> absl::StatusOr<std::vector<v1::Event>> {
     ++cycle;
     std::vector<Allocation> allocations = allocator.Allocate(view, now_);
     if (allocations.empty()) return std::vector<v1::Event>{};
@@ -257,13 +260,13 @@ TEST_F(CommandPathTest, AllocatorNeverOffersTheSameResourcesTwiceInFlight) {
   };
   std::optional<absl::Status> first;
   std::optional<absl::Status> second;
-  ASSERT_TRUE(path_.Submit({"master", "", std::nullopt}, allocate,
-                           Record(&first))
-                  .ok());
+  ASSERT_TRUE(
+      path_.Submit({"master", "", std::nullopt}, allocate, Record(&first))
+          .ok());
   EXPECT_EQ(offers_made, 1u);
-  ASSERT_TRUE(path_.Submit({"master", "", std::nullopt}, allocate,
-                           Record(&second))
-                  .ok());
+  ASSERT_TRUE(
+      path_.Submit({"master", "", std::nullopt}, allocate, Record(&second))
+          .ok());
   EXPECT_EQ(offers_made, 1u) << "the in-flight offer was offered again";
   ASSERT_TRUE(second.has_value());  // nothing to append: answered at once
   EXPECT_TRUE(second->ok());
@@ -333,29 +336,29 @@ TEST_F(CommandPathTest, EventTimesNeverGoBackwardsAcrossLeaders) {
 TEST_F(CommandPathTest, RequestOfSeveralEventsIsAllOrNothingInTheView) {
   path_.BecomeLeader(committed_, absl::InfinitePast());
   std::optional<absl::Status> reply;
-  EXPECT_EQ(path_
-                .Submit({},
-                        [](const MasterState&)
-                            -> absl::StatusOr<std::vector<v1::Event>> {
-                          return std::vector<v1::Event>{Weights("a", 2),
-                                                        Weights("", 1)};
-                        },
-                        Record(&reply))
-                .code(),
-            absl::StatusCode::kInternal);
+  EXPECT_EQ(
+      path_
+          .Submit(
+              {},
+              [](const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
+                return std::vector<v1::Event>{Weights("a", 2), Weights("", 1)};
+              },
+              Record(&reply))
+          .code(),
+      absl::StatusCode::kInternal);
   EXPECT_TRUE(path_.view().weights().empty());
   EXPECT_EQ(log_.queued(), 0u);
 
   std::optional<absl::Status> both;
-  ASSERT_TRUE(path_
-                  .Submit({},
-                          [](const MasterState&)
-                              -> absl::StatusOr<std::vector<v1::Event>> {
-                            return std::vector<v1::Event>{Weights("a", 2),
-                                                          Weights("b", 3)};
-                          },
-                          Record(&both))
-                  .ok());
+  ASSERT_TRUE(
+      path_
+          .Submit(
+              {},
+              [](const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
+                return std::vector<v1::Event>{Weights("a", 2), Weights("b", 3)};
+              },
+              Record(&both))
+          .ok());
   log_.Choose(1);
   Fold();
   EXPECT_FALSE(both.has_value()) << "answered before all its events applied";

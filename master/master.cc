@@ -147,8 +147,8 @@ absl::StatusOr<std::vector<MasterAddress>> ParseMasters(
   for (size_t i = 1; i < masters.size(); ++i) {
     if (masters[i].host == masters[i - 1].host &&
         masters[i].port == masters[i - 1].port) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          masters[i].ToString(), " appears twice in --masters"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(masters[i].ToString(), " appears twice in --masters"));
     }
   }
   return masters;
@@ -215,13 +215,14 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
   }
   if (options.masters.empty()) {
     // Alone: port 0 (tests) takes an ephemeral log port as well.
-    const uint32_t log_port =
-        options.log_port != 0 ? options.log_port
-        : options.port == 0   ? 0
-                              : uint32_t{options.port} + kLogPortOffset;
+    const uint32_t log_port = options.log_port != 0 ? options.log_port
+                              : options.port == 0
+                                  ? 0
+                                  : uint32_t{options.port} + kLogPortOffset;
     if (log_port > 65535) {
-      return absl::InvalidArgumentError("--port + 1000 is not a port; "
-                                        "set --log_port");
+      return absl::InvalidArgumentError(
+          "--port + 1000 is not a port; "
+          "set --log_port");
     }
     options.masters.push_back(
         {options.ip, options.port, static_cast<uint16_t>(log_port)});
@@ -237,9 +238,9 @@ absl::StatusOr<std::unique_ptr<Master>> Master::Start(MasterOptions options) {
   }
   if (!self.has_value() && same_port.size() == 1) self = same_port.front();
   if (!self.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "this master (", options.hostname, ":", options.port,
-        ") is not one of --masters"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("this master (", options.hostname, ":", options.port,
+                     ") is not one of --masters"));
   }
   if (options.log_port != 0) options.masters[*self].log_port = options.log_port;
   std::unique_ptr<Master> master(new Master(std::move(options), *self));
@@ -287,10 +288,10 @@ absl::Status Master::Init() {
   log_options.listen_address = options_.ip;
   log_options.peer_port = options_.masters[self_index_].log_port;
   absl::StatusOr<std::unique_ptr<log::ReplicatedLog>> log =
-      log::ReplicatedLog::Open(
-          log_options, [this](bool leader, const log::Ballot&) {
-            Post([this, leader] { OnLeadership(leader); });
-          });
+      log::ReplicatedLog::Open(log_options,
+                               [this](bool leader, const log::Ballot&) {
+                                 Post([this, leader] { OnLeadership(leader); });
+                               });
   if (!log.ok()) return log.status();
   log_ = *std::move(log);
 
@@ -300,9 +301,7 @@ absl::Status Master::Init() {
       snapshots_.get(), archive_.get(), source_adapter_.get());
   commands_ = std::make_unique<CommandPath>(
       log_adapter_.get(), [] { return absl::Now(); },
-      [this](absl::Status why) {
-        Post([this, why] { StepDown(why); });
-      });
+      [this](absl::Status why) { Post([this, why] { StepDown(why); }); });
 
   // Recovery: the newest snapshot plus whatever this replica has learned;
   // the tail thread folds the rest as it arrives.
@@ -404,16 +403,15 @@ void Master::Rebuild() {
 
 void Master::CatchUp() {
   for (;;) {
-    absl::StatusOr<log::ReadPage> page =
-        log_->Read(applied_ + 1, std::numeric_limits<uint64_t>::max(),
-                   kFoldPagePositions);
+    absl::StatusOr<log::ReadPage> page = log_->Read(
+        applied_ + 1, std::numeric_limits<uint64_t>::max(), kFoldPagePositions);
     if (!page.ok()) {
       if (absl::IsOutOfRange(page.status())) {
         if (absl::Now() - last_fold_error_ < absl::Seconds(10)) return;
         last_fold_error_ = absl::Now();
-        LOG(ERROR) << "cannot fold the log after position " << applied_
-            << ": " << page.status()
-            << " (no snapshot of this master covers the gap)";
+        LOG(ERROR) << "cannot fold the log after position " << applied_ << ": "
+                   << page.status()
+                   << " (no snapshot of this master covers the gap)";
       } else if (!absl::IsUnavailable(page.status())) {
         LOG(WARNING) << "reading the log: " << page.status();
       }
@@ -600,27 +598,27 @@ void Master::RegisterRoutes() {
     return http::Response::Json(
         200, absl::StrCat("{\"version\":\"", kVersion, "\"}"));
   });
-  http_->Handle("GET", "/master/redirect",
-                [this](http::Request request,
-                       std::shared_ptr<http::Responder> r) {
-                  HandleRedirect(request, std::move(r));
-                });
-  http_->Handle("GET", "/master/state",
-                [this](http::Request request,
-                       std::shared_ptr<http::Responder> r) {
-                  if (RedirectUnlessLeading(request, r)) return;
-                  HandleState(std::move(r));
-                });
+  http_->Handle(
+      "GET", "/master/redirect",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        HandleRedirect(request, std::move(r));
+      });
+  http_->Handle(
+      "GET", "/master/state",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        if (RedirectUnlessLeading(request, r)) return;
+        HandleState(std::move(r));
+      });
   http_->Handle("GET", "/master/replica",
                 [this](http::Request, std::shared_ptr<http::Responder> r) {
                   HandleReplica(std::move(r));
                 });
-  http_->Handle("POST", "/api/v1",
-                [this](http::Request request,
-                       std::shared_ptr<http::Responder> r) {
-                  if (RedirectUnlessLeading(request, r)) return;
-                  HandleApi(std::move(request), std::move(r));
-                });
+  http_->Handle(
+      "POST", "/api/v1",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        if (RedirectUnlessLeading(request, r)) return;
+        HandleApi(std::move(request), std::move(r));
+      });
 }
 
 void Master::HandleRedirect(const http::Request&,
@@ -650,15 +648,13 @@ void Master::HandleState(std::shared_ptr<http::Responder> r) {
     r->Respond(http::Response::Json(
         200,
         absl::StrCat(
-            "{\"version\":\"", kVersion, "\",\"hostname\":",
-            http::JsonQuote(options_.hostname),
-            ",\"cluster\":", http::JsonQuote(options_.cluster),
-            ",\"leader\":",
+            "{\"version\":\"", kVersion,
+            "\",\"hostname\":", http::JsonQuote(options_.hostname),
+            ",\"cluster\":", http::JsonQuote(options_.cluster), ",\"leader\":",
             http::JsonQuote(options_.masters[self_index_].ToString()),
             ",\"masters\":[", absl::StrJoin(masters, ","), "]",
-            ",\"agents\":", state_.AgentIds().size(),
-            ",\"frameworks\":", state_.FrameworkIds().size(),
-            ",\"tasks\":", state_.task_count(),
+            ",\"agents\":", state_.AgentIds().size(), ",\"frameworks\":",
+            state_.FrameworkIds().size(), ",\"tasks\":", state_.task_count(),
             ",\"offers\":", state_.offer_count(), ",\"log_position\":\"",
             applied_, "\",\"log_begin\":\"", status.begin,
             "\",\"snapshot_position\":\"", last_snapshot_, "\"}")));
@@ -678,10 +674,9 @@ void Master::HandleReplica(std::shared_ptr<http::Responder> r) {
             leader.has_value() ? http::JsonQuote(leader->ToString())
                                : std::string("null"),
             ",\"applied\":\"", applied_, "\",\"events_applied\":\"",
-            state_.events_applied(), "\",\"agents\":",
-            state_.AgentIds().size(), ",\"frameworks\":",
-            state_.FrameworkIds().size(), ",\"tasks\":", state_.task_count(),
-            ",\"weights\":", WeightsJson(state_.weights()),
+            state_.events_applied(), "\",\"agents\":", state_.AgentIds().size(),
+            ",\"frameworks\":", state_.FrameworkIds().size(), ",\"tasks\":",
+            state_.task_count(), ",\"weights\":", WeightsJson(state_.weights()),
             ",\"state_crc32c\":\"",
             absl::StrFormat("%08x", Crc32c(state_.SerializeCanonical())),
             "\",\"snapshot_position\":\"", last_snapshot_,
@@ -734,18 +729,20 @@ void Master::HandleApi(http::Request request,
   }
   auto update = fields.find("update_weights");
   if (update == fields.end() || !update->second.has_struct_value()) {
-    r->Respond(http::Response::Error(400, "UPDATE_WEIGHTS needs update_weights"));
+    r->Respond(
+        http::Response::Error(400, "UPDATE_WEIGHTS needs update_weights"));
     return;
   }
   const auto& update_fields = update->second.struct_value().fields();
   auto infos = update_fields.find("weight_infos");
   if (infos == update_fields.end() || !infos->second.has_list_value()) {
-    r->Respond(http::Response::Error(
-        400, "update_weights needs a weight_infos list"));
+    r->Respond(
+        http::Response::Error(400, "update_weights needs a weight_infos list"));
     return;
   }
   v1::WeightsUpdated weights;
-  for (const google::protobuf::Value& item : infos->second.list_value().values()) {
+  for (const google::protobuf::Value& item :
+       infos->second.list_value().values()) {
     absl::StatusOr<std::string> json = ToJson(item);
     v1::WeightInfo info;
     absl::Status status = json.ok() ? FromJson(*json, &info) : json.status();
@@ -767,21 +764,21 @@ void Master::HandleApi(http::Request request,
     // The reply carries the outcome; Submit's status repeats it.
     commands_
         ->Submit(
-        context,
-        [&weights](const MasterState&)
-            -> absl::StatusOr<std::vector<v1::Event>> {
-          v1::Event event;
-          *event.mutable_weights_updated() = weights;
-          return std::vector<v1::Event>{event};
-        },
-        [r](absl::Status status) {
-          if (status.ok()) {
-            r->Respond(http::Response{});
-          } else {
-            r->Respond(
-                http::Response::Error(HttpStatusFor(status), status.message()));
-          }
-        })
+            context,
+            [&weights](
+                const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
+              v1::Event event;
+              *event.mutable_weights_updated() = weights;
+              return std::vector<v1::Event>{event};
+            },
+            [r](absl::Status status) {
+              if (status.ok()) {
+                r->Respond(http::Response{});
+              } else {
+                r->Respond(http::Response::Error(HttpStatusFor(status),
+                                                 status.message()));
+              }
+            })
         .IgnoreError();
   });
 }

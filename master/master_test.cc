@@ -67,10 +67,9 @@ class MasterTest : public ::testing::Test {
     return r.ok() ? *r : http::Response{};
   }
 
-  const std::string dir_ =
-      absl::StrCat(::testing::TempDir(), "/master_test_",
-                   ::testing::UnitTest::GetInstance()->current_test_info()
-                       ->name());
+  const std::string dir_ = absl::StrCat(
+      ::testing::TempDir(), "/master_test_",
+      ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::unique_ptr<Master> master_;
   http::Client client_;
 };
@@ -90,7 +89,8 @@ TEST_F(MasterTest, LeadsAloneAndServesWeights) {
             R"({"role":"a","weight":2}]}})");
   http::Response state = Get("/master/state");
   EXPECT_EQ(state.status, 200);
-  EXPECT_TRUE(absl::StrContains(state.body, "\"log_position\":\"")) << state.body;
+  EXPECT_TRUE(absl::StrContains(state.body, "\"log_position\":\""))
+      << state.body;
 }
 
 TEST_F(MasterTest, RedirectPointsAtItselfWhenLeading) {

@@ -134,7 +134,8 @@ class MasterFailoverTest : public ::testing::Test {
       http_ports_ = {ports[0], ports[1], ports[2]};
       std::vector<std::string> masters;
       for (int i = 0; i < 3; ++i) {
-        masters.push_back(absl::StrCat(kHost, ":", ports[i], "/", ports[3 + i]));
+        masters.push_back(
+            absl::StrCat(kHost, ":", ports[i], "/", ports[3 + i]));
       }
       bool up = true;
       for (int i = 0; i < 3 && up; ++i) {
@@ -147,8 +148,8 @@ class MasterFailoverTest : public ::testing::Test {
             "--election_timeout=300ms",
             "--lease=200ms",
             "--heartbeat_interval=50ms"};
-        auto process = Process::Start(
-            argv, absl::StrCat(log_dir_, "/master-", i, ".log"));
+        auto process =
+            Process::Start(argv, absl::StrCat(log_dir_, "/master-", i, ".log"));
         ASSERT_TRUE(process.ok()) << process.status();
         processes_.push_back(*std::move(process));
       }
@@ -306,10 +307,10 @@ TEST_F(MasterFailoverTest, NewLeaderServesCommittedWeightsAfterLeaderKill) {
 
   // The new leader commits with two of three masters, and the remaining
   // standby's state follows it exactly.
-  absl::StatusOr<http::Response> update_b = Request(
-      http_ports_[next], "POST", "/api/v1",
-      R"({"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[)"
-      R"({"role":"b","weight":3}]}})");
+  absl::StatusOr<http::Response> update_b =
+      Request(http_ports_[next], "POST", "/api/v1",
+              R"({"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[)"
+              R"({"role":"b","weight":3}]}})");
   ASSERT_TRUE(update_b.ok()) << update_b.status();
   EXPECT_EQ(update_b->status, 200) << update_b->body;
   WaitForEqualStates(survivors, 2);
