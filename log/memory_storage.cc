@@ -25,6 +25,16 @@ absl::StatusOr<std::optional<cairn::v1::Action>> MemoryStorage::Read(
   return std::optional<cairn::v1::Action>(*std::move(action));
 }
 
+absl::StatusOr<std::optional<cairn::v1::Action>>
+MemoryStorage::TEST_ReadDurable(uint64_t position) const {
+  auto it = durable_.actions.find(position);
+  if (it == durable_.actions.end()) return std::nullopt;
+  absl::StatusOr<cairn::v1::Action> action =
+      internal::DecodeAction(position, it->second);
+  if (!action.ok()) return action.status();
+  return std::optional<cairn::v1::Action>(*std::move(action));
+}
+
 absl::StatusOr<std::vector<cairn::v1::Action>> MemoryStorage::ReadRange(
     uint64_t from, uint64_t to, size_t limit) {
   std::vector<cairn::v1::Action> actions;

@@ -82,6 +82,10 @@ class MemoryStorage : public Storage {
   // ---- Counters (never reset, not even by Wipe) ----
 
   // Successful Write calls, and those of them with sync=true.
+  // Reads `position` as a crash now would leave it (synced writes only).
+  absl::StatusOr<std::optional<cairn::v1::Action>> TEST_ReadDurable(
+      uint64_t position) const;
+
   uint64_t writes() const { return writes_; }
   uint64_t sync_writes() const { return sync_writes_; }
   // Batches written since the last synced write (lost by SimulateCrash()).

@@ -641,6 +641,37 @@ void Replica::Tick(absl::Time now, Effects* out) {
   }
   if (status == Metadata::RECOVERING) MaybeFinishRecovery(out);
   MaybeFetch(now, out);
+  Scrub(now, out);
+}
+
+void Replica::Scrub(absl::Time now, Effects* out) {
+  if (config_.scrub_batch == 0 || end_ == 0) return;
+  if (now - last_scrub_ < config_.scrub_interval) return;
+  last_scrub_ = now;
+  if (scrub_cursor_ < metadata_.begin() || scrub_cursor_ > end_) {
+    scrub_cursor_ = metadata_.begin();
+  }
+  const uint64_t from = scrub_cursor_;
+  auto records = storage_->ReadRange(from, kMaxPosition, config_.scrub_batch);
+  if (records.ok()) {
+    scrub_cursor_ = records->empty() ? metadata_.begin()
+                                     : records->back().position() + 1;
+    return;
+  }
+  if (records.status().code() != absl::StatusCode::kDataLoss) return;
+  // Find the first bad record of this batch.
+  for (uint64_t p = from; p <= end_ && p < from + config_.scrub_batch; ++p) {
+    auto one = storage_->Read(p);
+    if (one.ok()) continue;
+    if (one.status().code() != absl::StatusCode::kDataLoss) return;
+    scrub_cursor_ = p + 1;
+    if (metadata_.status() == Metadata::VOTING ||
+        metadata_.status() == Metadata::RECOVERING) {
+      EnterRecoveryAfterCorruption(p, out);
+    }
+    return;
+  }
+  scrub_cursor_ = from + config_.scrub_batch;
 }
 
 void Replica::CheckInvariants() const {

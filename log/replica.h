@@ -117,6 +117,8 @@ class Replica {
   void EnterRecoveryAfterCorruption(uint64_t position, Effects* out);
   void MaybeFinishRecovery(Effects* out);
   void MaybeFetch(absl::Time now, Effects* out);
+  // Verifies the next scrub_batch records' checksums (see Config).
+  void Scrub(absl::Time now, Effects* out);
 
   Config config_;
   Storage* storage_;
@@ -143,6 +145,10 @@ class Replica {
   absl::Time last_recover_request_ = absl::InfinitePast();
   absl::Time recover_not_before_ = absl::InfinitePast();
   std::string status_detail_;
+
+  // Scrubbing.
+  uint64_t scrub_cursor_ = 0;
+  absl::Time last_scrub_ = absl::InfinitePast();
 };
 
 }  // namespace cairn::log

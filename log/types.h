@@ -107,6 +107,12 @@ struct Config {
   // every message under the transport's frame limit.
   size_t max_message_bytes = 8 << 20;
 
+  // Scrubbing: every scrub_interval, verify the checksums of the next
+  // scrub_batch stored records (cycling through the log), so a corrupted
+  // record nobody reads is still found and re-fetched.
+  absl::Duration scrub_interval = absl::Seconds(1);
+  uint32_t scrub_batch = 256;
+
   uint64_t seed = 1;  // election jitter
 
   size_t quorum() const { return replicas.size() / 2 + 1; }

@@ -241,14 +241,17 @@ void Simulation::UpdateDamage() {
         options_.tolerate.records_below_begin && cluster_->up(id)
             ? cluster_->node(id)->replica().begin()
             : 0;
-    // Healed only once durable: an unsynced rewrite or truncation of the
-    // record is undone by a crash, and the damage comes back.
-    const bool synced = cluster_->storage(id).unsynced_batches() == 0;
+    // Healed only once both what the replica reads now and what a crash
+    // would leave read back fine: an unsynced rewrite is undone by a crash,
+    // and a damaged unsynced write becomes durable with the next sync.
+    auto fine = [](const auto& read) {
+      return read.ok() || read.status().code() != absl::StatusCode::kDataLoss;
+    };
     for (auto it = corrupt_[id].begin(); it != corrupt_[id].end();) {
-      auto read = cluster_->storage(id).Read(*it);
       const bool healed =
-          synced && (*it < ignore_below || read.ok() ||
-                     read.status().code() != absl::StatusCode::kDataLoss);
+          *it < ignore_below ||
+          (fine(cluster_->storage(id).Read(*it)) &&
+           fine(cluster_->storage(id).TEST_ReadDurable(*it)));
       it = healed ? corrupt_[id].erase(it) : std::next(it);
     }
   }
