@@ -11,7 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 
 namespace cairn {
 namespace logging {
@@ -24,11 +24,13 @@ std::atomic<int> g_min_level{static_cast<int>(Severity::kInfo)};
 // Output state shared by all threads. Leaked on purpose so that logging from
 // static destructors and other threads during exit stays safe.
 struct Outputs {
-  absl::Mutex mu;
-  std::string program_name ABSL_GUARDED_BY(mu);
-  std::string file_path ABSL_GUARDED_BY(mu);
-  FILE* file ABSL_GUARDED_BY(mu) = nullptr;
-  std::function<void(const LogLine&)> sink ABSL_GUARDED_BY(mu);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer cannot see into
+  // Debian's uninstrumented abseil.
+  std::mutex mu;  // guards every field below
+  std::string program_name;
+  std::string file_path;
+  FILE* file = nullptr;
+  std::function<void(const LogLine&)> sink;
 };
 
 Outputs& GetOutputs() {
@@ -59,7 +61,7 @@ void EmitLine(const LogLine& line) {
   std::string text = FormatLogLine(line);
   text.push_back('\n');
   Outputs& out = GetOutputs();
-  absl::MutexLock lock(&out.mu);
+  std::lock_guard<std::mutex> lock(out.mu);
   if (g_log_to_stderr.load(std::memory_order_relaxed) ||
       line.severity == Severity::kFatal) {
     WriteAll(stderr, text);
@@ -114,7 +116,7 @@ absl::Status Init(absl::string_view program_name, absl::string_view log_dir) {
     setvbuf(file, nullptr, _IOLBF, 1 << 16);
   }
   Outputs& out = GetOutputs();
-  absl::MutexLock lock(&out.mu);
+  std::lock_guard<std::mutex> lock(out.mu);
   if (out.file != nullptr) fclose(out.file);
   out.file = file;
   out.file_path = path;
@@ -124,7 +126,7 @@ absl::Status Init(absl::string_view program_name, absl::string_view log_dir) {
 
 std::string LogFilePath() {
   Outputs& out = GetOutputs();
-  absl::MutexLock lock(&out.mu);
+  std::lock_guard<std::mutex> lock(out.mu);
   return out.file_path;
 }
 
@@ -148,13 +150,13 @@ Severity MinLevel() {
 
 void SetSinkForTesting(std::function<void(const LogLine&)> sink) {
   Outputs& out = GetOutputs();
-  absl::MutexLock lock(&out.mu);
+  std::lock_guard<std::mutex> lock(out.mu);
   out.sink = std::move(sink);
 }
 
 void Flush() {
   Outputs& out = GetOutputs();
-  absl::MutexLock lock(&out.mu);
+  std::lock_guard<std::mutex> lock(out.mu);
   fflush(stderr);
   if (out.file != nullptr) fflush(out.file);
 }
