@@ -13,8 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/http_client.h"
+#include "common/json_value.h"
 #include "log/client.h"
-#include "tests/internal/json_value.h"
 
 namespace cairn::tests {
 namespace {

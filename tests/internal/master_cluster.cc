@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "tests/internal/json_value.h"
+#include "common/json_value.h"
 
 namespace cairn::tests {
 namespace {

@@ -1,30 +1,32 @@
-#include "tests/internal/json_value.h"
+#include "common/json_value.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace cairn::tests {
+namespace cairn {
 namespace {
 
 class Parser {
  public:
   explicit Parser(absl::string_view text) : text_(text) {}
 
-  std::optional<JsonValue> Document() {
-    std::optional<JsonValue> value = Value(0);
+  // The whole text as one value; nullopt if it is not valid JSON.
+  std::optional<JsonValue> ParseDocument() {
+    std::optional<JsonValue> value = ParseValue(0);
     SkipSpace();
     if (!value.has_value() || pos_ != text_.size()) return std::nullopt;
     return value;
   }
 
  private:
-  static constexpr int kMaxDepth = 32;
+  static constexpr int kMaxDepth = 64;
 
   void SkipSpace() {
     while (pos_ < text_.size() &&
-           absl::ascii_isspace(static_cast<unsigned char>(text_[pos_]))) {
+           (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' ||
+            text_[pos_] == '\t')) {
       ++pos_;
     }
   }
@@ -36,13 +38,13 @@ class Parser {
     }
     return false;
   }
-  bool Word(absl::string_view word) {
+  bool ConsumeWord(absl::string_view word) {
     if (text_.substr(pos_, word.size()) != word) return false;
     pos_ += word.size();
     return true;
   }
 
-  std::optional<JsonValue> Value(int depth) {
+  std::optional<JsonValue> ParseValue(int depth) {
     if (depth > kMaxDepth) return std::nullopt;
     SkipSpace();
     if (pos_ >= text_.size()) return std::nullopt;
@@ -54,9 +56,9 @@ class Parser {
       if (Consume('}')) return value;
       do {
         SkipSpace();
-        std::optional<std::string> key = String();
+        std::optional<std::string> key = ParseString();
         if (!key.has_value() || !Consume(':')) return std::nullopt;
-        std::optional<JsonValue> field = Value(depth + 1);
+        std::optional<JsonValue> field = ParseValue(depth + 1);
         if (!field.has_value()) return std::nullopt;
         value.fields.emplace_back(*std::move(key), *std::move(field));
       } while (Consume(','));
@@ -68,7 +70,7 @@ class Parser {
       value.kind = JsonValue::Kind::kArray;
       if (Consume(']')) return value;
       do {
-        std::optional<JsonValue> item = Value(depth + 1);
+        std::optional<JsonValue> item = ParseValue(depth + 1);
         if (!item.has_value()) return std::nullopt;
         value.items.push_back(*std::move(item));
       } while (Consume(','));
@@ -76,18 +78,20 @@ class Parser {
       return value;
     }
     if (c == '"') {
-      std::optional<std::string> s = String();
+      std::optional<std::string> s = ParseString();
       if (!s.has_value()) return std::nullopt;
       value.kind = JsonValue::Kind::kString;
       value.text = *std::move(s);
       return value;
     }
-    if (Word("true") || Word("false")) {
-      value.kind = JsonValue::Kind::kBool;
-      value.text = c == 't' ? "true" : "false";
-      return value;
+    for (absl::string_view word : {"true", "false"}) {
+      if (ConsumeWord(word)) {
+        value.kind = JsonValue::Kind::kBool;
+        value.text = std::string(word);
+        return value;
+      }
     }
-    if (Word("null")) return value;
+    if (ConsumeWord("null")) return value;
     const size_t start = pos_;
     while (pos_ < text_.size() &&
            (absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_])) ||
@@ -101,9 +105,8 @@ class Parser {
     return value;
   }
 
-  // A string literal at pos_. \uXXXX escapes outside ASCII become '?': the
-  // log API only escapes control characters.
-  std::optional<std::string> String() {
+  // A string literal at pos_ (escapes decoded; \u to UTF-8).
+  std::optional<std::string> ParseString() {
     if (pos_ >= text_.size() || text_[pos_] != '"') return std::nullopt;
     ++pos_;
     std::string out;
@@ -117,6 +120,11 @@ class Parser {
       if (pos_ >= text_.size()) return std::nullopt;
       const char e = text_[pos_++];
       switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out += e;
+          break;
         case 'b':
           out += '\b';
           break;
@@ -133,17 +141,37 @@ class Parser {
           out += '\t';
           break;
         case 'u': {
-          if (pos_ + 4 > text_.size()) return std::nullopt;
           uint32_t code = 0;
-          if (!absl::SimpleHexAtoi(text_.substr(pos_, 4), &code)) {
-            return std::nullopt;
+          if (pos_ + 4 > text_.size()) return std::nullopt;
+          for (int i = 0; i < 4; ++i) {
+            const char h = text_[pos_++];
+            code <<= 4;
+            if (h >= '0' && h <= '9') {
+              code |= h - '0';
+            } else if (h >= 'a' && h <= 'f') {
+              code |= h - 'a' + 10;
+            } else if (h >= 'A' && h <= 'F') {
+              code |= h - 'A' + 10;
+            } else {
+              return std::nullopt;
+            }
           }
-          pos_ += 4;
-          out += code < 0x80 ? static_cast<char>(code) : '?';
+          // Surrogate pairs are kept as two code points: error messages
+          // only, and they are rare there.
+          if (code < 0x80) {
+            out += static_cast<char>(code);
+          } else if (code < 0x800) {
+            out += static_cast<char>(0xC0 | (code >> 6));
+            out += static_cast<char>(0x80 | (code & 0x3F));
+          } else {
+            out += static_cast<char>(0xE0 | (code >> 12));
+            out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (code & 0x3F));
+          }
           break;
         }
-        default:  // '"', '\\', '/'
-          out += e;
+        default:
+          return std::nullopt;
       }
     }
     return std::nullopt;
@@ -189,7 +217,7 @@ std::optional<bool> JsonValue::Bool(absl::string_view name) const {
 }
 
 absl::StatusOr<JsonValue> ParseJson(absl::string_view text) {
-  std::optional<JsonValue> value = Parser(text).Document();
+  std::optional<JsonValue> value = Parser(text).ParseDocument();
   if (!value.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "not JSON: ", text.substr(0, 200), text.size() > 200 ? "..." : ""));
@@ -197,4 +225,4 @@ absl::StatusOr<JsonValue> ParseJson(absl::string_view text) {
   return *std::move(value);
 }
 
-}  // namespace cairn::tests
+}  // namespace cairn
