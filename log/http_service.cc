@@ -157,6 +157,8 @@ int HttpStatusFor(const absl::Status& status) {
       return 503;
     case absl::StatusCode::kDeadlineExceeded:
       return 504;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;  // the leader's append queue is full; nothing appended
     default:
       return 500;
   }

@@ -117,6 +117,29 @@ TEST(NodeTest, AdaptivePipelineOpensAPositionOnlyForAFullBatch) {
   EXPECT_EQ(c.node(leader).proposer().in_flight(), 0u);
 }
 
+TEST(NodeTest, AppendsBeyondTheQueueLimitAreRefusedAtOnce) {
+  Config config = FastConfig();
+  config.max_in_flight = 1;
+  config.max_queued_entries = 2;
+  TestCluster c(3, config);
+  const uint32_t leader = c.WaitForLeader();
+  const uint64_t first = c.Append(leader, "in flight");
+  const uint64_t second = c.Append(leader, "queued");
+  const uint64_t third = c.Append(leader, "queued too");
+  const uint64_t refused = c.Append(leader, "one too many");
+  ASSERT_TRUE(c.results.count(refused));
+  EXPECT_EQ(c.results.at(refused).status.code(),
+            absl::StatusCode::kResourceExhausted);
+  c.DeliverAll();
+  for (uint64_t id : {first, second, third}) {
+    ASSERT_TRUE(c.results.at(id).status.ok()) << c.results.at(id).status;
+  }
+  // Once the queue drains, appends are taken again.
+  const uint64_t later = c.Append(leader, "later");
+  c.DeliverAll();
+  EXPECT_TRUE(c.results.at(later).status.ok());
+}
+
 TEST(NodeTest, DemotedProposerCannotAppendWithoutReelection) {
   Config config = FastConfig();
   config.sticky_leader = false;

@@ -329,6 +329,15 @@ void Proposer::Append(uint64_t id, std::string entry, absl::Time now,
         {id, absl::UnavailableError("not the serving leader"), 0, 0});
     return;
   }
+  if (queue_.size() >= config_.max_queued_entries) {
+    out->append_results.push_back(
+        {id,
+         absl::ResourceExhaustedError(absl::StrCat(
+             "append queue full (", queue_.size(),
+             " entries waiting); nothing was appended, retry later")),
+         0, 0});
+    return;
+  }
   queue_.push_back({id, std::move(entry), false, 0});
   Flush(now, out);
 }

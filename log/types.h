@@ -98,6 +98,9 @@ struct Config {
   // once this many entries have queued, so concurrent appenders share
   // positions (fewer fsyncs) and the pipeline fills only under real load.
   size_t pipeline_min_entries = 8;
+  // Backpressure: appends beyond this many queued at the leader are refused
+  // at once with kResourceExhausted (nothing appended; retry later).
+  size_t max_queued_entries = 100000;
   size_t max_batch_entries = 4096;     // entries per position
   size_t max_batch_bytes = 4 << 20;    // bytes per position
   // Phase 1 answers carry at most this many actions per message.
