@@ -57,7 +57,7 @@ void Node::Handle(const LogMessage& message, absl::Time now, Effects* out) {
 void Node::Tick(absl::Time now, Effects* out) {
   replica_.Tick(now, out);
   proposer_.Tick(now, out);
-  if (proposer_.recampaign_requested()) TEST_Campaign(now, out);
+  if (proposer_.recampaign_requested()) Campaign(now, out);
   if (replica_.status() == Metadata::RECOVERING &&
       proposer_.serving(now)) {
     // Our own replica may be waiting for positions past everything chosen
@@ -84,10 +84,12 @@ void Node::MaybeCampaign(absl::Time now, Effects* out) {
       now - quiet_since < 4 * election_timeout_) {
     return;
   }
-  TEST_Campaign(now, out);
+  Campaign(now, out);
 }
 
-void Node::TEST_Campaign(absl::Time now, Effects* out) {
+void Node::TEST_Campaign(absl::Time now, Effects* out) { Campaign(now, out); }
+
+void Node::Campaign(absl::Time now, Effects* out) {
   last_campaign_ = now;
   election_timeout_ = RandomElectionTimeout();
   if (!replica_.voting()) {

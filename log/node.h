@@ -73,6 +73,8 @@ class Node {
 
  private:
   void MaybeCampaign(absl::Time now, Effects* out);
+  // Starts an election if our replica votes (else gives up leading).
+  void Campaign(absl::Time now, Effects* out);
   absl::Duration RandomElectionTimeout();
 
   Config config_;
