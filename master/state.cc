@@ -160,6 +160,9 @@ absl::Status MasterState::Apply(const Event& e) {
     case Event::kAgentDrained:
       status = ApplyAgentDrained(e);
       break;
+    case Event::kAgentResourcesUpdated:
+      status = ApplyAgentResourcesUpdated(e);
+      break;
     case Event::kFrameworkSubscribed:
       status = ApplyFrameworkSubscribed(e);
       break;
@@ -186,6 +189,9 @@ absl::Status MasterState::Apply(const Event& e) {
       break;
     case Event::kTaskStatusAcknowledged:
       status = ApplyTaskStatusAcknowledged(e);
+      break;
+    case Event::kTaskKillRequested:
+      status = ApplyTaskKillRequested(e);
       break;
     case Event::kOffersCreated:
       status = ApplyOffersCreated(e);
@@ -355,6 +361,7 @@ absl::Status MasterState::ApplyAgentRegistered(const Event& e) {
   agent.total.ToProto(agent.record.mutable_total_resources());
   agent.record.set_state(AgentRecord::ACTIVE);
   *agent.record.mutable_registered_time() = e.time();
+  *agent.record.mutable_capabilities() = e.agent_registered().capabilities();
   return absl::OkStatus();
 }
 
@@ -384,6 +391,7 @@ absl::Status MasterState::ApplyAgentReregistered(const Event& e) {
   a.record.set_state(AgentRecord::ACTIVE);
   *a.record.mutable_reregistered_time() = e.time();
   a.record.clear_unreachable_time();
+  *a.record.mutable_capabilities() = e.agent_reregistered().capabilities();
   return absl::OkStatus();
 }
 
@@ -487,6 +495,30 @@ absl::Status MasterState::ApplyAgentDrained(const Event& e) {
   }
 
   a.record.mutable_drain_info()->set_state(v1::DRAINED);
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyAgentResourcesUpdated(const Event& e) {
+  const v1::AgentResourcesUpdated& update = e.agent_resources_updated();
+  absl::StatusOr<Resources> total = Resources::FromProto(update.resources());
+  if (!total.ok()) return total.status();
+  absl::StatusOr<AgentEntry*> agent = GetAgent(update.agent_id());
+  if (!agent.ok()) return agent.status();
+  AgentEntry& a = **agent;
+  const std::string& id = update.agent_id().value();
+  if (a.record.state() != AgentRecord::ACTIVE) {
+    return Precondition(absl::StrCat("agent ", id, " is not active"));
+  }
+  if (!total->Contains(a.used)) {
+    return Precondition(
+        absl::StrCat("agent ", id, " reports ", total->ToString(),
+                     ", less than its tasks use: ", a.used.ToString()));
+  }
+
+  RemoveOffersOnAgent(id);
+  *a.record.mutable_info()->mutable_resources() = update.resources();
+  a.total = *std::move(total);
+  a.total.ToProto(a.record.mutable_total_resources());
   return absl::OkStatus();
 }
 
@@ -748,12 +780,16 @@ absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e) {
     return Precondition(absl::StrCat("task ", key.second, " already ended as ",
                                      v1::TaskState_Name(task->state())));
   }
+  const bool from_agent = status.source() != v1::TaskStatus::SOURCE_MASTER;
   if (!status.uuid().empty()) {
+    bool duplicate =
+        from_agent && status.uuid() == t.record.latest_agent_uuid();
     for (const auto& pending : t.record.unacknowledged()) {
-      if (pending.uuid() == status.uuid()) {
-        return Precondition(
-            absl::StrCat("task ", key.second, ": duplicate status update"));
-      }
+      if (pending.uuid() == status.uuid()) duplicate = true;
+    }
+    if (duplicate) {
+      return Precondition(
+          absl::StrCat("task ", key.second, ": duplicate status update"));
     }
   }
 
@@ -766,8 +802,12 @@ absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e) {
     statuses->DeleteSubrange(0, statuses->size() - kMaxStatusHistory);
   }
   if (!status.uuid().empty()) *t.record.add_unacknowledged() = status;
+  if (from_agent && !status.uuid().empty()) {
+    t.record.set_latest_agent_uuid(status.uuid());
+  }
   if (IsTerminalState(status.state())) {
     agents_.at(task->agent_id().value()).used -= t.resources;
+    t.record.clear_kill_request();
   }
   MaybeCompleteTask(key);
   return absl::OkStatus();
@@ -802,6 +842,39 @@ absl::Status MasterState::ApplyTaskStatusAcknowledged(const Event& e) {
 
   record.mutable_unacknowledged()->DeleteSubrange(index, 1);
   MaybeCompleteTask(key);
+  return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyTaskKillRequested(const Event& e) {
+  const v1::TaskKillRequested& kill = e.task_kill_requested();
+  absl::StatusOr<FrameworkEntry*> framework = GetFramework(kill.framework_id());
+  if (!framework.ok()) return framework.status();
+  if (kill.task_id().value().empty()) return Invalid("kill without task id");
+  if (kill.kill_policy().grace_period().nanoseconds() < 0) {
+    return Invalid("kill policy with a negative grace period");
+  }
+  TaskKey key{kill.framework_id().value(), kill.task_id().value()};
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    return Precondition(
+        absl::StrCat("unknown task ", key.second, " of ", key.first));
+  }
+  v1::TaskRecord& record = it->second.record;
+  if (IsTerminalState(record.task().state())) {
+    return Precondition(
+        absl::StrCat("task ", key.second, " already ended as ",
+                     v1::TaskState_Name(record.task().state())));
+  }
+
+  v1::TaskRecord::KillRequest* request = record.mutable_kill_request();
+  request->Clear();
+  if (kill.has_kill_policy()) {
+    *request->mutable_kill_policy() = kill.kill_policy();
+  }
+  *request->mutable_time() = e.time();
+  request->mutable_requested_by()->set_position(e.position());
+  request->mutable_requested_by()->set_index(e.index());
+  request->set_principal(e.principal());
   return absl::OkStatus();
 }
 
@@ -1161,6 +1234,9 @@ absl::Status MasterState::CheckInvariants() const {
     }
     if (IsTerminalState(task.state()) && t.record.unacknowledged_size() == 0) {
       return broken("task ", key.second, " ended but was not completed");
+    }
+    if (IsTerminalState(task.state()) && t.record.has_kill_request()) {
+      return broken("task ", key.second, " ended with a kill request");
     }
     // (The resource caches of tasks, offers and agent totals are derived
     // from their records once, when written or in FromSnapshot; re-deriving

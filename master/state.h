@@ -15,11 +15,12 @@
 //    resources not available, wrong lifecycle state, replayed position).
 //
 // Some events have implicit consequences, documented on the event message:
-// an agent going away (unreachable, removed, deactivated, draining,
-// reregistered) or a framework going away (disconnected, deactivated,
-// removed, leaving a role) drops the affected outstanding offers. The leader
-// rescinds those offers from the schedulers; OffersOnAgent() and
-// OffersOfFramework() tell it which they are before it applies the event.
+// an agent going away or changing (unreachable, removed, deactivated,
+// draining, reregistered, resources updated) or a framework going away
+// (disconnected, deactivated, removed, leaving a role) drops the affected
+// outstanding offers. The leader rescinds those offers from the schedulers;
+// OffersOnAgent() and OffersOfFramework() tell it which they are before it
+// applies the event.
 //
 // Thread safety: none; one thread owns a MasterState. Copyable (a copy is an
 // independent state, e.g. the leader's speculative view).
@@ -34,7 +35,8 @@
 //    deactivated, not draining) and a CONNECTED framework;
 //  - the cached indices (per-agent/per-framework tasks and offers, used and
 //    offered resources) equal what the records imply;
-//  - a DISCONNECTED framework has a failover deadline, others do not.
+//  - a DISCONNECTED framework has a failover deadline, others do not;
+//  - only a non-terminal task has a kill request.
 
 #ifndef CAIRN_MASTER_STATE_H_
 #define CAIRN_MASTER_STATE_H_
@@ -175,6 +177,7 @@ class MasterState {
   absl::Status ApplyAgentReactivated(const v1::Event& e);
   absl::Status ApplyAgentDrainStarted(const v1::Event& e);
   absl::Status ApplyAgentDrained(const v1::Event& e);
+  absl::Status ApplyAgentResourcesUpdated(const v1::Event& e);
   absl::Status ApplyFrameworkSubscribed(const v1::Event& e);
   absl::Status ApplyFrameworkFailedOver(const v1::Event& e);
   absl::Status ApplyFrameworkDisconnected(const v1::Event& e);
@@ -184,6 +187,7 @@ class MasterState {
   absl::Status ApplyTasksLaunched(const v1::Event& e);
   absl::Status ApplyTaskStatusUpdated(const v1::Event& e);
   absl::Status ApplyTaskStatusAcknowledged(const v1::Event& e);
+  absl::Status ApplyTaskKillRequested(const v1::Event& e);
   absl::Status ApplyOffersCreated(const v1::Event& e);
   absl::Status ApplyOffersRemoved(
       const google::protobuf::RepeatedPtrField<v1::OfferID>& ids,

@@ -1,6 +1,7 @@
 // Randomized test of the fold: random valid event sequences (agents come and
-// go, frameworks subscribe and fail over, offers, launches, status updates,
-// acknowledgements, reservations, quota, weights, maintenance), with a few
+// go or change resources, frameworks subscribe and fail over, offers,
+// launches, status updates, kill requests, acknowledgements, reservations,
+// quota, weights, maintenance), with a few
 // invalid events mixed in. Checks, for every sequence:
 //  - CheckInvariants() holds after every event;
 //  - an invalid event is rejected with kInvalidArgument or
@@ -78,7 +79,7 @@ class EventGenerator {
 
   // A valid event, or nullopt when the chosen action is impossible now.
   std::optional<Event> NextValid() {
-    switch (rng_.Uniform(22)) {
+    switch (rng_.Uniform(24)) {
       case 0:
         return RegisterAgent();
       case 1:
@@ -117,6 +118,10 @@ class EventGenerator {
         return RolesAndQuota();
       case 21:
         return Maintenance();
+      case 22:
+        return UpdateResources();
+      case 23:
+        return RequestKill();
     }
     return std::nullopt;
   }
@@ -124,7 +129,7 @@ class EventGenerator {
   // An event the fold must reject.
   Event Invalid() {
     Event e;
-    switch (rng_.Uniform(6)) {
+    switch (rng_.Uniform(8)) {
       case 0: {
         auto* u = e.mutable_task_status_updated();
         u->mutable_framework_id()->set_value("fw-none");
@@ -171,6 +176,23 @@ class EventGenerator {
       case 4:
         e.mutable_offers_rescinded()->add_offer_ids()->set_value("o-none");
         break;
+      case 5: {
+        auto* k = e.mutable_task_kill_requested();
+        k->mutable_framework_id()->set_value("fw-none");
+        k->mutable_task_id()->set_value("t-none");
+        break;
+      }
+      case 6: {
+        // Below what some agent's tasks use, or an unknown agent.
+        std::string agent = "a-none";
+        for (const auto& id : state_.AgentIds()) {
+          if (!state_.UsedResources(id)->empty()) agent = id;
+        }
+        auto* u = e.mutable_agent_resources_updated();
+        u->mutable_agent_id()->set_value(agent);
+        Resources::Parse("disk:1")->ToProto(u->mutable_resources());
+        break;
+      }
       default:
         e.mutable_framework_removed()->mutable_framework_id()->set_value(
             "fw-none");
@@ -267,6 +289,50 @@ class EventGenerator {
     if (rng_.Chance(30)) absl::StrAppend(&text, ";cpus(web):1");
     if (rng_.Chance(20)) absl::StrAppend(&text, ";gpus(batch):2");
     Resources::Parse(text)->ToProto(info->mutable_resources());
+    AddCapabilities(e.mutable_agent_registered()->mutable_capabilities());
+    return e;
+  }
+
+  void AddCapabilities(
+      google::protobuf::RepeatedPtrField<v1::AgentInfo::Capability>* out) {
+    for (auto type : {v1::AgentInfo::Capability::MULTI_ROLE,
+                      v1::AgentInfo::Capability::HIERARCHICAL_ROLE,
+                      v1::AgentInfo::Capability::AGENT_DRAINING}) {
+      if (rng_.Chance(50)) out->Add()->set_type(type);
+    }
+  }
+
+  // A new total for an active agent: grown, or shrunk to no less than what
+  // its tasks use.
+  std::optional<Event> UpdateResources() {
+    std::vector<std::string> ids = Agents(
+        [](const AgentRecord& a) { return a.state() == AgentRecord::ACTIVE; });
+    if (ids.empty()) return std::nullopt;
+    const std::string& id = rng_.Pick(ids);
+    Resources total = *state_.TotalResources(id);
+    Resources used = *state_.UsedResources(id);
+    Resources next = rng_.Chance(50)
+                         ? total + *Resources::Parse("mem:128;disk:500")
+                         : used + TakeSome(total - used);
+    Event e;
+    auto* u = e.mutable_agent_resources_updated();
+    u->mutable_agent_id()->set_value(id);
+    next.ToProto(u->mutable_resources());
+    return e;
+  }
+
+  std::optional<Event> RequestKill() {
+    std::vector<TaskKey> tasks = LiveTasks();
+    if (tasks.empty()) return std::nullopt;
+    const TaskKey& key = rng_.Pick(tasks);
+    Event e;
+    auto* k = e.mutable_task_kill_requested();
+    k->mutable_framework_id()->set_value(key.first);
+    k->mutable_task_id()->set_value(key.second);
+    if (rng_.Chance(50)) {
+      k->mutable_kill_policy()->mutable_grace_period()->set_nanoseconds(
+          int64_t(rng_.Uniform(30)) * 1000000000);
+    }
     return e;
   }
 
@@ -286,6 +352,7 @@ class EventGenerator {
       more.ToProto(info->mutable_resources());
     }
     e.mutable_agent_reregistered()->set_version("1.0");
+    AddCapabilities(e.mutable_agent_reregistered()->mutable_capabilities());
     return e;
   }
 

@@ -46,6 +46,29 @@ Event AgentReregistered(const std::string& id, const std::string& resources) {
   return e;
 }
 
+Event ResourcesUpdated(const std::string& agent, const std::string& resources) {
+  Event e;
+  e.mutable_agent_resources_updated()->mutable_agent_id()->set_value(agent);
+  SetResources(resources,
+               e.mutable_agent_resources_updated()->mutable_resources());
+  return e;
+}
+
+Event KillRequested(const std::string& framework, const std::string& task) {
+  Event e;
+  auto* k = e.mutable_task_kill_requested();
+  k->mutable_framework_id()->set_value(framework);
+  k->mutable_task_id()->set_value(task);
+  return e;
+}
+
+void AddCapability(
+    v1::AgentInfo::Capability::Type type,
+    google::protobuf::RepeatedPtrField<v1::AgentInfo::Capability>*
+        capabilities) {
+  capabilities->Add()->set_type(type);
+}
+
 v1::FrameworkInfo Info(const std::string& id, double failover_timeout = 60,
                        std::vector<std::string> roles = {"web"}) {
   v1::FrameworkInfo info;
@@ -298,6 +321,70 @@ TEST_F(MasterStateTest, AgentReregisteredRejectsTotalBelowTaskUse) {
   ExpectRejected(AgentReregistered("a1", "cpus:2;mem:1024"),
                  absl::StatusCode::kFailedPrecondition);
   ExpectRejected(AgentReregistered("a9", "cpus:2"),
+                 absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(MasterStateTest, AgentCapabilitiesAreStoredAndReplacedOnReregistration) {
+  Event registered = AgentRegistered("a1", "cpus:1");
+  auto* caps = registered.mutable_agent_registered()->mutable_capabilities();
+  AddCapability(v1::AgentInfo::Capability::MULTI_ROLE, caps);
+  AddCapability(v1::AgentInfo::Capability::AGENT_DRAINING, caps);
+  ApplyOk(registered);
+  ASSERT_EQ(state_.FindAgent("a1")->capabilities_size(), 2);
+  EXPECT_EQ(state_.FindAgent("a1")->capabilities(1).type(),
+            v1::AgentInfo::Capability::AGENT_DRAINING);
+
+  Event reregistered = AgentReregistered("a1", "cpus:1");
+  AddCapability(
+      v1::AgentInfo::Capability::TASK_RESOURCE_LIMITS,
+      reregistered.mutable_agent_reregistered()->mutable_capabilities());
+  ApplyOk(reregistered);
+  ASSERT_EQ(state_.FindAgent("a1")->capabilities_size(), 1);
+  EXPECT_EQ(state_.FindAgent("a1")->capabilities(0).type(),
+            v1::AgentInfo::Capability::TASK_RESOURCE_LIMITS);
+
+  // A removed agent's capabilities stay as they were.
+  ApplyOk(WithAgent("a1", &Event::mutable_agent_removed));
+  ExpectRejected(registered, absl::StatusCode::kFailedPrecondition);
+  Event again = AgentReregistered("a1", "cpus:1");
+  *again.mutable_agent_reregistered()->mutable_capabilities() = *caps;
+  ExpectRejected(again, absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(state_.FindAgent("a1")->capabilities_size(), 1);
+}
+
+TEST_F(MasterStateTest, AgentResourcesUpdatedReplacesTotalAndDropsOffers) {
+  SetUpCluster();
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:2"));
+  ApplyOk(Offers({MakeOffer("o1", "f1", "a1", "cpus:1;mem:512")}));
+  ApplyOk(ResourcesUpdated("a1", "cpus:2;mem:4096;disk:100"));
+  EXPECT_EQ(state_.offer_count(), 0u);
+  EXPECT_EQ(*state_.TotalResources("a1"), R("cpus:2;mem:4096;disk:100"));
+  EXPECT_EQ(Available("a1"), R("mem:4096;disk:100"));
+  const AgentRecord* a = state_.FindAgent("a1");
+  EXPECT_EQ(*Resources::FromProto(a->info().resources()),
+            R("cpus:2;mem:4096;disk:100"));
+  EXPECT_EQ(a->state(), AgentRecord::ACTIVE);
+}
+
+TEST_F(MasterStateTest, AgentResourcesUpdatedRejectsTotalBelowTaskUse) {
+  SetUpCluster();
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:3"));
+  ApplyOk(Offers({MakeOffer("o1", "f1", "a1", "cpus:1")}));
+  ExpectRejected(ResourcesUpdated("a1", "cpus:2;mem:1024"),
+                 absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(state_.offer_count(), 1u);
+  ExpectRejected(ResourcesUpdated("a9", "cpus:8"),
+                 absl::StatusCode::kFailedPrecondition);
+  ExpectRejected(ResourcesUpdated("", "cpus:8"),
+                 absl::StatusCode::kInvalidArgument);
+  Event negative = ResourcesUpdated("a1", "cpus:8");
+  negative.mutable_agent_resources_updated()
+      ->mutable_resources(0)
+      ->mutable_scalar()
+      ->set_value(-1);
+  ExpectRejected(negative, absl::StatusCode::kInvalidArgument);
+  ApplyOk(WithAgent("a1", &Event::mutable_agent_unreachable));
+  ExpectRejected(ResourcesUpdated("a1", "cpus:8"),
                  absl::StatusCode::kFailedPrecondition);
 }
 
@@ -576,6 +663,87 @@ TEST_F(MasterStateTest, TaskStatusUpdatedTerminalFreesResources) {
                  absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(MasterStateTest, TaskStatusUpdatedKeepsLatestAgentUuid) {
+  SetUpCluster();
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
+  ApplyOk(Status("f1", "t1", v1::TASK_RUNNING, "u1"));
+  EXPECT_EQ(state_.FindTask("f1", "t1")->latest_agent_uuid(), "u1");
+  ApplyOk(Ack("f1", "t1", "u1"));
+  // Master-sourced updates leave it alone.
+  Event master = Status("f1", "t1", v1::TASK_RUNNING, "m1");
+  master.mutable_task_status_updated()->mutable_status()->set_source(
+      v1::TaskStatus::SOURCE_MASTER);
+  ApplyOk(master);
+  EXPECT_EQ(state_.FindTask("f1", "t1")->latest_agent_uuid(), "u1");
+  // Enough updates without uuid to push u1 out of the bounded history.
+  for (int i = 0; i < MasterState::kMaxStatusHistory; ++i) {
+    ApplyOk(Status("f1", "t1", v1::TASK_RUNNING));
+  }
+  EXPECT_EQ(state_.FindTask("f1", "t1")->latest_agent_uuid(), "u1");
+}
+
+TEST_F(MasterStateTest, TaskStatusUpdatedRejectsAcknowledgedAgentDuplicate) {
+  SetUpCluster();
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
+  ApplyOk(Status("f1", "t1", v1::TASK_RUNNING, "u1"));
+  ApplyOk(Ack("f1", "t1", "u1"));
+  // No longer unacknowledged, but still the latest from the agent.
+  ExpectRejected(Status("f1", "t1", v1::TASK_RUNNING, "u1"),
+                 absl::StatusCode::kFailedPrecondition);
+  ApplyOk(Status("f1", "t1", v1::TASK_RUNNING, "u2"));
+  EXPECT_EQ(state_.FindTask("f1", "t1")->latest_agent_uuid(), "u2");
+}
+
+TEST_F(MasterStateTest, TaskKillRequestedIsRecordedUntilTheTaskEnds) {
+  SetUpCluster();
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
+  ApplyOk(Status("f1", "t1", v1::TASK_RUNNING));
+  Event kill = KillRequested("f1", "t1");
+  kill.mutable_task_kill_requested()
+      ->mutable_kill_policy()
+      ->mutable_grace_period()
+      ->set_nanoseconds(5 * kSecond);
+  ApplyOk(kill);
+  const v1::TaskRecord* t = state_.FindTask("f1", "t1");
+  ASSERT_TRUE(t->has_kill_request());
+  EXPECT_EQ(t->kill_request().kill_policy().grace_period().nanoseconds(),
+            5 * kSecond);
+  EXPECT_EQ(t->kill_request().time().nanoseconds(), now_ns_);
+  EXPECT_EQ(t->kill_request().requested_by().position(), position_);
+  EXPECT_EQ(t->kill_request().principal(), "test");
+  EXPECT_EQ(t->task().state(), v1::TASK_RUNNING);  // no implicit transition
+
+  // A retry replaces the request; a non-terminal update keeps it.
+  ApplyOk(KillRequested("f1", "t1"));
+  EXPECT_FALSE(state_.FindTask("f1", "t1")->kill_request().has_kill_policy());
+  ApplyOk(Status("f1", "t1", v1::TASK_KILLING, "u1"));
+  EXPECT_TRUE(state_.FindTask("f1", "t1")->has_kill_request());
+  ApplyOk(Status("f1", "t1", v1::TASK_KILLED, "u2"));
+  t = state_.FindTask("f1", "t1");
+  ASSERT_NE(t, nullptr);  // awaiting acknowledgements
+  EXPECT_FALSE(t->has_kill_request());
+}
+
+TEST_F(MasterStateTest, TaskKillRequestedRejectsEndedOrUnknownTask) {
+  SetUpCluster();
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
+  ApplyOk(Status("f1", "t1", v1::TASK_FAILED, "u1"));
+  ExpectRejected(KillRequested("f1", "t1"),
+                 absl::StatusCode::kFailedPrecondition);
+  ExpectRejected(KillRequested("f1", "t9"),
+                 absl::StatusCode::kFailedPrecondition);
+  ExpectRejected(KillRequested("f9", "t1"),
+                 absl::StatusCode::kFailedPrecondition);
+  ExpectRejected(KillRequested("f1", ""), absl::StatusCode::kInvalidArgument);
+  ApplyOk(Launch("f1", "a1", "t2", "cpus:1"));
+  Event negative = KillRequested("f1", "t2");
+  negative.mutable_task_kill_requested()
+      ->mutable_kill_policy()
+      ->mutable_grace_period()
+      ->set_nanoseconds(-1);
+  ExpectRejected(negative, absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(MasterStateTest, TaskStatusHistoryIsBounded) {
   SetUpCluster();
   ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
@@ -801,6 +969,8 @@ TEST_F(MasterStateTest, MaintenanceScheduleUpdatedReplacesSchedule) {
 TEST_F(MasterStateTest, SnapshotRoundTripsAndCoversLastPosition) {
   SetUpCluster();
   ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
+  ApplyOk(Status("f1", "t1", v1::TASK_RUNNING, "u1"));
+  ApplyOk(KillRequested("f1", "t1"));
   ApplyOk(Offers({MakeOffer("o1", "f1", "a1", "cpus:1")}));
   v1::MasterSnapshot snapshot = state_.ToSnapshot();
   EXPECT_EQ(snapshot.last_applied().position(), position_);
