@@ -1378,40 +1378,39 @@ std::vector<std::string> MasterState::OffersOfFramework(
   return {it->second.offers.begin(), it->second.offers.end()};
 }
 
-absl::StatusOr<Resources> MasterState::TotalResources(
-    const std::string& agent_id) const {
-  auto it = agents_.find(agent_id);
-  if (it == agents_.end()) {
+namespace {
+// `f` applied to the record of agent `agent_id`; kNotFound if none.
+template <typename AgentMap, typename F>
+absl::StatusOr<Resources> OfAgent(const AgentMap& agents,
+                                  const std::string& agent_id, F f) {
+  auto it = agents.find(agent_id);
+  if (it == agents.end()) {
     return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
   }
-  return it->second.total;
+  return f(it->second);
+}
+}  // namespace
+
+absl::StatusOr<Resources> MasterState::TotalResources(
+    const std::string& agent_id) const {
+  return OfAgent(agents_, agent_id, [](const auto& a) { return a.total; });
 }
 
 absl::StatusOr<Resources> MasterState::UsedResources(
     const std::string& agent_id) const {
-  auto it = agents_.find(agent_id);
-  if (it == agents_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
-  }
-  return it->second.used;
+  return OfAgent(agents_, agent_id, [](const auto& a) { return a.used; });
 }
 
 absl::StatusOr<Resources> MasterState::OfferedResources(
     const std::string& agent_id) const {
-  auto it = agents_.find(agent_id);
-  if (it == agents_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
-  }
-  return it->second.offered;
+  return OfAgent(agents_, agent_id, [](const auto& a) { return a.offered; });
 }
 
 absl::StatusOr<Resources> MasterState::AvailableResources(
     const std::string& agent_id) const {
-  auto it = agents_.find(agent_id);
-  if (it == agents_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown agent ", agent_id));
-  }
-  return it->second.total - it->second.used - it->second.offered;
+  return OfAgent(agents_, agent_id, [](const auto& a) {
+    return a.total - a.used - a.offered;
+  });
 }
 
 absl::StatusOr<Resources> MasterState::ReservedResources(
