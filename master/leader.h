@@ -1,0 +1,347 @@
+// Leader: what the leading master does besides folding the log — the agent
+// protocol (docs/agent-protocol.md), the scheduler API's calls and event
+// streams, liveness, failover timeouts, and allocation cycles.
+//
+// Sans-IO: a Leader reads no clock (Tick() and its `clock` give the time),
+// opens no socket and draws randomness only from its seed. Streams are
+// interfaces (AgentStream, FrameworkStream) that the master backs with HTTP
+// chunked responses and the simulation (sim/master_sim) with in-memory
+// queues. Every state change goes through the CommandPath (validate against
+// the speculative view -> events -> append -> apply -> answer), and every
+// message that reveals a decision (OFFERS, LAUNCH, KILL, ACKNOWLEDGE,
+// SUBSCRIBED, UPDATE...) is sent only after the events behind it are
+// committed and applied. What a Leader keeps in memory — streams, liveness
+// deadlines, which tasks were dispatched, which offers and updates were sent,
+// decline filters — is lost with leadership on purpose: a new leader rebuilds
+// what it needs from the log (see BecomeLeader below).
+//
+// Lifetime: the owner creates a Leader when its CommandPath becomes leader
+// (after CommandPath::BecomeLeader) and destroys it when it steps down; the
+// destructor ends every open stream. REQUIRES: `commands` and `committed`
+// outlive the Leader; `committed` is the owner's folded state, updated
+// before CommandPath::OnApplied runs.
+//
+// On creation (a new leadership term) the Leader appends:
+//  - FrameworkDisconnected for every CONNECTED or INACTIVE framework: its
+//    scheduler's stream was with the previous leader, so its
+//    failover_timeout starts now (a framework already DISCONNECTED keeps the
+//    deadline the log holds: failover_timeout survives failovers);
+// and it treats every committed task as dispatched, gives every ACTIVE
+// agent agent_reregister_timeout to subscribe, and resends KILL for tasks
+// whose kill was requested when their agent subscribes.
+//
+// Thread safety: none; the master's thread owns it (the CommandPath's
+// callbacks run there too).
+
+#ifndef CAIRN_MASTER_LEADER_H_
+#define CAIRN_MASTER_LEADER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "cairn/v1/agent.pb.h"
+#include "cairn/v1/master.pb.h"
+#include "cairn/v1/mesos.pb.h"
+#include "cairn/v1/scheduler.pb.h"
+#include "master/allocator.h"
+#include "master/command_path.h"
+#include "master/state.h"
+
+namespace cairn::master {
+
+struct LeaderOptions {
+  // Agents: heartbeats both ways every agent_ping_timeout; an ACTIVE agent
+  // silent for agent_ping_timeout * max_agent_ping_timeouts is marked
+  // unreachable. After an election, agents get agent_reregister_timeout.
+  absl::Duration agent_ping_timeout = absl::Seconds(15);
+  uint32_t max_agent_ping_timeouts = 5;
+  absl::Duration agent_reregister_timeout = absl::Minutes(10);
+  // RECONCILE to every agent this often (anti-entropy).
+  absl::Duration agent_reconcile_interval = absl::Minutes(15);
+  // Frameworks: HEARTBEAT events on every scheduler stream this often.
+  absl::Duration framework_heartbeat_interval = absl::Seconds(15);
+  // An UPDATE not acknowledged by the framework is sent again after this.
+  absl::Duration status_update_retry = absl::Seconds(10);
+  // A periodic allocation cycle at least this often (and one soon after
+  // resources are freed, a framework subscribes or revives).
+  absl::Duration allocation_interval = absl::Seconds(1);
+  AllocatorOptions allocator;
+  // Describes this master in SUBSCRIBED events.
+  v1::MasterInfo master_info;
+  // Seeds ids (agents, frameworks, offers, streams) and master-made uuids.
+  // The master passes a random value; the simulation a seeded one.
+  uint64_t seed = 0;
+  // At most this many SUBSCRIBEs in flight per agent / framework: further
+  // ones get 503 until the first is answered.
+  // Limits on what an agent's UPDATE may carry (docs/agent-protocol.md §9).
+  size_t max_status_data_bytes = 64 * 1024;
+  size_t max_status_message_bytes = 4 * 1024;
+};
+
+// The answer to a call: an HTTP status code (200, 202, 4xx, 503) and, for
+// errors, a message and the offending field's path ("" if none).
+struct Answer {
+  int code = 202;
+  std::string message;
+  std::string field;
+  // For SUBSCRIBE answered 200: the new stream's id.
+  std::string stream_id;
+
+  static Answer Error(int code, std::string message, std::string field = "") {
+    Answer a;
+    a.code = code;
+    a.message = std::move(message);
+    a.field = std::move(field);
+    return a;
+  }
+  bool ok() const { return code == 200 || code == 202; }
+};
+
+// One agent's event stream. Send() and Close() after Close() are ignored.
+class AgentStream {
+ public:
+  virtual ~AgentStream() = default;
+  virtual void Send(const v1::AgentEvent& event) = 0;
+  // Ends the stream (final chunk). Idempotent.
+  virtual void Close() = 0;
+};
+
+// One scheduler's event stream.
+class FrameworkStream {
+ public:
+  virtual ~FrameworkStream() = default;
+  virtual void Send(const v1::scheduler::Event& event) = 0;
+  virtual void Close() = 0;
+};
+
+// Counters for metrics and tests.
+struct LeaderMetrics {
+  uint64_t agent_subscribes = 0;
+  uint64_t agent_updates = 0;
+  uint64_t duplicate_updates = 0;  // acknowledged without an event
+  uint64_t late_updates = 0;       // for tasks the log had already ended
+  uint64_t agents_marked_unreachable = 0;
+  uint64_t framework_subscribes = 0;
+  uint64_t frameworks_removed = 0;
+  uint64_t allocation_cycles = 0;
+  uint64_t offers_sent = 0;
+  uint64_t offers_rescinded = 0;
+  uint64_t updates_sent = 0;  // UPDATE events to schedulers
+};
+
+class Leader {
+ public:
+  using Done = std::function<void(Answer)>;
+
+  // Starts a leadership term on top of `committed` (see the file comment).
+  Leader(LeaderOptions options, CommandPath* commands,
+         const MasterState* committed, std::function<absl::Time()> clock);
+  Leader(const Leader&) = delete;
+  Leader& operator=(const Leader&) = delete;
+  // Ends every stream (agents and schedulers resubscribe to the next
+  // leader) and fails calls still waiting with 503.
+  ~Leader();
+
+  // ---- Agent protocol (POST /api/v1/agent) ----------------------------
+
+  // SUBSCRIBE: `done` gets 200 with the stream id once the subscription's
+  // events are committed — the caller then starts the HTTP stream — and
+  // right after `done` returns the Leader sends SUBSCRIBED and what follows
+  // on `stream`. On an error `done` gets 4xx/503 and `stream` is unused.
+  void AgentSubscribe(const v1::AgentCall& call, const CommandContext& context,
+                      std::shared_ptr<AgentStream> stream, Done done);
+  // Any other call, with the X-Cairn-Stream-Id header's value. `done` gets
+  // 202 (accepted; effects arrive on the stream) or an error (400 with the
+  // field, 409 for a stream id that is not the agent's current one, ...).
+  void AgentCall(const v1::AgentCall& call, const std::string& stream_id,
+                 const CommandContext& context, Done done);
+  // The HTTP layer saw the stream end (client gone, write error).
+  void AgentStreamClosed(const std::string& stream_id);
+
+  // ---- Scheduler API (POST /api/v1/scheduler) -------------------------
+
+  // SUBSCRIBE: `done` gets 200 with the Mesos-Stream-Id once committed;
+  // then SUBSCRIBED and the framework's pending UPDATEs follow on `stream`.
+  void FrameworkSubscribe(const v1::scheduler::Call& call,
+                          const CommandContext& context,
+                          std::shared_ptr<FrameworkStream> stream, Done done);
+  // Any other call with its Mesos-Stream-Id. 202 once the call's events are
+  // committed; 400 (invalid, naming the field), 403 (stream id is not the
+  // framework's current one, or the framework is not subscribed), 503.
+  void FrameworkCall(const v1::scheduler::Call& call,
+                     const std::string& stream_id,
+                     const CommandContext& context, Done done);
+  void FrameworkStreamClosed(const std::string& stream_id);
+
+  // ---- Time -------------------------------------------------------------
+
+  // Heartbeats, liveness, failover timeouts, offer timeouts, update
+  // redelivery, reconciliation and allocation cycles that are due at `now`.
+  // The owner calls it often (every 100 ms or so) and the simulation at
+  // each simulated step.
+  void Tick(absl::Time now);
+
+  // ---- Inspection -------------------------------------------------------
+
+  const LeaderMetrics& metrics() const { return metrics_; }
+  const Allocator& allocator() const { return allocator_; }
+  size_t agent_streams() const;
+  size_t framework_streams() const;
+  bool IsDispatched(const TaskKey& key) const {
+    return dispatched_.count(key) > 0;
+  }
+
+ private:
+  struct AgentConn {
+    std::string stream_id;  // "" when no stream is open
+    std::shared_ptr<AgentStream> stream;
+    absl::Time deadline = absl::InfiniteFuture();  // marked unreachable after
+    absl::Time last_heartbeat = absl::InfinitePast();
+    absl::Time last_reconcile = absl::InfinitePast();
+  };
+  struct FrameworkConn {
+    std::string stream_id;
+    std::shared_ptr<FrameworkStream> stream;
+    absl::Time last_heartbeat = absl::InfinitePast();
+  };
+  // An agent's UPDATE waiting for its task's previous one.
+  struct QueuedUpdate {
+    std::string agent_id;
+    v1::AgentCall::Update update;
+    CommandContext context;
+  };
+  // The framework's copy of a task's head unacknowledged update.
+  struct Delivery {
+    std::string uuid;
+    absl::Time sent = absl::InfinitePast();
+  };
+
+  absl::Time Now() const { return clock_(); }
+  std::string NewId(absl::string_view kind);
+  std::string NewUuid();
+  const MasterState& view() const { return commands_->view(); }
+  bool leading() const { return commands_->leading(); }
+  // Submits and, after the reply, rescinds offers that vanished and pumps
+  // status updates to schedulers.
+  void Submit(const CommandContext& context, const CommandPath::Decide& decide,
+              std::function<void(absl::Status)> reply);
+
+  // Agents.
+  void SubscribeNewAgent(const v1::AgentCall& call,
+                         const CommandContext& context,
+                         std::shared_ptr<AgentStream> stream, Done done);
+  void SubscribeKnownAgent(const v1::AgentCall& call,
+                           const CommandContext& context,
+                           std::shared_ptr<AgentStream> stream, Done done);
+  // Opens the agent's stream (ending any older one) and sends SUBSCRIBED,
+  // then `kills`, `shutdowns`, LAUNCH for undispatched tasks, RECONCILE.
+  void OpenAgentStream(const std::string& agent_id,
+                       std::shared_ptr<AgentStream> stream,
+                       const std::vector<TaskKey>& kills,
+                       const std::set<std::string>& shutdowns, Done done);
+  void EndAgentStream(const std::string& agent_id, int code,
+                      const std::string& message);
+  void SendToAgent(const std::string& agent_id, const v1::AgentEvent& event);
+  void SendLaunch(const TaskKey& key);
+  void SendKill(const TaskKey& key);
+  void SendReconcile(const std::string& agent_id);
+  void HandleUpdate(QueuedUpdate queued);
+  void FinishUpdate(const TaskKey& key);
+  void MarkUnreachable(const std::string& agent_id);
+  v1::Event MasterStatus(const v1::TaskRecord& task, v1::TaskState state,
+                         v1::TaskStatus::Reason reason,
+                         const std::string& message);
+  // TASK_LOST / TASK_GONE / TASK_DROPPED for a task missing on its agent.
+  v1::TaskState MissingState(const MasterState& state,
+                             const v1::TaskRecord& task) const;
+  bool PartitionAware(const MasterState& state,
+                      const std::string& framework_id) const;
+
+  // Frameworks.
+  void HandleAccept(const std::string& framework_id,
+                    const v1::scheduler::Call& call,
+                    const CommandContext& context, Done done);
+  void HandleDecline(const std::string& framework_id,
+                     const v1::scheduler::Call& call,
+                     const CommandContext& context, Done done);
+  void HandleKill(const std::string& framework_id,
+                  const v1::scheduler::Call& call,
+                  const CommandContext& context, Done done);
+  void HandleAcknowledge(const std::string& framework_id,
+                         const v1::scheduler::Call& call,
+                         const CommandContext& context, Done done);
+  void HandleReconcile(const std::string& framework_id,
+                       const v1::scheduler::Call& call, Done done);
+  // Kills the framework's live tasks (TASK_KILLED from the master), removes
+  // it, and sends SHUTDOWN_FRAMEWORK to its agents once committed.
+  void RemoveFramework(const std::string& framework_id,
+                       const std::string& reason,
+                       const CommandContext& context, Done done);
+  void SendToFramework(const std::string& framework_id,
+                       const v1::scheduler::Event& event);
+  // Sends a status to the scheduler without recording it (TASK_ERROR for
+  // an invalid launch, reconciliation answers).
+  void SendTransientUpdate(const std::string& framework_id,
+                           const v1::TaskStatus& status);
+  // Delivers the head unacknowledged update of each of the framework's
+  // tasks not yet delivered (or delivered before `resend_before`).
+  void PumpUpdates(const std::string& framework_id, absl::Time resend_before);
+  void PumpTask(const TaskKey& key, absl::Time resend_before);
+  // RESCIND for offers sent to schedulers that the committed state no
+  // longer holds (expired, agent gone, ...).
+  void RescindVanishedOffers();
+
+  // Allocation.
+  void MaybeAllocate(absl::Time now);
+  void ExpireOffers(absl::Time now);
+
+  const LeaderOptions options_;
+  CommandPath* const commands_;
+  const MasterState* const committed_;
+  const std::function<absl::Time()> clock_;
+  std::mt19937_64 random_;
+  std::string id_prefix_;
+  uint64_t next_id_ = 0;
+  // Bumped by the destructor path so callbacks of a destroyed Leader never
+  // run: every callback holds a weak reference to this token.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  Allocator allocator_;
+  LeaderMetrics metrics_;
+
+  std::map<std::string, AgentConn> agents_;  // by agent id (ACTIVE in log)
+  std::map<std::string, std::string> agent_by_stream_;
+  // Agents (by id, or "host:port" for new ones) with a SUBSCRIBE in flight.
+  std::set<std::string> agent_subscribing_;
+  std::set<TaskKey> dispatched_;
+  // Per task: the agent UPDATE in flight, and those waiting behind it.
+  std::map<TaskKey, std::deque<QueuedUpdate>> updates_;
+
+  std::map<std::string, FrameworkConn> frameworks_;  // by framework id
+  std::map<std::string, std::string> framework_by_stream_;
+  std::set<std::string> framework_subscribing_;
+  std::map<TaskKey, Delivery> delivered_;
+  std::map<std::string, std::string> sent_offers_;  // offer id -> framework
+  std::set<std::string> removing_frameworks_;
+
+  bool allocation_pending_ = true;
+  bool allocating_ = false;
+  uint64_t allocation_cycle_ = 0;
+  absl::Time last_allocation_ = absl::InfinitePast();
+  bool expiring_ = false;
+  bool checking_liveness_ = false;
+};
+
+}  // namespace cairn::master
+
+#endif  // CAIRN_MASTER_LEADER_H_
