@@ -407,6 +407,7 @@ void Master::CatchUp() {
         applied_ + 1, std::numeric_limits<uint64_t>::max(), kFoldPagePositions);
     if (!page.ok()) {
       if (absl::IsOutOfRange(page.status())) {
+        MaybeFetchSnapshot();
         if (absl::Now() - last_fold_error_ < absl::Seconds(10)) return;
         last_fold_error_ = absl::Now();
         LOG(ERROR) << "cannot fold the log after position " << applied_ << ": "
@@ -477,6 +478,57 @@ void Master::MaybeSnapshot() {
   if (!deleted.ok()) LOG(WARNING) << "history retention: " << deleted.status();
   LOG(INFO) << "snapshot at position " << applied_ << " ("
             << state_.events_applied() << " events applied)";
+}
+
+void Master::MaybeFetchSnapshot() {
+  if (options_.masters.size() < 2) return;
+  if (absl::Now() < next_snapshot_fetch_) return;
+  const uint64_t begin = log_->Status().begin;
+  if (begin <= applied_ + 1) return;
+  if (snapshot_fetcher_ == nullptr) {
+    std::vector<recovery::SnapshotPeer> peers;
+    for (size_t i = 0; i < options_.masters.size(); ++i) {
+      if (i == self_index_) continue;
+      peers.push_back({options_.masters[i].host, options_.masters[i].port});
+    }
+    snapshot_fetcher_ =
+        std::make_unique<recovery::SnapshotFetcher>(std::move(peers));
+  }
+  const bool started = snapshot_fetcher_->Start(
+      begin - 1, [this](absl::StatusOr<recovery::FetchedSnapshot> fetched) {
+        Post([this, fetched = std::move(fetched)]() mutable {
+          OnSnapshotFetched(std::move(fetched));
+        });
+      });
+  if (!started) return;  // one is in progress
+  LOG(INFO) << "the log begins at position " << begin
+            << " but this master applied only through " << applied_
+            << ": fetching a snapshot at or after position " << begin - 1
+            << " from the other masters";
+}
+
+void Master::OnSnapshotFetched(
+    absl::StatusOr<recovery::FetchedSnapshot> fetched) {
+  absl::Status installed = fetched.status();
+  if (installed.ok() && role_.load() == Role::kStandby &&
+      fetched->position > applied_) {
+    installed = recovery::InstallSnapshot(*fetched, snapshots_.get());
+  }
+  if (!installed.ok()) {
+    next_snapshot_fetch_ = absl::Now() + snapshot_fetch_backoff_;
+    LOG(WARNING) << "snapshot transfer: " << installed << " (retrying in "
+                 << absl::FormatDuration(snapshot_fetch_backoff_) << ")";
+    snapshot_fetch_backoff_ =
+        std::min(2 * snapshot_fetch_backoff_, absl::Seconds(8));
+    return;
+  }
+  snapshot_fetch_backoff_ = absl::Milliseconds(250);
+  if (role_.load() != Role::kStandby || fetched->position <= applied_) return;
+  LOG(INFO) << "installed the snapshot at position " << fetched->position
+            << " from " << fetched->peer << "; rebuilding from it";
+  Rebuild();
+  // Our replica may have been elected while the gap kept us from serving.
+  if (log_leader_ && role_.load() == Role::kStandby) OnLeadership(true);
 }
 
 void Master::OnLeadership(bool leader) {
@@ -614,6 +666,11 @@ void Master::RegisterRoutes() {
                   HandleReplica(std::move(r));
                 });
   http_->Handle(
+      "GET", recovery::kSnapshotPath,
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        HandleSnapshot(request, std::move(r));
+      });
+  http_->Handle(
       "POST", "/api/v1",
       [this](http::Request request, std::shared_ptr<http::Responder> r) {
         if (RedirectUnlessLeading(request, r)) return;
@@ -683,6 +740,15 @@ void Master::HandleReplica(std::shared_ptr<http::Responder> r) {
             "\",\"log\":{\"begin\":\"", status.begin,
             "\",\"learned_through\":\"", status.learned_through,
             "\",\"serving\":", status.serving ? "true" : "false", "}}")));
+  });
+}
+
+void Master::HandleSnapshot(const http::Request& request,
+                            std::shared_ptr<http::Responder> r) {
+  // On the master thread: it alone uses the store (a read must not overlap
+  // a snapshot being written).
+  Post([this, query = request.query, r] {
+    r->Respond(recovery::SnapshotResponse(*snapshots_, query));
   });
 }
 

@@ -52,6 +52,7 @@
 #include "master/state.h"
 #include "recovery/archive.h"
 #include "recovery/history.h"
+#include "recovery/snapshot_fetch.h"
 #include "recovery/snapshot_store.h"
 
 namespace cairn::master {
@@ -132,6 +133,14 @@ class Master {
   void OnLeadership(bool leader);
   void StepDown(const absl::Status& why);
   void MaybeSnapshot();
+  // Snapshot transfer (recovery/snapshot_fetch.h): when the log begins after
+  // applied_ + 1, starts fetching a peer master's snapshot that covers the
+  // gap, unless one is in progress or the last failed recently (backoff).
+  void MaybeFetchSnapshot();
+  // The fetch's result, on the master thread: installs the snapshot in the
+  // store and rebuilds from it (only as a standby, and only if it is newer
+  // than applied_).
+  void OnSnapshotFetched(absl::StatusOr<recovery::FetchedSnapshot> fetched);
 
   // ---- tail thread --------------------------------------------------------
   void TailLoop();
@@ -147,6 +156,9 @@ class Master {
                       std::shared_ptr<http::Responder> r);
   void HandleState(std::shared_ptr<http::Responder> r);
   void HandleReplica(std::shared_ptr<http::Responder> r);
+  // GET /master/snapshot: this master's newest snapshot, for a peer.
+  void HandleSnapshot(const http::Request& request,
+                      std::shared_ptr<http::Responder> r);
   void HandleApi(http::Request request, std::shared_ptr<http::Responder> r);
 
   const MasterOptions options_;
@@ -169,6 +181,10 @@ class Master {
   uint64_t previous_snapshot_ = 0;
   absl::Time last_fold_error_ = absl::InfinitePast();  // rate-limits a log
   bool log_leader_ = false;  // the log's latest notification said so
+  // Snapshot transfer: no fetch starts before next_snapshot_fetch_; the
+  // backoff doubles after each failed fetch and resets after a success.
+  absl::Time next_snapshot_fetch_ = absl::InfinitePast();
+  absl::Duration snapshot_fetch_backoff_ = absl::Milliseconds(250);
   std::unique_ptr<CommandPath> commands_;
 
   std::atomic<Role> role_{Role::kStandby};
@@ -182,6 +198,10 @@ class Master {
   std::thread master_thread_;
   std::thread tail_thread_;
   std::once_flag stop_once_;
+  // Created by the first MaybeFetchSnapshot(). Declared last so that it is
+  // destroyed first (joining its thread) while mu_ and queue_, which its
+  // callback posts to, still exist.
+  std::unique_ptr<recovery::SnapshotFetcher> snapshot_fetcher_;
 };
 
 }  // namespace cairn::master
