@@ -1,6 +1,7 @@
 #include "master/command_path.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,7 +57,14 @@ absl::Status CommandPath::Submit(const CommandContext& context,
     return events.status();
   }
   if (events->empty()) {
-    reply(absl::OkStatus());
+    // A barrier: the decision read the view, which may include events in
+    // flight; answer once they are applied (at once when none are).
+    if (pending_.empty()) {
+      reply(absl::OkStatus());
+    } else {
+      Pending& barrier = pending_[next_request_++];
+      barrier.reply = std::move(reply);
+    }
     return absl::OkStatus();
   }
   const v1::TimeInfo time = FromTime(NextTime());
@@ -122,8 +130,19 @@ void CommandPath::OnAppended(uint64_t request,
       pending.max_position <= applied_through_) {
     Reply reply = std::move(pending.reply);
     pending_.erase(it);
+    std::vector<Reply> barriers = TakeReadyBarriers();
     reply(absl::OkStatus());
+    for (Reply& barrier : barriers) barrier(absl::OkStatus());
   }
+}
+
+std::vector<CommandPath::Reply> CommandPath::TakeReadyBarriers() {
+  std::vector<Reply> ready;
+  while (!pending_.empty() && pending_.begin()->second.events == 0) {
+    ready.push_back(std::move(pending_.begin()->second.reply));
+    pending_.erase(pending_.begin());
+  }
+  return ready;
 }
 
 void CommandPath::OnApplied(uint64_t position, const MasterState& committed) {
@@ -131,7 +150,7 @@ void CommandPath::OnApplied(uint64_t position, const MasterState& committed) {
   if (!leading()) return;
   std::vector<Reply> done;
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.appended == it->second.events &&
+    if (it->second.events > 0 && it->second.appended == it->second.events &&
         it->second.max_position <= applied_through_) {
       done.push_back(std::move(it->second.reply));
       it = pending_.erase(it);
@@ -139,6 +158,10 @@ void CommandPath::OnApplied(uint64_t position, const MasterState& committed) {
       ++it;
     }
   }
+  // Barriers behind no unfinished request are answered too, in order.
+  std::vector<Reply> barriers = TakeReadyBarriers();
+  done.insert(done.end(), std::make_move_iterator(barriers.begin()),
+              std::make_move_iterator(barriers.end()));
   // Nothing in flight: the view is exactly the committed state.
   if (pending_.empty()) view_ = committed;
   for (Reply& reply : done) reply(absl::OkStatus());

@@ -77,8 +77,11 @@ class CommandPath {
   // events may or may not be in the log).
   using Reply = std::function<void(absl::Status)>;
   // Validates a request against `view` and returns its events (without
-  // envelope; an empty list is a no-op answered at once), or the error to
-  // answer with (kInvalidArgument, kFailedPrecondition, ...).
+  // envelope), or the error to answer with (kInvalidArgument,
+  // kFailedPrecondition, ...). An empty list is a barrier: the request is
+  // answered once every event proposed before it is applied (at once when
+  // nothing is in flight), so an answer that read the view never reveals
+  // an event that might still be lost.
   using Decide =
       std::function<absl::StatusOr<std::vector<v1::Event>>(const MasterState&)>;
   // Called once when an append fails; the owner steps down.
@@ -121,12 +124,15 @@ class CommandPath {
  private:
   struct Pending {
     Reply reply;
-    size_t events = 0;
+    size_t events = 0;  // 0: a barrier
     size_t appended = 0;        // append callbacks received OK
     uint64_t max_position = 0;  // highest position of its entries
   };
 
   void OnAppended(uint64_t request, absl::StatusOr<AppendedAt> result);
+  // Removes and returns the barriers (requests without events) at the head
+  // of pending_: every request before them is done.
+  std::vector<Reply> TakeReadyBarriers();
   void Fail(const absl::Status& why);
   absl::Time NextTime();
 

@@ -268,14 +268,51 @@ TEST_F(CommandPathTest, AllocatorNeverOffersTheSameResourcesTwiceInFlight) {
       path_.Submit({"master", "", std::nullopt}, allocate, Record(&second))
           .ok());
   EXPECT_EQ(offers_made, 1u) << "the in-flight offer was offered again";
-  ASSERT_TRUE(second.has_value());  // nothing to append: answered at once
-  EXPECT_TRUE(second->ok());
+  // Nothing to append, but the decision read the in-flight offer: a
+  // barrier, answered only once the first request is applied.
+  EXPECT_FALSE(second.has_value());
 
   log_.ChooseAll();
   Fold();
   EXPECT_TRUE(first.has_value() && first->ok());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_TRUE(second->ok());
   EXPECT_EQ(committed_.offer_count(), 1u);
   EXPECT_TRUE(committed_.CheckInvariants().ok());
+}
+
+TEST_F(CommandPathTest, EmptyDecisionWaitsForEarlierRequests) {
+  path_.BecomeLeader(committed_, absl::InfinitePast());
+  auto nothing = [](const MasterState&)
+      -> absl::StatusOr<std::vector<v1::Event>> {
+    return std::vector<v1::Event>{};
+  };
+  std::optional<absl::Status> idle;
+  ASSERT_TRUE(path_.Submit({}, nothing, Record(&idle)).ok());
+  ASSERT_TRUE(idle.has_value()) << "nothing in flight: answered at once";
+  EXPECT_TRUE(idle->ok());
+
+  std::optional<absl::Status> write;
+  std::optional<absl::Status> barrier;
+  std::optional<absl::Status> later_write;
+  ASSERT_TRUE(path_.Submit({}, DecideWeights("a", 2), Record(&write)).ok());
+  ASSERT_TRUE(path_.Submit({}, nothing, Record(&barrier)).ok());
+  ASSERT_TRUE(
+      path_.Submit({}, DecideWeights("b", 3), Record(&later_write)).ok());
+  EXPECT_FALSE(barrier.has_value());
+  log_.Choose(1);  // only the first write
+  Fold();
+  EXPECT_TRUE(write.has_value() && write->ok());
+  ASSERT_TRUE(barrier.has_value()) << "answered once the write before it is";
+  EXPECT_TRUE(barrier->ok());
+  EXPECT_FALSE(later_write.has_value());
+
+  // A barrier still waiting when leadership ends fails like a write.
+  std::optional<absl::Status> orphan;
+  ASSERT_TRUE(path_.Submit({}, nothing, Record(&orphan)).ok());
+  path_.StepDown(absl::UnavailableError("stepping down"));
+  ASSERT_TRUE(orphan.has_value());
+  EXPECT_EQ(orphan->code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_F(CommandPathTest, AppendFailureFailsEveryPendingRequestAndStepsDown) {
