@@ -81,8 +81,6 @@ struct LeaderOptions {
   // Seeds ids (agents, frameworks, offers, streams) and master-made uuids.
   // The master passes a random value; the simulation a seeded one.
   uint64_t seed = 0;
-  // At most this many SUBSCRIBEs in flight per agent / framework: further
-  // ones get 503 until the first is answered.
   // Limits on what an agent's UPDATE may carry (docs/agent-protocol.md §9).
   size_t max_status_data_bytes = 64 * 1024;
   size_t max_status_message_bytes = 4 * 1024;
@@ -226,15 +224,30 @@ class Leader {
     absl::Time sent = absl::InfinitePast();
   };
 
+  // One request through the command path.
+  struct Request {
+    CommandContext context;
+    CommandPath::Decide decide;
+    // After the events are committed and applied (leader alive). Answers
+    // `done` itself (it may be null). Unset: `done` gets 202.
+    std::function<void(Done)> on_commit;
+    // The answer; gets 503 if the leader is gone, or the mapped error.
+    Done done;
+    // On an error (leader alive), before `done` gets it.
+    std::function<void(const absl::Status&)> on_failure;
+    // The field named in error answers.
+    std::string error_field;
+  };
+
   absl::Time Now() const { return clock_(); }
   std::string NewId(absl::string_view kind);
   std::string NewUuid();
+  std::string NewStreamId();
   const MasterState& view() const { return commands_->view(); }
   bool leading() const { return commands_->leading(); }
-  // Submits and, after the reply, rescinds offers that vanished and pumps
-  // status updates to schedulers.
-  void Submit(const CommandContext& context, const CommandPath::Decide& decide,
-              std::function<void(absl::Status)> reply);
+  // Submits; after the commit, pumps the touched tasks' updates to their
+  // schedulers, rescinds offers that vanished, then runs on_commit.
+  void Submit(Request request);
 
   // Agents.
   void SubscribeNewAgent(const v1::AgentCall& call,
@@ -253,9 +266,10 @@ class Leader {
                       const std::string& message);
   void SendToAgent(const std::string& agent_id, const v1::AgentEvent& event);
   void SendLaunch(const TaskKey& key);
-  void SendKill(const TaskKey& key);
+  void SendKill(const std::string& agent_id, const TaskKey& key);
   void SendReconcile(const std::string& agent_id);
   void HandleUpdate(QueuedUpdate queued);
+  void ProcessUpdate(const TaskKey& key);
   void FinishUpdate(const TaskKey& key);
   void MarkUnreachable(const std::string& agent_id);
   v1::Event MasterStatus(const v1::TaskRecord& task, v1::TaskState state,

@@ -1,0 +1,1947 @@
+#include "master/leader.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+
+namespace cairn::master {
+
+namespace {
+
+using v1::AgentEvent;
+using v1::Event;
+using v1::TaskStatus;
+namespace scheduler = v1::scheduler;
+
+constexpr size_t kUuidBytes = 16;
+
+int HttpCodeFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return 202;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+bool HasCapability(const v1::FrameworkInfo& info,
+                   v1::FrameworkInfo::Capability::Type type) {
+  for (const auto& c : info.capabilities()) {
+    if (c.type() == type) return true;
+  }
+  return false;
+}
+
+// Mesos's role name rules: non-empty, not "." or "..", no leading '-', no
+// whitespace, control characters, '\\'; '/' separates non-empty parts; "*"
+// only alone.
+absl::Status ValidateRoleName(const std::string& role) {
+  if (role == "*") return absl::OkStatus();
+  if (role.empty()) return absl::InvalidArgumentError("empty role name");
+  for (absl::string_view part : absl::StrSplit(role, '/')) {
+    if (part.empty() || part == "." || part == ".." || part[0] == '-') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid role name '", role, "'"));
+    }
+    for (char c : part) {
+      if (c <= ' ' || c == 0x7f || c == '\\' || c == '*') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid role name '", role, "'"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Resources a task takes on its agent (its own and its executor's), without
+// allocation info; kInvalidArgument for resources that do not parse.
+absl::StatusOr<Resources> LaunchResources(const v1::TaskInfo& task) {
+  absl::StatusOr<Resources> own = Resources::FromProto(task.resources());
+  if (!own.ok()) return own.status();
+  absl::StatusOr<Resources> executor =
+      Resources::FromProto(task.executor().resources());
+  if (!executor.ok()) return executor.status();
+  return (*own + *executor).WithoutAllocationInfo();
+}
+
+double Seconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+
+}  // namespace
+
+// ---- lifecycle --------------------------------------------------------------
+
+Leader::Leader(LeaderOptions options, CommandPath* commands,
+               const MasterState* committed, std::function<absl::Time()> clock)
+    : options_(std::move(options)),
+      commands_(commands),
+      committed_(committed),
+      clock_(std::move(clock)),
+      random_(options_.seed),
+      allocator_(options_.allocator) {
+  const uint64_t a = random_();
+  const uint64_t b = random_();
+  id_prefix_ = absl::StrFormat("%08x-%04x-%04x-%04x-%012x", a >> 32,
+                               (a >> 16) & 0xffff, a & 0xffff, b >> 48,
+                               b & 0xffffffffffffULL);
+  const absl::Time now = Now();
+  const absl::Duration first_timeout =
+      std::max(options_.agent_reregister_timeout,
+               options_.agent_ping_timeout * options_.max_agent_ping_timeouts);
+  for (const std::string& id : committed_->AgentIds()) {
+    const v1::AgentRecord* agent = committed_->FindAgent(id);
+    if (agent->state() == v1::AgentRecord::ACTIVE) {
+      agents_[id].deadline = now + first_timeout;
+    }
+    // The previous leader may have sent any committed task's LAUNCH.
+    for (const TaskKey& key : committed_->TasksOnAgent(id)) {
+      dispatched_.insert(key);
+    }
+  }
+  // Schedulers were connected to the previous leader: their failover
+  // timeouts start now.
+  std::vector<std::string> connected;
+  for (const std::string& id : committed_->FrameworkIds()) {
+    const v1::FrameworkRecord* f = committed_->FindFramework(id);
+    if (f->state() == v1::FrameworkRecord::CONNECTED ||
+        f->state() == v1::FrameworkRecord::INACTIVE) {
+      connected.push_back(id);
+    }
+  }
+  if (!connected.empty()) {
+    Request request;
+    request.context.principal = "master";
+    request.decide = [connected](const MasterState& view)
+        -> absl::StatusOr<std::vector<Event>> {
+      std::vector<Event> events;
+      for (const std::string& id : connected) {
+        const v1::FrameworkRecord* f = view.FindFramework(id);
+        if (f == nullptr || (f->state() != v1::FrameworkRecord::CONNECTED &&
+                             f->state() != v1::FrameworkRecord::INACTIVE)) {
+          continue;
+        }
+        Event e;
+        e.mutable_framework_disconnected()->mutable_framework_id()->set_value(
+            id);
+        events.push_back(std::move(e));
+      }
+      return events;
+    };
+    Submit(std::move(request));
+  }
+  LOG(INFO) << "leading: " << agents_.size() << " active agents, "
+            << connected.size() << " frameworks to resubscribe, ids "
+            << id_prefix_;
+}
+
+Leader::~Leader() {
+  alive_.reset();
+  for (auto& [id, conn] : agents_) {
+    if (conn.stream) conn.stream->Close();
+  }
+  for (auto& [id, conn] : frameworks_) {
+    if (conn.stream) conn.stream->Close();
+  }
+}
+
+size_t Leader::agent_streams() const { return agent_by_stream_.size(); }
+size_t Leader::framework_streams() const {
+  return framework_by_stream_.size();
+}
+
+std::string Leader::NewId(absl::string_view kind) {
+  return absl::StrCat(id_prefix_, "-", kind, absl::Dec(next_id_++, absl::kZeroPad4));
+}
+
+std::string Leader::NewUuid() {
+  std::string uuid(kUuidBytes, '\0');
+  for (size_t i = 0; i < kUuidBytes; i += 8) {
+    const uint64_t r = random_();
+    for (size_t j = 0; j < 8; ++j) {
+      uuid[i + j] = static_cast<char>((r >> (8 * j)) & 0xff);
+    }
+  }
+  return uuid;
+}
+
+std::string Leader::NewStreamId() {
+  const std::string u = NewUuid();
+  std::string hex;
+  for (unsigned char c : u) absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-",
+                      hex.substr(12, 4), "-", hex.substr(16, 4), "-",
+                      hex.substr(20));
+}
+
+// ---- the command path -------------------------------------------------------
+
+void Leader::Submit(Request request) {
+  // What the decided events imply for messages, found once they are known.
+  auto touched = std::make_shared<std::vector<TaskKey>>();
+  auto changes = std::make_shared<bool>(false);
+  CommandPath::Decide decide =
+      [&request, touched, changes](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    absl::StatusOr<std::vector<Event>> events = request.decide(view);
+    if (events.ok()) {
+      for (const Event& e : *events) {
+        // Anything but new offers may free or add resources.
+        if (!e.has_offers_created()) *changes = true;
+        if (e.has_task_status_updated()) {
+          touched->emplace_back(
+              e.task_status_updated().framework_id().value(),
+              e.task_status_updated().status().task_id().value());
+        }
+      }
+    }
+    return events;
+  };
+  std::weak_ptr<bool> alive = alive_;
+  auto on_commit = std::move(request.on_commit);
+  auto on_failure = std::move(request.on_failure);
+  Done done = std::move(request.done);
+  const std::string field = request.error_field;
+  auto reply = [this, alive, touched, changes, on_commit = std::move(on_commit),
+                on_failure = std::move(on_failure), done = std::move(done),
+                field](absl::Status status) mutable {
+    if (alive.expired()) {
+      if (done) done(Answer::Error(503, "the leader stepped down"));
+      return;
+    }
+    if (!status.ok()) {
+      if (on_failure) on_failure(status);
+      if (done) {
+        done(Answer::Error(HttpCodeFor(status), std::string(status.message()),
+                           field));
+      }
+      return;
+    }
+    if (*changes) allocation_pending_ = true;
+    for (const TaskKey& key : *touched) PumpTask(key, absl::InfinitePast());
+    RescindVanishedOffers();
+    if (on_commit) {
+      on_commit(std::move(done));
+    } else if (done) {
+      done(Answer{});
+    }
+  };
+  commands_->Submit(request.context, decide, std::move(reply)).IgnoreError();
+}
+
+// ---- agents -----------------------------------------------------------------
+
+void Leader::AgentSubscribe(const v1::AgentCall& call,
+                            const CommandContext& context,
+                            std::shared_ptr<AgentStream> stream, Done done) {
+  ++metrics_.agent_subscribes;
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (!call.has_subscribe()) {
+    done(Answer::Error(400, "SUBSCRIBE without 'subscribe'", "subscribe"));
+    return;
+  }
+  const v1::AgentInfo& info = call.subscribe().agent_info();
+  if (info.hostname().empty()) {
+    done(Answer::Error(400, "the agent has no hostname",
+                       "subscribe.agent_info.hostname"));
+    return;
+  }
+  absl::StatusOr<Resources> total = Resources::FromProto(info.resources());
+  if (!total.ok()) {
+    done(Answer::Error(400, std::string(total.status().message()),
+                       "subscribe.agent_info.resources"));
+    return;
+  }
+  if (!info.id().value().empty()) {
+    if (call.has_agent_id() && call.agent_id().value() != info.id().value()) {
+      done(Answer::Error(400, "agent_id differs from agent_info.id",
+                         "agent_id"));
+      return;
+    }
+    SubscribeKnownAgent(call, context, std::move(stream), std::move(done));
+  } else {
+    SubscribeNewAgent(call, context, std::move(stream), std::move(done));
+  }
+}
+
+void Leader::SubscribeNewAgent(const v1::AgentCall& call,
+                               const CommandContext& context,
+                               std::shared_ptr<AgentStream> stream,
+                               Done done) {
+  const v1::AgentInfo& info = call.subscribe().agent_info();
+  const std::string address = absl::StrCat(info.hostname(), ":", info.port());
+  if (agent_subscribing_.count(address) > 0) {
+    done(Answer::Error(503, "a SUBSCRIBE from this agent is in progress"));
+    return;
+  }
+  agent_subscribing_.insert(address);
+  const std::string agent_id = NewId("S");
+  auto replaced = std::make_shared<std::string>();
+  Request request;
+  request.context = context;
+  request.context.principal = agent_id;
+  request.decide = [this, call, agent_id, replaced](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::AgentInfo& info = call.subscribe().agent_info();
+    std::vector<Event> events;
+    for (const std::string& id : view.AgentIds()) {
+      const v1::AgentRecord* old = view.FindAgent(id);
+      if (old->state() == v1::AgentRecord::REMOVED ||
+          old->info().hostname() != info.hostname() ||
+          old->info().port() != info.port()) {
+        continue;
+      }
+      // The agent at this address restarted without its checkpoint.
+      for (const TaskKey& key : view.TasksOnAgent(id)) {
+        const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+        if (task == nullptr || IsTerminalState(task->task().state())) continue;
+        events.push_back(MasterStatus(
+            *task,
+            PartitionAware(view, key.first) ? v1::TASK_GONE : v1::TASK_LOST,
+            TaskStatus::REASON_AGENT_RESTARTED,
+            "the agent restarted without its checkpoint"));
+      }
+      Event removed;
+      removed.mutable_agent_removed()->mutable_agent_id()->set_value(id);
+      removed.mutable_agent_removed()->set_reason(
+          "reregistered as a new agent");
+      events.push_back(std::move(removed));
+      *replaced = id;
+    }
+    Event registered;
+    v1::AgentRegistered* r = registered.mutable_agent_registered();
+    *r->mutable_info() = info;
+    r->mutable_info()->mutable_id()->set_value(agent_id);
+    r->set_version(call.subscribe().version());
+    *r->mutable_capabilities() = call.subscribe().capabilities();
+    events.push_back(std::move(registered));
+    return events;
+  };
+  request.on_commit = [this, address, agent_id, replaced,
+                       stream = std::move(stream)](Done done) {
+    agent_subscribing_.erase(address);
+    if (!replaced->empty()) {
+      EndAgentStream(*replaced, 409, "replaced by a new agent at its address");
+      agents_.erase(*replaced);
+    }
+    OpenAgentStream(agent_id, stream, {}, {}, std::move(done));
+  };
+  request.on_failure = [this, address](const absl::Status&) {
+    agent_subscribing_.erase(address);
+  };
+  request.done = std::move(done);
+  request.error_field = "subscribe.agent_info";
+  Submit(std::move(request));
+}
+
+void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
+                                 const CommandContext& context,
+                                 std::shared_ptr<AgentStream> stream,
+                                 Done done) {
+  const std::string agent_id = call.subscribe().agent_info().id().value();
+  if (agent_subscribing_.count(agent_id) > 0) {
+    done(Answer::Error(503, "a SUBSCRIBE from this agent is in progress"));
+    return;
+  }
+  const v1::AgentRecord* record = view().FindAgent(agent_id);
+  if (record == nullptr) {
+    done(Answer::Error(403, absl::StrCat("agent ", agent_id,
+                                         " is unknown to this cluster"),
+                       "subscribe.agent_info.id"));
+    return;
+  }
+  if (record->state() == v1::AgentRecord::REMOVED) {
+    done(Answer::Error(403, absl::StrCat("agent ", agent_id, " was removed"),
+                       "subscribe.agent_info.id"));
+    return;
+  }
+  // One stream per agent: the older one ends before the new one is handled.
+  EndAgentStream(agent_id, 409, "replaced by a newer SUBSCRIBE");
+  agent_subscribing_.insert(agent_id);
+
+  struct Plan {
+    std::vector<TaskKey> kills;
+    std::set<std::string> shutdowns;
+  };
+  auto plan = std::make_shared<Plan>();
+  Request request;
+  request.context = context;
+  request.context.principal = agent_id;
+  request.decide = [this, call, agent_id, plan](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    plan->kills.clear();
+    plan->shutdowns.clear();
+    const v1::AgentRecord* record = view.FindAgent(agent_id);
+    if (record == nullptr || record->state() == v1::AgentRecord::REMOVED) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("agent ", agent_id, " was removed"));
+    }
+    std::map<TaskKey, const v1::Task*> reported;
+    for (const v1::Task& task : call.subscribe().tasks()) {
+      reported[{task.framework_id().value(), task.task_id().value()}] = &task;
+    }
+    std::vector<Event> before;
+    std::vector<Event> after;
+    for (const TaskKey& key : view.TasksOnAgent(agent_id)) {
+      const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+      if (task == nullptr || IsTerminalState(task->task().state())) continue;
+      auto it = reported.find(key);
+      if (it == reported.end()) {
+        // Missing on the agent. An undispatched task is launched instead.
+        if (dispatched_.count(key) > 0) {
+          before.push_back(MasterStatus(*task, MissingState(view, *task),
+                                        TaskStatus::REASON_RECONCILIATION,
+                                        "task unknown to the agent"));
+        }
+      } else if (task->task().state() == v1::TASK_UNREACHABLE &&
+                 !IsTerminalState(it->second->state()) &&
+                 it->second->state() != v1::TASK_UNREACHABLE) {
+        after.push_back(MasterStatus(*task, it->second->state(),
+                                     TaskStatus::REASON_AGENT_REREGISTERED,
+                                     "the agent reregistered"));
+      }
+    }
+    for (const auto& [key, task] : reported) {
+      const v1::FrameworkRecord* f = view.FindFramework(key.first);
+      if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
+        plan->shutdowns.insert(key.first);
+        continue;
+      }
+      const v1::TaskRecord* known = view.FindTask(key.first, key.second);
+      const bool live_here = known != nullptr &&
+                             !IsTerminalState(known->task().state()) &&
+                             known->task().agent_id().value() == agent_id;
+      if (!live_here && !IsTerminalState(task->state())) {
+        plan->kills.push_back(key);
+      }
+    }
+    for (const v1::ExecutorInfo& executor : call.subscribe().executors()) {
+      const v1::FrameworkRecord* f =
+          view.FindFramework(executor.framework_id().value());
+      if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
+        plan->shutdowns.insert(executor.framework_id().value());
+      }
+    }
+    Event reregistered;
+    v1::AgentReregistered* r = reregistered.mutable_agent_reregistered();
+    *r->mutable_info() = call.subscribe().agent_info();
+    r->set_version(call.subscribe().version());
+    *r->mutable_capabilities() = call.subscribe().capabilities();
+    std::vector<Event> events = std::move(before);
+    events.push_back(std::move(reregistered));
+    for (Event& e : after) events.push_back(std::move(e));
+    return events;
+  };
+  request.on_commit = [this, agent_id, plan,
+                       stream = std::move(stream)](Done done) {
+    agent_subscribing_.erase(agent_id);
+    OpenAgentStream(agent_id, stream, plan->kills, plan->shutdowns,
+                    std::move(done));
+  };
+  request.on_failure = [this, agent_id](const absl::Status&) {
+    agent_subscribing_.erase(agent_id);
+  };
+  request.done = std::move(done);
+  // The fold refuses a reregistration whose total is less than what the
+  // agent's remaining tasks use.
+  request.error_field = "subscribe.agent_info.resources";
+  Submit(std::move(request));
+}
+
+void Leader::OpenAgentStream(const std::string& agent_id,
+                             std::shared_ptr<AgentStream> stream,
+                             const std::vector<TaskKey>& kills,
+                             const std::set<std::string>& shutdowns,
+                             Done done) {
+  EndAgentStream(agent_id, 409, "replaced by a newer SUBSCRIBE");
+  const absl::Time now = Now();
+  const std::string stream_id = NewStreamId();
+  AgentConn& conn = agents_[agent_id];
+  conn.stream_id = stream_id;
+  conn.stream = std::move(stream);
+  conn.deadline =
+      now + options_.agent_ping_timeout * options_.max_agent_ping_timeouts;
+  conn.last_heartbeat = now;
+  conn.last_reconcile = now;
+  agent_by_stream_[stream_id] = agent_id;
+  Answer answer;
+  answer.code = 200;
+  answer.stream_id = stream_id;
+  done(std::move(answer));
+
+  AgentEvent subscribed;
+  subscribed.set_type(AgentEvent::SUBSCRIBED);
+  AgentEvent::Subscribed* s = subscribed.mutable_subscribed();
+  s->mutable_agent_id()->set_value(agent_id);
+  s->set_heartbeat_interval_seconds(
+      absl::ToDoubleSeconds(options_.agent_ping_timeout));
+  s->set_agent_ping_timeout_seconds(
+      absl::ToDoubleSeconds(options_.agent_ping_timeout));
+  s->set_max_agent_ping_timeouts(options_.max_agent_ping_timeouts);
+  *s->mutable_master_info() = options_.master_info;
+  SendToAgent(agent_id, subscribed);
+
+  for (const std::string& framework_id : shutdowns) {
+    AgentEvent shutdown;
+    shutdown.set_type(AgentEvent::SHUTDOWN_FRAMEWORK);
+    shutdown.mutable_shutdown_framework()->mutable_framework_id()->set_value(
+        framework_id);
+    SendToAgent(agent_id, shutdown);
+  }
+  for (const TaskKey& key : kills) SendKill(agent_id, key);
+  for (const TaskKey& key : committed_->TasksOnAgent(agent_id)) {
+    const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+    if (task == nullptr || IsTerminalState(task->task().state())) continue;
+    if (dispatched_.count(key) == 0) {
+      if (task->task().state() == v1::TASK_STAGING) SendLaunch(key);
+    } else if (task->has_kill_request()) {
+      SendKill(agent_id, key);
+    }
+  }
+  SendReconcile(agent_id);
+}
+
+void Leader::EndAgentStream(const std::string& agent_id, int code,
+                            const std::string& message) {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || !it->second.stream) return;
+  AgentEvent error;
+  error.set_type(AgentEvent::ERROR);
+  error.mutable_error()->set_message(message);
+  error.mutable_error()->set_code(code);
+  it->second.stream->Send(error);
+  it->second.stream->Close();
+  agent_by_stream_.erase(it->second.stream_id);
+  it->second.stream.reset();
+  it->second.stream_id.clear();
+}
+
+void Leader::SendToAgent(const std::string& agent_id,
+                         const AgentEvent& event) {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || !it->second.stream) return;
+  it->second.stream->Send(event);
+}
+
+void Leader::SendLaunch(const TaskKey& key) {
+  const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+  const v1::FrameworkRecord* framework = committed_->FindFramework(key.first);
+  if (task == nullptr || framework == nullptr) return;
+  const std::string& agent_id = task->task().agent_id().value();
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || !it->second.stream) return;  // at SUBSCRIBE
+  AgentEvent launch;
+  launch.set_type(AgentEvent::LAUNCH);
+  AgentEvent::Launch* l = launch.mutable_launch();
+  *l->mutable_framework_info() = framework->info();
+  if (task->info().has_executor()) {
+    *l->mutable_executor_info() = task->info().executor();
+    *l->mutable_resources() = task->info().executor().resources();
+  }
+  *l->add_tasks() = task->info();
+  for (const v1::Resource& r : task->info().resources()) {
+    *l->add_resources() = r;
+  }
+  it->second.stream->Send(launch);
+  dispatched_.insert(key);
+}
+
+void Leader::SendKill(const std::string& agent_id, const TaskKey& key) {
+  AgentEvent kill;
+  kill.set_type(AgentEvent::KILL);
+  kill.mutable_kill()->mutable_framework_id()->set_value(key.first);
+  kill.mutable_kill()->mutable_task_id()->set_value(key.second);
+  const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+  if (task != nullptr && task->kill_request().has_kill_policy()) {
+    *kill.mutable_kill()->mutable_kill_policy() =
+        task->kill_request().kill_policy();
+  }
+  SendToAgent(agent_id, kill);
+}
+
+void Leader::SendReconcile(const std::string& agent_id) {
+  AgentEvent reconcile;
+  reconcile.set_type(AgentEvent::RECONCILE);
+  AgentEvent::Reconcile* r = reconcile.mutable_reconcile();
+  for (const TaskKey& key : committed_->TasksOnAgent(agent_id)) {
+    const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+    if (task == nullptr || IsTerminalState(task->task().state())) continue;
+    AgentEvent::Reconcile::Task* t = r->add_tasks();
+    t->mutable_framework_id()->set_value(key.first);
+    t->mutable_task_id()->set_value(key.second);
+    t->set_state(task->task().state());
+    t->set_uuid(task->task().status_update_uuid());
+  }
+  r->set_log_position(committed_->last_applied().position());
+  auto it = agents_.find(agent_id);
+  if (it != agents_.end()) it->second.last_reconcile = Now();
+  SendToAgent(agent_id, reconcile);
+}
+
+void Leader::AgentStreamClosed(const std::string& stream_id) {
+  auto it = agent_by_stream_.find(stream_id);
+  if (it == agent_by_stream_.end()) return;
+  auto conn = agents_.find(it->second);
+  if (conn != agents_.end()) {
+    conn->second.stream.reset();
+    conn->second.stream_id.clear();
+  }
+  agent_by_stream_.erase(it);
+}
+
+void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
+                       const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (stream_id.empty()) {
+    done(Answer::Error(400, "the call has no stream id", "X-Cairn-Stream-Id"));
+    return;
+  }
+  auto it = agent_by_stream_.find(stream_id);
+  if (it == agent_by_stream_.end()) {
+    done(Answer::Error(409, "not the agent's current stream; resubscribe",
+                       "X-Cairn-Stream-Id"));
+    return;
+  }
+  const std::string agent_id = it->second;
+  if (call.agent_id().value() != agent_id) {
+    done(Answer::Error(400, "agent_id is not the stream's agent", "agent_id"));
+    return;
+  }
+  agents_[agent_id].deadline =
+      Now() + options_.agent_ping_timeout * options_.max_agent_ping_timeouts;
+  CommandContext ctx = context;
+  ctx.principal = agent_id;
+
+  switch (call.type()) {
+    case v1::AgentCall::HEARTBEAT:
+      done(Answer{});
+      return;
+    case v1::AgentCall::UPDATE: {
+      if (!call.has_update()) {
+        done(Answer::Error(400, "UPDATE without 'update'", "update"));
+        return;
+      }
+      const v1::AgentCall::Update& update = call.update();
+      const TaskStatus& status = update.status();
+      Answer bad;
+      if (update.framework_id().value().empty()) {
+        bad = Answer::Error(400, "no framework id", "update.framework_id");
+      } else if (status.task_id().value().empty()) {
+        bad = Answer::Error(400, "no task id", "update.status.task_id");
+      } else if (!status.has_state() || status.state() == v1::TASK_STAGING) {
+        bad = Answer::Error(400, "missing state, or TASK_STAGING",
+                            "update.status.state");
+      } else if (status.uuid().size() != kUuidBytes) {
+        bad = Answer::Error(400, "uuid must be 16 bytes", "update.status.uuid");
+      } else if (status.has_agent_id() &&
+                 status.agent_id().value() != agent_id) {
+        bad = Answer::Error(400, "status.agent_id is not the caller",
+                            "update.status.agent_id");
+      } else if (status.source() != TaskStatus::SOURCE_AGENT &&
+                 status.source() != TaskStatus::SOURCE_EXECUTOR) {
+        bad = Answer::Error(400, "source must be SOURCE_AGENT or SOURCE_EXECUTOR",
+                            "update.status.source");
+      } else if (status.data().size() > options_.max_status_data_bytes) {
+        bad = Answer::Error(400, "status data too large", "update.status.data");
+      } else if (status.message().size() > options_.max_status_message_bytes) {
+        bad = Answer::Error(400, "status message too large",
+                            "update.status.message");
+      }
+      if (!bad.ok()) {
+        done(std::move(bad));
+        return;
+      }
+      ++metrics_.agent_updates;
+      QueuedUpdate queued;
+      queued.agent_id = agent_id;
+      queued.update = update;
+      queued.update.mutable_status()->mutable_agent_id()->set_value(agent_id);
+      queued.context = ctx;
+      done(Answer{});
+      HandleUpdate(std::move(queued));
+      return;
+    }
+    case v1::AgentCall::UPDATE_RESOURCES: {
+      absl::StatusOr<Resources> total =
+          Resources::FromProto(call.update_resources().resources());
+      if (!call.has_update_resources() || !total.ok()) {
+        done(Answer::Error(400,
+                           total.ok() ? "UPDATE_RESOURCES without resources"
+                                      : std::string(total.status().message()),
+                           "update_resources.resources"));
+        return;
+      }
+      Request request;
+      request.context = ctx;
+      request.decide = [agent_id, call](const MasterState&)
+          -> absl::StatusOr<std::vector<Event>> {
+        Event e;
+        e.mutable_agent_resources_updated()->mutable_agent_id()->set_value(
+            agent_id);
+        *e.mutable_agent_resources_updated()->mutable_resources() =
+            call.update_resources().resources();
+        return std::vector<Event>{std::move(e)};
+      };
+      request.done = std::move(done);
+      request.error_field = "update_resources.resources";
+      Submit(std::move(request));
+      return;
+    }
+    case v1::AgentCall::EXITED_EXECUTOR: {
+      const auto& exited = call.exited_executor();
+      if (exited.framework_id().value().empty() ||
+          exited.executor_id().value().empty()) {
+        done(Answer::Error(400, "framework_id and executor_id are required",
+                           "exited_executor"));
+        return;
+      }
+      // Executors are not yet records of their own (their resources count
+      // with each task): the tasks' terminal updates carry the outcome.
+      LOG(INFO) << "agent " << agent_id << ": executor "
+                << exited.executor_id().value() << " of framework "
+                << exited.framework_id().value() << " exited with status "
+                << exited.status() << " " << exited.message();
+      done(Answer{});
+      return;
+    }
+    case v1::AgentCall::UNSUBSCRIBE: {
+      Request request;
+      request.context = ctx;
+      request.decide = [this, agent_id](const MasterState& view)
+          -> absl::StatusOr<std::vector<Event>> {
+        const v1::AgentRecord* agent = view.FindAgent(agent_id);
+        if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
+          return std::vector<Event>{};
+        }
+        std::vector<Event> events;
+        for (const TaskKey& key : view.TasksOnAgent(agent_id)) {
+          const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+          if (task == nullptr || IsTerminalState(task->task().state())) {
+            continue;
+          }
+          events.push_back(MasterStatus(
+              *task,
+              PartitionAware(view, key.first) ? v1::TASK_GONE : v1::TASK_LOST,
+              TaskStatus::REASON_AGENT_REMOVED, "the agent unsubscribed"));
+        }
+        Event removed;
+        removed.mutable_agent_removed()->mutable_agent_id()->set_value(
+            agent_id);
+        removed.mutable_agent_removed()->set_by_operator(false);
+        removed.mutable_agent_removed()->set_reason("agent unsubscribed");
+        events.push_back(std::move(removed));
+        return events;
+      };
+      request.on_commit = [this, agent_id](Done done) {
+        auto it = agents_.find(agent_id);
+        if (it != agents_.end() && it->second.stream) {
+          it->second.stream->Close();
+          agent_by_stream_.erase(it->second.stream_id);
+        }
+        agents_.erase(agent_id);
+        if (done) done(Answer{});
+      };
+      request.done = std::move(done);
+      Submit(std::move(request));
+      return;
+    }
+    default:
+      done(Answer::Error(
+          400,
+          absl::StrCat("unknown call type ",
+                       v1::AgentCall::Type_Name(call.type())),
+          "type"));
+      return;
+  }
+}
+
+void Leader::HandleUpdate(QueuedUpdate queued) {
+  const TaskKey key{queued.update.framework_id().value(),
+                    queued.update.status().task_id().value()};
+  std::deque<QueuedUpdate>& queue = updates_[key];
+  queue.push_back(std::move(queued));
+  // One update per task at a time: a later one waits for the first.
+  if (queue.size() == 1) ProcessUpdate(key);
+}
+
+void Leader::ProcessUpdate(const TaskKey& key) {
+  auto found = updates_.find(key);
+  if (found == updates_.end() || found->second.empty()) return;
+  const QueuedUpdate queued = found->second.front();
+  enum class Then { kAck, kAckKill, kAckShutdown };
+  auto then = std::make_shared<Then>(Then::kAck);
+  Request request;
+  request.context = queued.context;
+  request.decide = [this, queued, key, then](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const TaskStatus& status = queued.update.status();
+    const bool reports_terminal = IsTerminalState(status.state());
+    const v1::FrameworkRecord* f = view.FindFramework(key.first);
+    if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
+      // Rule 4: the framework is gone.
+      *then = Then::kAckShutdown;
+      ++metrics_.late_updates;
+      return std::vector<Event>{};
+    }
+    const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+    if (task == nullptr ||
+        task->task().agent_id().value() != queued.agent_id) {
+      // Rules 3/4: completed, or never on this agent.
+      *then = reports_terminal ? Then::kAck : Then::kAckKill;
+      ++metrics_.late_updates;
+      return std::vector<Event>{};
+    }
+    bool duplicate = task->latest_agent_uuid() == status.uuid();
+    for (const TaskStatus& s : task->unacknowledged()) {
+      if (s.uuid() == status.uuid()) duplicate = true;
+    }
+    for (const TaskStatus& s : task->task().statuses()) {
+      if (s.uuid() == status.uuid()) duplicate = true;
+    }
+    if (duplicate) {  // Rule 1.
+      *then = Then::kAck;
+      ++metrics_.duplicate_updates;
+      return std::vector<Event>{};
+    }
+    if (IsTerminalState(task->task().state())) {  // Rule 3.
+      *then = reports_terminal ? Then::kAck : Then::kAckKill;
+      ++metrics_.late_updates;
+      return std::vector<Event>{};
+    }
+    *then = Then::kAck;  // Rule 2.
+    Event e;
+    e.mutable_task_status_updated()->mutable_framework_id()->set_value(
+        key.first);
+    *e.mutable_task_status_updated()->mutable_status() = status;
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [this, queued, key, then](Done) {
+    AgentEvent ack;
+    ack.set_type(AgentEvent::ACKNOWLEDGE);
+    ack.mutable_acknowledge()->mutable_framework_id()->set_value(key.first);
+    ack.mutable_acknowledge()->mutable_task_id()->set_value(key.second);
+    ack.mutable_acknowledge()->set_uuid(queued.update.status().uuid());
+    SendToAgent(queued.agent_id, ack);
+    if (*then == Then::kAckKill) {
+      AgentEvent kill;
+      kill.set_type(AgentEvent::KILL);
+      kill.mutable_kill()->mutable_framework_id()->set_value(key.first);
+      kill.mutable_kill()->mutable_task_id()->set_value(key.second);
+      SendToAgent(queued.agent_id, kill);
+    } else if (*then == Then::kAckShutdown) {
+      AgentEvent shutdown;
+      shutdown.set_type(AgentEvent::SHUTDOWN_FRAMEWORK);
+      shutdown.mutable_shutdown_framework()->mutable_framework_id()->set_value(
+          key.first);
+      SendToAgent(queued.agent_id, shutdown);
+    }
+    FinishUpdate(key);
+  };
+  request.on_failure = [this, key](const absl::Status&) {
+    // Not acknowledged: the agent resends it (to us or the next leader).
+    FinishUpdate(key);
+  };
+  Submit(std::move(request));
+}
+
+void Leader::FinishUpdate(const TaskKey& key) {
+  auto it = updates_.find(key);
+  if (it == updates_.end()) return;
+  it->second.pop_front();
+  if (it->second.empty()) {
+    updates_.erase(it);
+  } else {
+    ProcessUpdate(key);
+  }
+}
+
+void Leader::MarkUnreachable(const std::string& agent_id) {
+  auto conn = agents_.find(agent_id);
+  if (conn != agents_.end()) conn->second.deadline = absl::InfiniteFuture();
+  Request request;
+  request.context.principal = "master";
+  request.decide = [this, agent_id](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::AgentRecord* agent = view.FindAgent(agent_id);
+    if (agent == nullptr || agent->state() != v1::AgentRecord::ACTIVE) {
+      return std::vector<Event>{};
+    }
+    std::vector<Event> events;
+    Event unreachable;
+    unreachable.mutable_agent_unreachable()->mutable_agent_id()->set_value(
+        agent_id);
+    events.push_back(std::move(unreachable));
+    for (const TaskKey& key : view.TasksOnAgent(agent_id)) {
+      const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+      if (task == nullptr || IsTerminalState(task->task().state())) continue;
+      events.push_back(MasterStatus(
+          *task,
+          PartitionAware(view, key.first) ? v1::TASK_UNREACHABLE
+                                          : v1::TASK_LOST,
+          TaskStatus::REASON_AGENT_DISCONNECTED, "the agent is unreachable"));
+    }
+    return events;
+  };
+  request.on_commit = [this, agent_id](Done) {
+    const v1::AgentRecord* agent = committed_->FindAgent(agent_id);
+    if (agent != nullptr && agent->state() == v1::AgentRecord::UNREACHABLE) {
+      ++metrics_.agents_marked_unreachable;
+      LOG(WARNING) << "agent " << agent_id << " marked unreachable";
+      EndAgentStream(agent_id, 409, "the agent was marked unreachable");
+      agents_.erase(agent_id);
+    }
+  };
+  request.on_failure = [this, agent_id](const absl::Status&) {
+    auto conn = agents_.find(agent_id);
+    if (conn != agents_.end()) conn->second.deadline = Now();
+  };
+  Submit(std::move(request));
+}
+
+Event Leader::MasterStatus(const v1::TaskRecord& task, v1::TaskState state,
+                           TaskStatus::Reason reason,
+                           const std::string& message) {
+  Event e;
+  v1::TaskStatusUpdated* u = e.mutable_task_status_updated();
+  *u->mutable_framework_id() = task.task().framework_id();
+  TaskStatus* s = u->mutable_status();
+  *s->mutable_task_id() = task.task().task_id();
+  s->set_state(state);
+  s->set_source(TaskStatus::SOURCE_MASTER);
+  s->set_reason(reason);
+  s->set_message(message);
+  *s->mutable_agent_id() = task.task().agent_id();
+  if (task.task().has_executor_id()) {
+    *s->mutable_executor_id() = task.task().executor_id();
+  }
+  const absl::Time now = Now();
+  s->set_timestamp(Seconds(now));
+  s->set_uuid(NewUuid());
+  if (state == v1::TASK_UNREACHABLE) *s->mutable_unreachable_time() = FromTime(now);
+  return e;
+}
+
+v1::TaskState Leader::MissingState(const MasterState& state,
+                                   const v1::TaskRecord& task) const {
+  if (!PartitionAware(state, task.task().framework_id().value())) {
+    return v1::TASK_LOST;
+  }
+  return task.task().state() == v1::TASK_STAGING ? v1::TASK_DROPPED
+                                                 : v1::TASK_GONE;
+}
+
+bool Leader::PartitionAware(const MasterState& state,
+                            const std::string& framework_id) const {
+  const v1::FrameworkRecord* f = state.FindFramework(framework_id);
+  return f != nullptr &&
+         HasCapability(f->info(), v1::FrameworkInfo::Capability::PARTITION_AWARE);
+}
+
+// ---- frameworks -------------------------------------------------------------
+
+void Leader::FrameworkSubscribe(const scheduler::Call& call,
+                                const CommandContext& context,
+                                std::shared_ptr<FrameworkStream> stream,
+                                Done done) {
+  ++metrics_.framework_subscribes;
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (!call.subscribe().has_framework_info()) {
+    done(Answer::Error(400, "SUBSCRIBE needs subscribe.framework_info",
+                       "subscribe.framework_info"));
+    return;
+  }
+  v1::FrameworkInfo info = call.subscribe().framework_info();
+  if (info.user().empty()) {
+    done(Answer::Error(400, "framework_info.user is required",
+                       "subscribe.framework_info.user"));
+    return;
+  }
+  if (info.name().empty()) {
+    done(Answer::Error(400, "framework_info.name is required",
+                       "subscribe.framework_info.name"));
+    return;
+  }
+  if (!std::isfinite(info.failover_timeout()) || info.failover_timeout() < 0) {
+    done(Answer::Error(400, "failover_timeout must be finite and >= 0",
+                       "subscribe.framework_info.failover_timeout"));
+    return;
+  }
+  const bool multi_role =
+      HasCapability(info, v1::FrameworkInfo::Capability::MULTI_ROLE);
+  if (!multi_role && info.roles_size() > 0) {
+    done(Answer::Error(400, "'roles' needs the MULTI_ROLE capability",
+                       "subscribe.framework_info.roles"));
+    return;
+  }
+  for (const std::string& role : SubscribedRoles(info)) {
+    absl::Status valid = ValidateRoleName(role);
+    if (!valid.ok()) {
+      done(Answer::Error(400, std::string(valid.message()),
+                         multi_role ? "subscribe.framework_info.roles"
+                                    : "subscribe.framework_info.role"));
+      return;
+    }
+  }
+  if (call.has_framework_id() && info.has_id() &&
+      call.framework_id().value() != info.id().value()) {
+    done(Answer::Error(400, "framework_id differs from framework_info.id",
+                       "framework_id"));
+    return;
+  }
+  std::string framework_id = info.id().value();
+  if (framework_id.empty()) framework_id = call.framework_id().value();
+  if (!framework_id.empty()) {
+    const v1::FrameworkRecord* f = view().FindFramework(framework_id);
+    if (f != nullptr && f->state() == v1::FrameworkRecord::COMPLETED) {
+      done(Answer::Error(403, "the framework was removed",
+                         "subscribe.framework_info.id"));
+      return;
+    }
+    if (f != nullptr && f->info().principal() != info.principal()) {
+      done(Answer::Error(400, "a framework cannot change its principal",
+                         "subscribe.framework_info.principal"));
+      return;
+    }
+  } else {
+    framework_id = NewId("");
+  }
+  if (framework_subscribing_.count(framework_id) > 0 ||
+      removing_frameworks_.count(framework_id) > 0) {
+    done(Answer::Error(503, "a SUBSCRIBE of this framework is in progress"));
+    return;
+  }
+  info.mutable_id()->set_value(framework_id);
+  framework_subscribing_.insert(framework_id);
+  std::set<std::string> suppressed(call.subscribe().suppressed_roles().begin(),
+                                   call.subscribe().suppressed_roles().end());
+  Request request;
+  request.context = context;
+  request.decide = [info](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    Event e;
+    if (view.FindFramework(info.id().value()) != nullptr) {
+      *e.mutable_framework_failed_over()->mutable_info() = info;
+    } else {
+      *e.mutable_framework_subscribed()->mutable_info() = info;
+    }
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [this, framework_id, suppressed,
+                       stream = std::move(stream)](Done done) {
+    framework_subscribing_.erase(framework_id);
+    FrameworkConn& conn = frameworks_[framework_id];
+    if (conn.stream) {
+      scheduler::Event error;
+      error.set_type(scheduler::Event::ERROR);
+      error.mutable_error()->set_message("Framework failed over");
+      conn.stream->Send(error);
+      conn.stream->Close();
+      framework_by_stream_.erase(conn.stream_id);
+    }
+    conn.stream_id = NewStreamId();
+    conn.stream = stream;
+    conn.last_heartbeat = Now();
+    framework_by_stream_[conn.stream_id] = framework_id;
+    allocator_.SetSuppressedRoles(framework_id, suppressed);
+    Answer answer;
+    answer.code = 200;
+    answer.stream_id = conn.stream_id;
+    done(std::move(answer));
+
+    scheduler::Event subscribed;
+    subscribed.set_type(scheduler::Event::SUBSCRIBED);
+    subscribed.mutable_subscribed()->mutable_framework_id()->set_value(
+        framework_id);
+    subscribed.mutable_subscribed()->set_heartbeat_interval_seconds(
+        absl::ToDoubleSeconds(options_.framework_heartbeat_interval));
+    *subscribed.mutable_subscribed()->mutable_master_info() =
+        options_.master_info;
+    conn.stream->Send(subscribed);
+    // Every pending update again: the scheduler may have lost them.
+    PumpUpdates(framework_id, absl::InfiniteFuture());
+  };
+  request.on_failure = [this, framework_id](const absl::Status&) {
+    framework_subscribing_.erase(framework_id);
+  };
+  request.done = std::move(done);
+  request.error_field = "subscribe.framework_info";
+  Submit(std::move(request));
+}
+
+void Leader::FrameworkStreamClosed(const std::string& stream_id) {
+  auto it = framework_by_stream_.find(stream_id);
+  if (it == framework_by_stream_.end()) return;
+  const std::string framework_id = it->second;
+  framework_by_stream_.erase(it);
+  auto conn = frameworks_.find(framework_id);
+  if (conn != frameworks_.end()) {
+    conn->second.stream.reset();
+    conn->second.stream_id.clear();
+  }
+  for (auto offer = sent_offers_.begin(); offer != sent_offers_.end();) {
+    offer = offer->second == framework_id ? sent_offers_.erase(offer)
+                                          : std::next(offer);
+  }
+  if (!leading()) return;
+  Request request;
+  request.context.principal = "master";
+  request.decide = [this, framework_id](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    // A SUBSCRIBE that raced ahead keeps the framework connected.
+    auto conn = frameworks_.find(framework_id);
+    if ((conn != frameworks_.end() && conn->second.stream) ||
+        framework_subscribing_.count(framework_id) > 0) {
+      return std::vector<Event>{};
+    }
+    const v1::FrameworkRecord* f = view.FindFramework(framework_id);
+    if (f == nullptr || (f->state() != v1::FrameworkRecord::CONNECTED &&
+                         f->state() != v1::FrameworkRecord::INACTIVE)) {
+      return std::vector<Event>{};
+    }
+    Event e;
+    e.mutable_framework_disconnected()->mutable_framework_id()->set_value(
+        framework_id);
+    return std::vector<Event>{std::move(e)};
+  };
+  Submit(std::move(request));
+}
+
+void Leader::FrameworkCall(const scheduler::Call& call,
+                           const std::string& stream_id,
+                           const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  const std::string& framework_id = call.framework_id().value();
+  if (framework_id.empty()) {
+    done(Answer::Error(400, "the call has no framework_id", "framework_id"));
+    return;
+  }
+  auto conn = frameworks_.find(framework_id);
+  if (conn == frameworks_.end() || !conn->second.stream) {
+    done(Answer::Error(403, "the framework is not subscribed",
+                       "framework_id"));
+    return;
+  }
+  if (stream_id.empty()) {
+    done(Answer::Error(400, "the call has no Mesos-Stream-Id header",
+                       "Mesos-Stream-Id"));
+    return;
+  }
+  if (conn->second.stream_id != stream_id) {
+    done(Answer::Error(
+        400,
+        "the Mesos-Stream-Id is not the one of the framework's subscription",
+        "Mesos-Stream-Id"));
+    return;
+  }
+  switch (call.type()) {
+    case scheduler::Call::TEARDOWN:
+      RemoveFramework(framework_id, "the framework tore itself down", context,
+                      std::move(done));
+      return;
+    case scheduler::Call::ACCEPT:
+      HandleAccept(framework_id, call, context, std::move(done));
+      return;
+    case scheduler::Call::DECLINE:
+      HandleDecline(framework_id, call, context, std::move(done));
+      return;
+    case scheduler::Call::REVIVE:
+    case scheduler::Call::SUPPRESS: {
+      const bool revive = call.type() == scheduler::Call::REVIVE;
+      const auto& listed =
+          revive ? call.revive().roles() : call.suppress().roles();
+      const v1::FrameworkRecord* f = view().FindFramework(framework_id);
+      std::set<std::string> subscribed =
+          f != nullptr ? SubscribedRoles(f->info()) : std::set<std::string>();
+      std::set<std::string> roles(listed.begin(), listed.end());
+      for (const std::string& role : roles) {
+        if (subscribed.count(role) == 0) {
+          done(Answer::Error(
+              400,
+              absl::StrCat("the framework is not subscribed to role '", role,
+                           "'"),
+              revive ? "revive.roles" : "suppress.roles"));
+          return;
+        }
+      }
+      if (roles.empty()) roles = subscribed;
+      if (revive) {
+        allocator_.Revive(framework_id, roles);
+        allocation_pending_ = true;
+      } else {
+        allocator_.Suppress(framework_id, roles);
+      }
+      done(Answer{});
+      return;
+    }
+    case scheduler::Call::KILL:
+      HandleKill(framework_id, call, context, std::move(done));
+      return;
+    case scheduler::Call::ACKNOWLEDGE:
+      HandleAcknowledge(framework_id, call, context, std::move(done));
+      return;
+    case scheduler::Call::RECONCILE:
+      HandleReconcile(framework_id, call, std::move(done));
+      return;
+    case scheduler::Call::UPDATE_FRAMEWORK: {
+      v1::FrameworkInfo info = call.update_framework().framework_info();
+      if (info.id().value() != framework_id) {
+        done(Answer::Error(400, "framework_info.id must be the framework's id",
+                           "update_framework.framework_info.id"));
+        return;
+      }
+      if (!std::isfinite(info.failover_timeout()) ||
+          info.failover_timeout() < 0) {
+        done(Answer::Error(400, "failover_timeout must be finite and >= 0",
+                           "update_framework.framework_info.failover_timeout"));
+        return;
+      }
+      std::set<std::string> suppressed(
+          call.update_framework().suppressed_roles().begin(),
+          call.update_framework().suppressed_roles().end());
+      Request request;
+      request.context = context;
+      request.decide = [info](const MasterState&)
+          -> absl::StatusOr<std::vector<Event>> {
+        Event e;
+        *e.mutable_framework_updated()->mutable_info() = info;
+        return std::vector<Event>{std::move(e)};
+      };
+      request.on_commit = [this, framework_id, suppressed](Done done) {
+        allocator_.SetSuppressedRoles(framework_id, suppressed);
+        if (done) done(Answer{});
+      };
+      request.done = std::move(done);
+      request.error_field = "update_framework.framework_info";
+      Submit(std::move(request));
+      return;
+    }
+    default:
+      done(Answer::Error(
+          400,
+          absl::StrCat("call type ", scheduler::Call::Type_Name(call.type()),
+                       " is not supported by this master"),
+          "type"));
+      return;
+  }
+}
+
+void Leader::HandleAccept(const std::string& framework_id,
+                          const scheduler::Call& call,
+                          const CommandContext& context, Done done) {
+  const scheduler::Call::Accept& accept = call.accept();
+  if (accept.offer_ids_size() == 0) {
+    done(Answer::Error(400, "ACCEPT without offer_ids", "accept.offer_ids"));
+    return;
+  }
+  for (const v1::OfferID& id : accept.offer_ids()) {
+    sent_offers_.erase(id.value());
+  }
+  struct Outcome {
+    std::vector<TaskKey> launched;
+    std::vector<TaskStatus> errors;  // sent, not recorded
+  };
+  auto outcome = std::make_shared<Outcome>();
+  const absl::Time now = Now();
+  Request request;
+  request.context = context;
+  request.decide = [this, framework_id, accept, outcome,
+                    now](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    outcome->launched.clear();
+    outcome->errors.clear();
+    auto error = [&](const v1::TaskInfo& task, v1::TaskState state,
+                     TaskStatus::Reason reason, const std::string& message) {
+      TaskStatus s;
+      *s.mutable_task_id() = task.task_id();
+      s.set_state(state);
+      s.set_source(TaskStatus::SOURCE_MASTER);
+      s.set_reason(reason);
+      s.set_message(message);
+      if (task.has_agent_id()) *s.mutable_agent_id() = task.agent_id();
+      s.set_timestamp(Seconds(now));
+      outcome->errors.push_back(std::move(s));
+    };
+    auto all_tasks = [&](const std::function<void(const v1::TaskInfo&)>& f) {
+      for (const v1::Offer::Operation& op : accept.operations()) {
+        for (const v1::TaskInfo& t : op.launch().task_infos()) f(t);
+        for (const v1::TaskInfo& t : op.launch_group().task_group().tasks()) {
+          f(t);
+        }
+      }
+    };
+
+    // The offers: outstanding, this framework's, distinct, on one agent.
+    std::string agent_id;
+    std::string role;
+    Resources offered;
+    std::set<std::string> seen;
+    std::string invalid;
+    for (const v1::OfferID& id : accept.offer_ids()) {
+      const v1::OfferRecord* offer = view.FindOffer(id.value());
+      if (offer == nullptr) {
+        invalid = absl::StrCat("offer ", id.value(), " is no longer valid");
+      } else if (offer->offer().framework_id().value() != framework_id) {
+        invalid = absl::StrCat("offer ", id.value(), " is not this framework's");
+      } else if (!seen.insert(id.value()).second) {
+        invalid = absl::StrCat("offer ", id.value(), " appears twice");
+      } else if (!agent_id.empty() &&
+                 offer->offer().agent_id().value() != agent_id) {
+        invalid = "the offers are on different agents";
+      }
+      if (!invalid.empty()) break;
+      agent_id = offer->offer().agent_id().value();
+      role = offer->offer().allocation_info().role();
+      absl::StatusOr<Resources> r =
+          Resources::FromProto(offer->offer().resources());
+      if (r.ok()) offered += r->WithoutAllocationInfo();
+    }
+    if (!invalid.empty()) {
+      const bool aware = PartitionAware(view, framework_id);
+      all_tasks([&](const v1::TaskInfo& t) {
+        error(t, aware ? v1::TASK_DROPPED : v1::TASK_LOST,
+              TaskStatus::REASON_INVALID_OFFERS, invalid);
+      });
+      return std::vector<Event>{};
+    }
+
+    absl::StatusOr<Resources> free = view.AvailableResources(agent_id);
+    Resources available = (free.ok() ? *free : Resources()) + offered;
+    std::vector<Event> events;
+    bool offers_consumed = false;
+    auto consume = [&](google::protobuf::RepeatedPtrField<v1::OfferID>* ids) {
+      if (!offers_consumed) *ids = accept.offer_ids();
+      offers_consumed = true;
+    };
+    std::set<std::string> ids_in_accept;
+    auto check_task = [&](v1::TaskInfo& task,
+                          Resources* uses) -> std::string {
+      if (task.task_id().value().empty()) return "the task has no task_id";
+      if (task.has_agent_id() && task.agent_id().value() != agent_id) {
+        return "the task's agent_id is not the offers' agent";
+      }
+      task.mutable_agent_id()->set_value(agent_id);
+      if (view.FindTask(framework_id, task.task_id().value()) != nullptr ||
+          !ids_in_accept.insert(task.task_id().value()).second) {
+        return absl::StrCat("task ", task.task_id().value(),
+                            " is already in use");
+      }
+      if (task.has_command() == task.has_executor()) {
+        return "a task needs exactly one of command and executor";
+      }
+      absl::StatusOr<Resources> r = LaunchResources(task);
+      if (!r.ok()) return std::string(r.status().message());
+      if (Resources::FromProto(task.resources())->empty()) {
+        return "the task uses no resources";
+      }
+      if (!available.Contains(*r)) {
+        return absl::StrCat("the task needs ", r->ToString(), " but only ",
+                            available.ToString(), " is offered");
+      }
+      *uses = *std::move(r);
+      return "";
+    };
+    for (const v1::Offer::Operation& op : accept.operations()) {
+      switch (op.type()) {
+        case v1::Offer::Operation::LAUNCH:
+        case v1::Offer::Operation::LAUNCH_GROUP: {
+          const bool group = op.type() == v1::Offer::Operation::LAUNCH_GROUP;
+          const auto& tasks = group ? op.launch_group().task_group().tasks()
+                                    : op.launch().task_infos();
+          Event e;
+          v1::TasksLaunched* launched = e.mutable_tasks_launched();
+          launched->mutable_framework_id()->set_value(framework_id);
+          for (v1::TaskInfo task : tasks) {
+            if (group) *task.mutable_executor() = op.launch_group().executor();
+            Resources uses;
+            const std::string why = check_task(task, &uses);
+            if (!why.empty()) {
+              error(task, v1::TASK_ERROR, TaskStatus::REASON_TASK_INVALID, why);
+              continue;
+            }
+            available -= uses;
+            outcome->launched.emplace_back(framework_id,
+                                           task.task_id().value());
+            *launched->add_tasks() = std::move(task);
+          }
+          if (launched->tasks_size() == 0) break;
+          consume(launched->mutable_offer_ids());
+          events.push_back(std::move(e));
+          break;
+        }
+        case v1::Offer::Operation::RESERVE:
+        case v1::Offer::Operation::UNRESERVE: {
+          const bool reserve = op.type() == v1::Offer::Operation::RESERVE;
+          const auto& listed =
+              reserve ? op.reserve().resources() : op.unreserve().resources();
+          absl::StatusOr<Resources> target = Resources::FromProto(listed);
+          if (!target.ok()) break;
+          Resources reserved = target->WithoutAllocationInfo();
+          absl::StatusOr<Resources> unreserved = reserved.PopReservation();
+          if (!unreserved.ok()) break;
+          const Resources& from = reserve ? *unreserved : reserved;
+          const Resources& to = reserve ? reserved : *unreserved;
+          if (!available.Contains(from)) break;
+          available -= from;
+          available += to;
+          Event e;
+          if (reserve) {
+            v1::ResourcesReserved* r = e.mutable_resources_reserved();
+            r->mutable_agent_id()->set_value(agent_id);
+            *r->mutable_resources() = listed;
+            consume(r->mutable_offer_ids());
+          } else {
+            v1::ResourcesUnreserved* r = e.mutable_resources_unreserved();
+            r->mutable_agent_id()->set_value(agent_id);
+            *r->mutable_resources() = listed;
+            consume(r->mutable_offer_ids());
+          }
+          events.push_back(std::move(e));
+          break;
+        }
+        default:
+          LOG(WARNING) << "framework " << framework_id
+                       << ": unsupported offer operation "
+                       << v1::Offer::Operation::Type_Name(op.type());
+          break;
+      }
+    }
+    if (!offers_consumed) {
+      Event e;
+      v1::OffersDeclined* d = e.mutable_offers_declined();
+      d->mutable_framework_id()->set_value(framework_id);
+      *d->mutable_offer_ids() = accept.offer_ids();
+      if (accept.has_filters()) *d->mutable_filters() = accept.filters();
+      events.push_back(std::move(e));
+    }
+    // What the operations left unused is declined with the call's filters.
+    Resources leftover = offered;
+    leftover -= (offered - available);
+    const double refuse = accept.filters().refuse_seconds();
+    if (!leftover.empty() && refuse > 0) {
+      allocator_.Decline(framework_id, agent_id, role, leftover,
+                         absl::Seconds(refuse), now);
+    }
+    return events;
+  };
+  request.on_commit = [this, framework_id, outcome](Done done) {
+    for (const TaskKey& key : outcome->launched) SendLaunch(key);
+    for (const TaskStatus& status : outcome->errors) {
+      SendTransientUpdate(framework_id, status);
+    }
+    if (done) done(Answer{});
+  };
+  request.done = std::move(done);
+  request.error_field = "accept";
+  Submit(std::move(request));
+}
+
+void Leader::HandleDecline(const std::string& framework_id,
+                           const scheduler::Call& call,
+                           const CommandContext& context, Done done) {
+  const scheduler::Call::Decline& decline = call.decline();
+  if (decline.offer_ids_size() == 0) {
+    done(Answer::Error(400, "DECLINE without offer_ids", "decline.offer_ids"));
+    return;
+  }
+  for (const v1::OfferID& id : decline.offer_ids()) {
+    sent_offers_.erase(id.value());
+  }
+  const absl::Time now = Now();
+  Request request;
+  request.context = context;
+  request.decide = [this, framework_id, decline, now](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    Event e;
+    v1::OffersDeclined* d = e.mutable_offers_declined();
+    d->mutable_framework_id()->set_value(framework_id);
+    if (decline.has_filters()) *d->mutable_filters() = decline.filters();
+    std::set<std::string> seen;
+    for (const v1::OfferID& id : decline.offer_ids()) {
+      const v1::OfferRecord* offer = view.FindOffer(id.value());
+      // Offers no longer valid are ignored, as Mesos does.
+      if (offer == nullptr ||
+          offer->offer().framework_id().value() != framework_id ||
+          !seen.insert(id.value()).second) {
+        continue;
+      }
+      allocator_.Decline(offer->offer(), decline.filters(), now);
+      *d->add_offer_ids() = id;
+    }
+    if (d->offer_ids_size() == 0) return std::vector<Event>{};
+    return std::vector<Event>{std::move(e)};
+  };
+  request.done = std::move(done);
+  request.error_field = "decline";
+  Submit(std::move(request));
+}
+
+void Leader::HandleKill(const std::string& framework_id,
+                        const scheduler::Call& call,
+                        const CommandContext& context, Done done) {
+  const scheduler::Call::Kill& kill = call.kill();
+  if (kill.task_id().value().empty()) {
+    done(Answer::Error(400, "KILL without task_id", "kill.task_id"));
+    return;
+  }
+  if (kill.kill_policy().grace_period().nanoseconds() < 0) {
+    done(Answer::Error(400, "negative grace period",
+                       "kill.kill_policy.grace_period"));
+    return;
+  }
+  const TaskKey key{framework_id, kill.task_id().value()};
+  auto unknown = std::make_shared<bool>(false);
+  auto requested = std::make_shared<bool>(false);
+  Request request;
+  request.context = context;
+  request.decide = [this, key, kill, unknown, requested](
+                       const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+    if (task == nullptr) {
+      *unknown = true;
+      return std::vector<Event>{};
+    }
+    if (IsTerminalState(task->task().state())) return std::vector<Event>{};
+    if (dispatched_.count(key) == 0) {
+      // Never sent to the agent: the master ends it alone.
+      return std::vector<Event>{
+          MasterStatus(*task, v1::TASK_KILLED,
+                       TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
+                       "killed before it was sent to its agent")};
+    }
+    *requested = true;
+    Event e;
+    v1::TaskKillRequested* k = e.mutable_task_kill_requested();
+    k->mutable_framework_id()->set_value(key.first);
+    k->mutable_task_id()->set_value(key.second);
+    if (kill.has_kill_policy()) *k->mutable_kill_policy() = kill.kill_policy();
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [this, key, unknown, requested](Done done) {
+    if (*unknown) {
+      TaskStatus s;
+      s.mutable_task_id()->set_value(key.second);
+      s.set_state(PartitionAware(*committed_, key.first) ? v1::TASK_UNKNOWN
+                                                          : v1::TASK_LOST);
+      s.set_source(TaskStatus::SOURCE_MASTER);
+      s.set_reason(TaskStatus::REASON_RECONCILIATION);
+      s.set_message("kill of a task unknown to the master");
+      s.set_timestamp(Seconds(Now()));
+      SendTransientUpdate(key.first, s);
+    }
+    if (*requested) {
+      const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+      if (task != nullptr && !IsTerminalState(task->task().state())) {
+        SendKill(task->task().agent_id().value(), key);
+      }
+    }
+    if (done) done(Answer{});
+  };
+  request.done = std::move(done);
+  request.error_field = "kill";
+  Submit(std::move(request));
+}
+
+void Leader::HandleAcknowledge(const std::string& framework_id,
+                               const scheduler::Call& call,
+                               const CommandContext& context, Done done) {
+  const scheduler::Call::Acknowledge& ack = call.acknowledge();
+  if (ack.agent_id().value().empty()) {
+    done(Answer::Error(400, "ACKNOWLEDGE without agent_id",
+                       "acknowledge.agent_id"));
+    return;
+  }
+  if (ack.task_id().value().empty()) {
+    done(Answer::Error(400, "ACKNOWLEDGE without task_id",
+                       "acknowledge.task_id"));
+    return;
+  }
+  if (ack.uuid().size() != kUuidBytes) {
+    done(Answer::Error(400, "uuid must be 16 bytes", "acknowledge.uuid"));
+    return;
+  }
+  const TaskKey key{framework_id, ack.task_id().value()};
+  Request request;
+  request.context = context;
+  request.decide = [key, ack](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+    if (task == nullptr ||
+        task->task().agent_id().value() != ack.agent_id().value()) {
+      return std::vector<Event>{};
+    }
+    bool pending = false;
+    for (const TaskStatus& s : task->unacknowledged()) {
+      if (s.uuid() == ack.uuid()) pending = true;
+    }
+    if (!pending) return std::vector<Event>{};  // a repeat: nothing to do
+    Event e;
+    v1::TaskStatusAcknowledged* a = e.mutable_task_status_acknowledged();
+    a->mutable_framework_id()->set_value(key.first);
+    *a->mutable_agent_id() = ack.agent_id();
+    *a->mutable_task_id() = ack.task_id();
+    a->set_uuid(ack.uuid());
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [this, key](Done done) {
+    // The next unacknowledged update of the task, if any.
+    PumpTask(key, absl::InfinitePast());
+    if (done) done(Answer{});
+  };
+  request.done = std::move(done);
+  request.error_field = "acknowledge";
+  Submit(std::move(request));
+}
+
+void Leader::HandleReconcile(const std::string& framework_id,
+                             const scheduler::Call& call, Done done) {
+  for (int i = 0; i < call.reconcile().tasks_size(); ++i) {
+    if (call.reconcile().tasks(i).task_id().value().empty()) {
+      done(Answer::Error(400, "a task without task_id",
+                         absl::StrCat("reconcile.tasks[", i, "].task_id")));
+      return;
+    }
+  }
+  // A barrier: answer from the committed state once what is in flight is.
+  Request request;
+  request.context.principal = "master";
+  request.decide = [](const MasterState&)
+      -> absl::StatusOr<std::vector<Event>> { return std::vector<Event>{}; };
+  request.on_commit = [this, framework_id, call](Done done) {
+    const absl::Time now = Now();
+    auto answer = [&](const v1::TaskRecord& task) {
+      TaskStatus s;
+      if (task.task().statuses_size() > 0) {
+        s = task.task().statuses(task.task().statuses_size() - 1);
+      }
+      *s.mutable_task_id() = task.task().task_id();
+      *s.mutable_agent_id() = task.task().agent_id();
+      s.set_state(task.task().state());
+      s.set_source(TaskStatus::SOURCE_MASTER);
+      s.set_reason(TaskStatus::REASON_RECONCILIATION);
+      s.clear_uuid();
+      s.set_timestamp(Seconds(now));
+      SendTransientUpdate(framework_id, s);
+    };
+    if (call.reconcile().tasks_size() == 0) {
+      for (const TaskKey& key : committed_->TasksOfFramework(framework_id)) {
+        const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+        if (task != nullptr && !IsTerminalState(task->task().state())) {
+          answer(*task);
+        }
+      }
+    } else {
+      const bool aware = PartitionAware(*committed_, framework_id);
+      for (const auto& t : call.reconcile().tasks()) {
+        const v1::TaskRecord* task =
+            committed_->FindTask(framework_id, t.task_id().value());
+        if (task != nullptr) {
+          answer(*task);
+          continue;
+        }
+        TaskStatus s;
+        *s.mutable_task_id() = t.task_id();
+        if (t.has_agent_id()) *s.mutable_agent_id() = t.agent_id();
+        s.set_state(aware ? v1::TASK_UNKNOWN : v1::TASK_LOST);
+        s.set_source(TaskStatus::SOURCE_MASTER);
+        s.set_reason(TaskStatus::REASON_RECONCILIATION);
+        s.set_message("task unknown to the master");
+        s.set_timestamp(Seconds(now));
+        SendTransientUpdate(framework_id, s);
+      }
+    }
+    if (done) done(Answer{});
+  };
+  request.done = std::move(done);
+  Submit(std::move(request));
+}
+
+void Leader::RemoveFramework(const std::string& framework_id,
+                             const std::string& reason,
+                             const CommandContext& context, Done done) {
+  if (removing_frameworks_.count(framework_id) > 0) {
+    if (done) done(Answer{});
+    return;
+  }
+  removing_frameworks_.insert(framework_id);
+  auto agents = std::make_shared<std::set<std::string>>();
+  Request request;
+  request.context = context;
+  request.decide = [this, framework_id, reason, agents](
+                       const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    agents->clear();
+    const v1::FrameworkRecord* f = view.FindFramework(framework_id);
+    if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
+      return std::vector<Event>{};
+    }
+    std::vector<Event> events;
+    for (const TaskKey& key : view.TasksOfFramework(framework_id)) {
+      const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+      if (task == nullptr) continue;
+      agents->insert(task->task().agent_id().value());
+      if (IsTerminalState(task->task().state())) continue;
+      events.push_back(MasterStatus(*task, v1::TASK_KILLED,
+                                    TaskStatus::REASON_FRAMEWORK_REMOVED,
+                                    reason));
+    }
+    Event removed;
+    removed.mutable_framework_removed()->mutable_framework_id()->set_value(
+        framework_id);
+    removed.mutable_framework_removed()->set_reason(reason);
+    events.push_back(std::move(removed));
+    return events;
+  };
+  request.on_commit = [this, framework_id, agents](Done done) {
+    removing_frameworks_.erase(framework_id);
+    const v1::FrameworkRecord* f = committed_->FindFramework(framework_id);
+    if (f != nullptr && f->state() == v1::FrameworkRecord::COMPLETED) {
+      ++metrics_.frameworks_removed;
+      LOG(INFO) << "framework " << framework_id << " removed";
+      for (const std::string& agent_id : *agents) {
+        AgentEvent shutdown;
+        shutdown.set_type(AgentEvent::SHUTDOWN_FRAMEWORK);
+        shutdown.mutable_shutdown_framework()
+            ->mutable_framework_id()
+            ->set_value(framework_id);
+        SendToAgent(agent_id, shutdown);
+      }
+      auto conn = frameworks_.find(framework_id);
+      if (conn != frameworks_.end()) {
+        if (conn->second.stream) conn->second.stream->Close();
+        framework_by_stream_.erase(conn->second.stream_id);
+        frameworks_.erase(conn);
+      }
+      allocator_.RemoveFramework(framework_id);
+      for (auto it = delivered_.begin(); it != delivered_.end();) {
+        it = it->first.first == framework_id ? delivered_.erase(it)
+                                             : std::next(it);
+      }
+    }
+    if (done) done(Answer{});
+  };
+  request.on_failure = [this, framework_id](const absl::Status&) {
+    removing_frameworks_.erase(framework_id);
+  };
+  request.done = std::move(done);
+  Submit(std::move(request));
+}
+
+void Leader::SendToFramework(const std::string& framework_id,
+                             const scheduler::Event& event) {
+  auto it = frameworks_.find(framework_id);
+  if (it == frameworks_.end() || !it->second.stream) return;
+  it->second.stream->Send(event);
+}
+
+void Leader::SendTransientUpdate(const std::string& framework_id,
+                                 const TaskStatus& status) {
+  scheduler::Event update;
+  update.set_type(scheduler::Event::UPDATE);
+  *update.mutable_update()->mutable_status() = status;
+  ++metrics_.updates_sent;
+  SendToFramework(framework_id, update);
+}
+
+void Leader::PumpUpdates(const std::string& framework_id,
+                         absl::Time resend_before) {
+  for (const TaskKey& key : committed_->TasksOfFramework(framework_id)) {
+    PumpTask(key, resend_before);
+  }
+}
+
+void Leader::PumpTask(const TaskKey& key, absl::Time resend_before) {
+  const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+  if (task == nullptr || task->unacknowledged_size() == 0) {
+    delivered_.erase(key);
+    return;
+  }
+  auto conn = frameworks_.find(key.first);
+  if (conn == frameworks_.end() || !conn->second.stream) return;
+  const TaskStatus& head = task->unacknowledged(0);
+  auto it = delivered_.find(key);
+  if (it != delivered_.end() && it->second.uuid == head.uuid() &&
+      it->second.sent >= resend_before) {
+    return;  // sent recently
+  }
+  scheduler::Event update;
+  update.set_type(scheduler::Event::UPDATE);
+  *update.mutable_update()->mutable_status() = head;
+  conn->second.stream->Send(update);
+  ++metrics_.updates_sent;
+  Delivery& d = delivered_[key];
+  d.uuid = head.uuid();
+  d.sent = Now();
+}
+
+void Leader::RescindVanishedOffers() {
+  for (auto it = sent_offers_.begin(); it != sent_offers_.end();) {
+    if (committed_->FindOffer(it->first) != nullptr) {
+      ++it;
+      continue;
+    }
+    scheduler::Event rescind;
+    rescind.set_type(scheduler::Event::RESCIND);
+    rescind.mutable_rescind()->mutable_offer_id()->set_value(it->first);
+    SendToFramework(it->second, rescind);
+    ++metrics_.offers_rescinded;
+    it = sent_offers_.erase(it);
+  }
+}
+
+// ---- time -------------------------------------------------------------------
+
+void Leader::Tick(absl::Time now) {
+  if (!leading()) return;
+  // Agents: heartbeats, anti-entropy, liveness.
+  std::vector<std::string> silent;
+  std::vector<std::string> reconcile;
+  for (auto& [id, conn] : agents_) {
+    if (conn.stream && now - conn.last_heartbeat >= options_.agent_ping_timeout) {
+      AgentEvent heartbeat;
+      heartbeat.set_type(AgentEvent::HEARTBEAT);
+      conn.stream->Send(heartbeat);
+      conn.last_heartbeat = now;
+    }
+    if (conn.stream &&
+        now - conn.last_reconcile >= options_.agent_reconcile_interval) {
+      reconcile.push_back(id);
+    }
+    if (now >= conn.deadline && agent_subscribing_.count(id) == 0) {
+      silent.push_back(id);
+    }
+  }
+  for (const std::string& id : reconcile) SendReconcile(id);
+  for (const std::string& id : silent) MarkUnreachable(id);
+
+  // Schedulers: heartbeats and redelivery of unacknowledged updates.
+  for (auto& [id, conn] : frameworks_) {
+    if (conn.stream &&
+        now - conn.last_heartbeat >= options_.framework_heartbeat_interval) {
+      scheduler::Event heartbeat;
+      heartbeat.set_type(scheduler::Event::HEARTBEAT);
+      conn.stream->Send(heartbeat);
+      conn.last_heartbeat = now;
+    }
+  }
+  std::vector<TaskKey> due;
+  for (const auto& [key, delivery] : delivered_) {
+    if (now - delivery.sent >= options_.status_update_retry) due.push_back(key);
+  }
+  for (const TaskKey& key : due) {
+    PumpTask(key, now - options_.status_update_retry);
+  }
+
+  // Failover timeouts.
+  for (const std::string& id : committed_->FrameworksPastFailoverDeadline(now)) {
+    if (framework_subscribing_.count(id) > 0 ||
+        removing_frameworks_.count(id) > 0) {
+      continue;
+    }
+    CommandContext context;
+    context.principal = "master";
+    RemoveFramework(id, "the framework's failover timeout elapsed", context,
+                    nullptr);
+  }
+
+  ExpireOffers(now);
+  MaybeAllocate(now);
+}
+
+void Leader::ExpireOffers(absl::Time now) {
+  if (expiring_) return;
+  std::vector<std::string> expired = allocator_.ExpiredOffers(view(), now);
+  if (expired.empty()) return;
+  expiring_ = true;
+  Request request;
+  request.context.principal = "master";
+  request.decide = [expired](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    Event e;
+    for (const std::string& id : expired) {
+      if (view.FindOffer(id) != nullptr) {
+        e.mutable_offers_expired()->add_offer_ids()->set_value(id);
+      }
+    }
+    if (e.offers_expired().offer_ids_size() == 0) return std::vector<Event>{};
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [this](Done) { expiring_ = false; };
+  request.on_failure = [this](const absl::Status&) { expiring_ = false; };
+  Submit(std::move(request));
+}
+
+void Leader::MaybeAllocate(absl::Time now) {
+  if (allocating_) return;
+  if (!allocation_pending_ && now - last_allocation_ < options_.allocation_interval) {
+    return;
+  }
+  allocation_pending_ = false;
+  last_allocation_ = now;
+  allocating_ = true;
+  auto offers = std::make_shared<std::vector<v1::Offer>>();
+  Request request;
+  request.context.principal = "master";
+  request.decide = [this, now, offers](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    ++metrics_.allocation_cycles;
+    std::vector<Allocation> allocations = allocator_.Allocate(view, now);
+    Event e;
+    v1::OffersCreated* created = e.mutable_offers_created();
+    for (const Allocation& a : allocations) {
+      auto conn = frameworks_.find(a.framework_id);
+      // Only schedulers with an open stream can receive offers.
+      if (conn == frameworks_.end() || !conn->second.stream) continue;
+      *created->add_offers() = MakeOffer(view, a, NewId("O"));
+    }
+    if (created->offers_size() == 0) return std::vector<Event>{};
+    created->set_allocation_cycle(++allocation_cycle_);
+    offers->assign(created->offers().begin(), created->offers().end());
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [this, offers](Done) {
+    allocating_ = false;
+    std::map<std::string, scheduler::Event> batches;
+    for (const v1::Offer& offer : *offers) {
+      if (committed_->FindOffer(offer.id().value()) == nullptr) continue;
+      scheduler::Event& batch = batches[offer.framework_id().value()];
+      batch.set_type(scheduler::Event::OFFERS);
+      *batch.mutable_offers()->add_offers() = offer;
+      sent_offers_[offer.id().value()] = offer.framework_id().value();
+    }
+    for (const auto& [framework_id, batch] : batches) {
+      metrics_.offers_sent += batch.offers().offers_size();
+      SendToFramework(framework_id, batch);
+    }
+  };
+  request.on_failure = [this](const absl::Status&) { allocating_ = false; };
+  Submit(std::move(request));
+}
+
+}  // namespace cairn::master
