@@ -72,14 +72,12 @@ absl::StatusOr<FetchedSnapshot> Fetch(const std::vector<SnapshotPeer>& peers,
       outcome(decoded.status().ToString());
       continue;
     }
-    const std::string* header =
-        response->headers.Find(kSnapshotPositionHeader);
+    const std::string* header = response->headers.Find(kSnapshotPositionHeader);
     uint64_t header_position = 0;
     if (header != nullptr && (!absl::SimpleAtoi(*header, &header_position) ||
                               header_position != decoded->position)) {
       outcome(absl::StrCat("header ", kSnapshotPositionHeader, ": ", *header,
-                           " but the body is at position ",
-                           decoded->position));
+                           " but the body is at position ", decoded->position));
       continue;
     }
     if (decoded->position < min_position) {
@@ -162,15 +160,16 @@ http::Response SnapshotResponse(
   uint64_t min_position = 0;
   auto min = query.find("min_position");
   if (min != query.end() && !absl::SimpleAtoi(min->second, &min_position)) {
-    return http::Response::Error(
-        400, absl::StrCat("min_position '", min->second,
-                          "' is not an unsigned integer"));
+    return http::Response::Error(400,
+                                 absl::StrCat("min_position '", min->second,
+                                              "' is not an unsigned integer"));
   }
   absl::StatusOr<StoredSnapshot> latest = store.Latest();
   if (absl::IsNotFound(latest.status())) {
     return http::Response::Error(404, "this master has no snapshot");
   }
-  if (!latest.ok()) return http::Response::Error(500, latest.status().message());
+  if (!latest.ok())
+    return http::Response::Error(500, latest.status().message());
   if (latest->position < min_position) {
     return http::Response::Error(
         404, absl::StrCat("this master's newest snapshot is at position ",
@@ -178,8 +177,7 @@ http::Response SnapshotResponse(
   }
   http::Response response;
   response.headers.Set("Content-Type", kSnapshotContentType);
-  response.headers.Set(kSnapshotPositionHeader,
-                       absl::StrCat(latest->position));
+  response.headers.Set(kSnapshotPositionHeader, absl::StrCat(latest->position));
   response.body = EncodeSnapshotTransfer(latest->position, latest->snapshot);
   return response;
 }
@@ -205,9 +203,7 @@ absl::Status InstallSnapshot(const FetchedSnapshot& fetched,
 
 SnapshotFetcher::SnapshotFetcher(std::vector<SnapshotPeer> peers,
                                  SnapshotFetchOptions options)
-    : peers_(std::move(peers)),
-      options_(options),
-      thread_([this] { Run(); }) {}
+    : peers_(std::move(peers)), options_(options), thread_([this] { Run(); }) {}
 
 SnapshotFetcher::~SnapshotFetcher() {
   {

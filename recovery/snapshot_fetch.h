@@ -90,8 +90,9 @@ absl::StatusOr<StoredSnapshot> DecodeSnapshotTransfer(absl::string_view body);
 // The answer to GET /master/snapshot with query parameters `query` (see the
 // file comment) from `store`: 200, 404, 400, or 500 when the store cannot
 // be read.
-http::Response SnapshotResponse(const SnapshotStore& store,
-                                const std::map<std::string, std::string>& query);
+http::Response SnapshotResponse(
+    const SnapshotStore& store,
+    const std::map<std::string, std::string>& query);
 
 // ---- client -----------------------------------------------------------------
 
@@ -161,12 +162,12 @@ class SnapshotFetcher {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;     // guarded by mu_
-  bool busy_ = false;         // guarded by mu_
-  bool pending_ = false;      // guarded by mu_: Start() handed over a fetch
+  bool stopping_ = false;      // guarded by mu_
+  bool busy_ = false;          // guarded by mu_
+  bool pending_ = false;       // guarded by mu_: Start() handed over a fetch
   uint64_t min_position_ = 0;  // guarded by mu_
-  Done done_;                 // guarded by mu_
-  std::thread thread_;  // last: starts after the fields above exist
+  Done done_;                  // guarded by mu_
+  std::thread thread_;         // last: starts after the fields above exist
 };
 
 }  // namespace cairn::recovery

@@ -63,8 +63,8 @@ std::string Canonical(const v1::MasterSnapshot& snapshot) {
 // `handler`, recording the request targets it saw.
 class FakePeer {
  public:
-  using Handler =
-      std::function<void(const http::Request&, std::shared_ptr<http::Responder>)>;
+  using Handler = std::function<void(const http::Request&,
+                                     std::shared_ptr<http::Responder>)>;
 
   explicit FakePeer(Handler handler) {
     http::ServerOptions options;
@@ -157,8 +157,9 @@ TEST(SnapshotTransferTest, DecodeRejectsAChangedPositionWithDataLoss) {
   ASSERT_TRUE(transfer.ParseFromString(
       EncodeSnapshotTransfer(folded.position, folded.snapshot)));
   transfer.set_position(folded.position + 1);
-  EXPECT_EQ(DecodeSnapshotTransfer(transfer.SerializeAsString()).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      DecodeSnapshotTransfer(transfer.SerializeAsString()).status().code(),
+      absl::StatusCode::kDataLoss);
 }
 
 TEST(SnapshotTransferTest, DecodeRejectsGarbageAndMissingFieldsWithDataLoss) {
@@ -174,8 +175,9 @@ TEST(SnapshotTransferTest, DecodeRejectsUnknownVersionWithFailedPrecondition) {
   ASSERT_TRUE(transfer.ParseFromString(
       EncodeSnapshotTransfer(folded.position, folded.snapshot)));
   transfer.set_format_version(kSnapshotTransferVersion + 1);
-  EXPECT_EQ(DecodeSnapshotTransfer(transfer.SerializeAsString()).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      DecodeSnapshotTransfer(transfer.SerializeAsString()).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(SnapshotTransferTest, DecodeRejectsSnapshotBeyondItsPositionWithDataLoss) {
@@ -221,13 +223,14 @@ TEST(SnapshotResponseTest, AnswersNewestSnapshotOr404OrBadRequest) {
   EXPECT_EQ(response.headers.Get("Content-Type"), kSnapshotContentType);
   EXPECT_EQ(response.headers.Get(kSnapshotPositionHeader),
             absl::StrCat(newer.position));
-  absl::StatusOr<StoredSnapshot> decoded = DecodeSnapshotTransfer(response.body);
+  absl::StatusOr<StoredSnapshot> decoded =
+      DecodeSnapshotTransfer(response.body);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->position, newer.position);
   EXPECT_EQ(Canonical(decoded->snapshot), Canonical(newer.snapshot));
 
-  EXPECT_EQ(SnapshotResponse(
-                **store, {{"min_position", absl::StrCat(newer.position)}})
+  EXPECT_EQ(SnapshotResponse(**store,
+                             {{"min_position", absl::StrCat(newer.position)}})
                 .status,
             200);
   EXPECT_EQ(SnapshotResponse(
@@ -331,8 +334,8 @@ TEST_F(SnapshotFetchTest, RefusesABodyOverTheLimit) {
   absl::StatusOr<FetchedSnapshot> fetched =
       FetchNewestSnapshot({good->address()}, 1, options);
   EXPECT_EQ(fetched.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(absl::StrContains(fetched.status().message(),
-                                "RESOURCE_EXHAUSTED"))
+  EXPECT_TRUE(
+      absl::StrContains(fetched.status().message(), "RESOURCE_EXHAUSTED"))
       << fetched.status();
 }
 
@@ -423,11 +426,11 @@ TEST_F(SnapshotFetchTest, FetcherReportsOnceAndRefusesASecondFetchMeanwhile) {
   ASSERT_TRUE(all[0].ok()) << all[0].status();
   EXPECT_EQ(all[0]->position, good_.position);
   EXPECT_EQ(all[1].status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(good->targets(),
-            (std::vector<std::string>{
-                "/master/snapshot?min_position=5",
-                absl::StrCat("/master/snapshot?min_position=",
-                             good_.position + 1)}));
+  EXPECT_EQ(
+      good->targets(),
+      (std::vector<std::string>{
+          "/master/snapshot?min_position=5",
+          absl::StrCat("/master/snapshot?min_position=", good_.position + 1)}));
 }
 
 TEST_F(SnapshotFetchTest, DestroyingTheFetcherCancelsItsFetch) {

@@ -78,8 +78,9 @@ class MasterSnapshotTransferTest : public ::testing::Test {
                                 "/master_snapshot_transfer_", getpid());
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
     if (outputs != nullptr) options.log_dir = outputs;
-    options.flags.insert(options.flags.begin(),
-                         absl::StrCat("--snapshot_interval=", kSnapshotInterval));
+    options.flags.insert(
+        options.flags.begin(),
+        absl::StrCat("--snapshot_interval=", kSnapshotInterval));
     options.timeout = kTimeout;
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
         MasterCluster::Start(options);
@@ -132,8 +133,8 @@ class MasterSnapshotTransferTest : public ::testing::Test {
           replica.has_value() ? LogBegin(*replica) : std::nullopt;
       if (begin.has_value() && *begin > after) return *begin;
       if (absl::Now() >= deadline) {
-        ADD_FAILURE() << "master " << i << "'s log never began after "
-                      << after << ": " << (replica ? replica->json : "-");
+        ADD_FAILURE() << "master " << i << "'s log never began after " << after
+                      << ": " << (replica ? replica->json : "-");
         return 0;
       }
       absl::SleepFor(kPollPause);
