@@ -152,6 +152,12 @@ MasterChannel::MasterChannel(MasterChannelOptions options)
   }
 }
 
+void MasterChannel::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  cancel_cv_.notify_all();
+}
+
 std::optional<HostPort> MasterChannel::leader_hint() const {
   std::lock_guard<std::mutex> lock(mu_);
   return leader_hint_;
@@ -169,6 +175,10 @@ absl::StatusOr<MasterChannel::Attempt> MasterChannel::Run(
   int redirects = 0;
   absl::Status last = absl::UnavailableError("no master was tried");
   while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cancelled_) return absl::CancelledError("the channel was cancelled");
+    }
     const absl::Time now = absl::Now();
     if (now >= deadline) break;
     Attempt attempt =
@@ -207,7 +217,12 @@ absl::StatusOr<MasterChannel::Attempt> MasterChannel::Run(
     to = masters_[next_index++];
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) break;
-    absl::SleepFor(std::min(backoff, left));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cancel_cv_.wait_for(lock,
+                          absl::ToChronoNanoseconds(std::min(backoff, left)),
+                          [this] { return cancelled_; });
+    }
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
   absl::Status expired = absl::UnavailableError(absl::StrCat(

@@ -21,6 +21,10 @@
 // (docs/agent-protocol.md §8); tests that need to see a 503 use
 // `retry_unavailable = false`.
 //
+// Cancel() makes calls in progress return kCancelled at their next retry
+// (an exchange already under way finishes first, bounded by
+// request_timeout), and every later call return it at once.
+//
 // Thread safety: a MasterChannel is thread-safe. Each call uses its own
 // connection (an http::Client of the calling thread, or a fresh one), and the
 // leader hint is guarded by a mutex.
@@ -28,6 +32,7 @@
 #ifndef CAIRN_TESTS_INTERNAL_MASTER_CHANNEL_H_
 #define CAIRN_TESTS_INTERNAL_MASTER_CHANNEL_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -98,9 +103,9 @@ class MasterChannel {
   // POSTs `body` with `headers` to the leader (see the top of this file) and
   // returns its answer: any status but 307, and but 503 when
   // `retry_unavailable`. Errors: kInvalidArgument when `masters` does not
-  // parse or is empty; kUnavailable when `deadline` passed first. Uses
-  // `client` if given (its kept-alive connection is reused; REQUIRES: owned
-  // by the calling thread), else a fresh one.
+  // parse or is empty; kUnavailable when `deadline` passed first; kCancelled
+  // after Cancel(). Uses `client` if given (its kept-alive connection is
+  // reused; REQUIRES: owned by the calling thread), else a fresh one.
   absl::StatusOr<http::Response> Post(const http::Headers& headers,
                                       absl::string_view body,
                                       absl::Time deadline,
@@ -113,6 +118,9 @@ class MasterChannel {
   absl::StatusOr<std::unique_ptr<http::ClientStream>> OpenStream(
       const http::Headers& headers, absl::string_view body,
       absl::Time deadline);
+
+  // See the top of this file. Idempotent.
+  void Cancel();
 
   // The master that answered last (not 307/503), if any.
   std::optional<HostPort> leader_hint() const;
@@ -140,6 +148,8 @@ class MasterChannel {
   std::vector<HostPort> masters_;  // parsed options_.masters
 
   mutable std::mutex mu_;
+  std::condition_variable cancel_cv_;    // signalled by Cancel()
+  bool cancelled_ = false;               // guarded by mu_
   std::optional<HostPort> leader_hint_;  // guarded by mu_
 };
 
