@@ -544,6 +544,17 @@ void Leader::SendLaunch(const TaskKey& key) {
   const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
   const v1::FrameworkRecord* framework = committed_->FindFramework(key.first);
   if (task == nullptr || framework == nullptr) return;
+  // A task never dispatched may have been ended by the master alone (a KILL
+  // decided while its launch was in flight: TASK_KILLED, committed with it
+  // or still in flight). It must then never reach its agent.
+  if (IsTerminalState(task->task().state())) return;
+  if (leading()) {
+    const v1::TaskRecord* speculative = view().FindTask(key.first, key.second);
+    if (speculative == nullptr ||
+        IsTerminalState(speculative->task().state())) {
+      return;
+    }
+  }
   const std::string& agent_id = task->task().agent_id().value();
   auto it = agents_.find(agent_id);
   if (it == agents_.end() || !it->second.stream) return;  // at SUBSCRIBE
@@ -1786,8 +1797,11 @@ void Leader::PumpTask(const TaskKey& key, absl::Time resend_before) {
   if (conn == frameworks_.end() || !conn->second.stream) return;
   const TaskStatus& head = task->unacknowledged(0);
   auto it = delivered_.find(key);
+  // Resent iff sent at or before `resend_before`: Tick() finds an update
+  // due when now - sent >= status_update_retry and passes
+  // now - status_update_retry, so the two agree at the boundary.
   if (it != delivered_.end() && it->second.uuid == head.uuid() &&
-      it->second.sent >= resend_before) {
+      it->second.sent > resend_before) {
     return;  // sent recently
   }
   scheduler::Event update;
