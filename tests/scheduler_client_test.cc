@@ -4,6 +4,11 @@
 
 #include "tests/internal/scheduler_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -206,19 +211,53 @@ TEST_F(SchedulerClientTest, SubscribeRetriesUnavailableUntilTheLeaderAnswers) {
   EXPECT_EQ(leader_.server().requests().size(), 1u);
 }
 
+// A 127.0.0.1 port that is bound but not listening: connections to it are
+// refused, and no other process can take it while this object lives.
+class RefusingPort {
+ public:
+  RefusingPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (fd_ >= 0 &&
+        bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~RefusingPort() {
+    if (fd_ >= 0) close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 TEST_F(SchedulerClientTest, SubscribeIsUnavailableWhenNoMasterAnswers) {
-  FakeApiServer gone(kPath);
-  ASSERT_TRUE(gone.Start().ok());
-  const std::string address = gone.address();
-  gone.Stop();
+  RefusingPort refusing;
+  ASSERT_NE(refusing.port(), 0);
+  FakeApiServer leaderless(kPath);
+  leaderless.SetHandler(
+      [](const http::Request&, std::shared_ptr<http::Responder> r) {
+        r->Respond(http::Response::Error(503, "no leading master is known"));
+      });
+  ASSERT_TRUE(leaderless.Start().ok());
 
   SchedulerClientOptions options = Options();
-  options.masters = {address};
+  options.masters = {refusing.address(), leaderless.address()};
   options.subscribe_timeout = absl::Milliseconds(300);
   SchedulerClient client(options);
   absl::StatusOr<v1::FrameworkID> id = client.Subscribe(TestFramework());
   EXPECT_EQ(id.status().code(), absl::StatusCode::kUnavailable) << id.status();
   EXPECT_FALSE(client.subscribed());
+  // It kept trying both until the deadline.
+  EXPECT_GE(leaderless.requests().size(), 2u);
 }
 
 TEST_F(SchedulerClientTest, SubscribeReturnsTheLeadersRejection) {
