@@ -38,6 +38,7 @@ SchedulerClient::SchedulerClient(SchedulerClientOptions options)
     : options_(std::move(options)), channel_(ChannelOptions(options_)) {}
 
 SchedulerClient::~SchedulerClient() {
+  channel_.Cancel();  // an auto-acknowledgement in progress gives up
   std::lock_guard<std::mutex> lock(subscribe_mu_);
   StopReader();
 }

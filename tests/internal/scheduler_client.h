@@ -90,7 +90,8 @@ class SchedulerClient {
   SchedulerClient(const SchedulerClient&) = delete;
   SchedulerClient& operator=(const SchedulerClient&) = delete;
   // Closes the stream (the master sees the framework disconnect) and joins
-  // the reader thread. Sends nothing (no TEARDOWN).
+  // the reader thread. Sends nothing (no TEARDOWN). REQUIRES: no other
+  // thread is in a call (calls in progress would return kCancelled).
   ~SchedulerClient();
 
   // ---- Subscription -----------------------------------------------------
