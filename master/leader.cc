@@ -399,6 +399,9 @@ void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
     }
     std::vector<Event> before;
     std::vector<Event> after;
+    // What the tasks left on the agent use once `before` is applied.
+    absl::StatusOr<Resources> used = view.UsedResources(agent_id);
+    Resources remaining = used.ok() ? *used : Resources();
     for (const TaskKey& key : view.TasksOnAgent(agent_id)) {
       const v1::TaskRecord* task = view.FindTask(key.first, key.second);
       if (task == nullptr || IsTerminalState(task->task().state())) continue;
@@ -409,6 +412,8 @@ void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
           before.push_back(MasterStatus(*task, MissingState(view, *task),
                                         TaskStatus::REASON_RECONCILIATION,
                                         "task unknown to the agent"));
+          absl::StatusOr<Resources> freed = LaunchResources(task->info());
+          if (freed.ok()) remaining -= *freed;
         }
       } else if (task->task().state() == v1::TASK_UNREACHABLE &&
                  !IsTerminalState(it->second->state()) &&
@@ -438,6 +443,15 @@ void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
       if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
         plan->shutdowns.insert(executor.framework_id().value());
       }
+    }
+    // AgentReregistered's precondition, checked here so that it is answered
+    // 400 (docs/agent-protocol.md §3) rather than refused by the view (500).
+    absl::StatusOr<Resources> total =
+        Resources::FromProto(call.subscribe().agent_info().resources());
+    if (total.ok() && !total->Contains(remaining)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the agent reports ", total->ToString(),
+          ", less than its tasks use: ", remaining.ToString()));
     }
     Event reregistered;
     v1::AgentReregistered* r = reregistered.mutable_agent_reregistered();
@@ -704,8 +718,16 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
       }
       Request request;
       request.context = ctx;
-      request.decide = [agent_id, call](const MasterState&)
+      request.decide = [agent_id, call, total = *total](const MasterState& view)
           -> absl::StatusOr<std::vector<Event>> {
+        // The fold refuses a total below what the tasks use; that is the
+        // caller's error (400), not one the view should find (500).
+        absl::StatusOr<Resources> used = view.UsedResources(agent_id);
+        if (used.ok() && !total.Contains(*used)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "the new total ", total.ToString(),
+              " is less than what the agent's tasks use: ", used->ToString()));
+        }
         Event e;
         e.mutable_agent_resources_updated()->mutable_agent_id()->set_value(
             agent_id);
@@ -1232,6 +1254,14 @@ void Leader::FrameworkCall(const scheduler::Call& call,
                            "update_framework.framework_info.failover_timeout"));
         return;
       }
+      // The fold refuses it too, but as the view's error (500).
+      const v1::FrameworkRecord* current = view().FindFramework(framework_id);
+      if (current != nullptr &&
+          current->info().principal() != info.principal()) {
+        done(Answer::Error(400, "a framework cannot change its principal",
+                           "update_framework.framework_info.principal"));
+        return;
+      }
       std::set<std::string> suppressed(
           call.update_framework().suppressed_roles().begin(),
           call.update_framework().suppressed_roles().end());
@@ -1350,7 +1380,7 @@ void Leader::HandleAccept(const std::string& framework_id,
       offers_consumed = true;
     };
     std::set<std::string> ids_in_accept;
-    auto check_task = [&](v1::TaskInfo& task,
+    auto check_task = [&](v1::TaskInfo& task, bool in_group,
                           Resources* uses) -> std::string {
       if (task.task_id().value().empty()) return "the task has no task_id";
       if (task.has_agent_id() && task.agent_id().value() != agent_id) {
@@ -1362,7 +1392,12 @@ void Leader::HandleAccept(const std::string& framework_id,
         return absl::StrCat("task ", task.task_id().value(),
                             " is already in use");
       }
-      if (task.has_command() == task.has_executor()) {
+      // A task of a group (LAUNCH_GROUP) runs its own command in the
+      // group's executor, which the caller copied into it.
+      if (in_group && !task.has_command()) {
+        return "a task in a task group needs a command";
+      }
+      if (!in_group && task.has_command() == task.has_executor()) {
         return "a task needs exactly one of command and executor";
       }
       absl::StatusOr<Resources> r = LaunchResources(task);
@@ -1388,9 +1423,15 @@ void Leader::HandleAccept(const std::string& framework_id,
           v1::TasksLaunched* launched = e.mutable_tasks_launched();
           launched->mutable_framework_id()->set_value(framework_id);
           for (v1::TaskInfo task : tasks) {
-            if (group) *task.mutable_executor() = op.launch_group().executor();
+            std::string why;
+            if (group) {
+              if (task.has_executor()) {
+                why = "a task in a task group must not name an executor";
+              }
+              *task.mutable_executor() = op.launch_group().executor();
+            }
             Resources uses;
-            const std::string why = check_task(task, &uses);
+            if (why.empty()) why = check_task(task, group, &uses);
             if (!why.empty()) {
               error(task, v1::TASK_ERROR, TaskStatus::REASON_TASK_INVALID, why);
               continue;

@@ -1724,6 +1724,135 @@ TEST_F(LeaderTest, SecondSubscribeFromTheSameNewAgentWhileOneIsInFlightIs503) {
   EXPECT_EQ(committed_.AgentIds().size(), 1u);
 }
 
+// ---- errors the fold would catch are answered as the caller's errors --------
+
+// Regression: the fold's refusal surfaced as kInternal (HTTP 500).
+TEST_F(LeaderWithTaskTest, ReregistrationWithATotalBelowTheTasksUseIs400) {
+  SetUpCluster(false);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  v1::AgentCall rereg = SubscribeCall("host-a", agent_.id, "cpus:0.5;mem:64");
+  Report(&rereg, framework_.id, "t1", v1::TASK_RUNNING);
+  auto stream = std::make_shared<FakeAgentStream>();
+  AnswerSlot answer = NewSlot();
+  leader_->AgentSubscribe(rereg, Context(), stream, Into(answer));
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_EQ((*answer)->code, 400) << (*answer)->message;
+  EXPECT_EQ((*answer)->field, "subscribe.agent_info.resources");
+  EXPECT_EQ(log_.queued(), 0u);
+  EXPECT_TRUE(stream->events.empty());
+
+  // Missing tasks do not count: their loss is written first.
+  v1::AgentCall without_task =
+      SubscribeCall("host-a", agent_.id, "cpus:0.5;mem:64");
+  const size_t mark = events_.size();
+  AgentHandle back = Subscribe(without_task);
+  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kTaskStatusUpdated,
+                                            Event::kAgentReregistered));
+}
+
+// Regression: the fold's refusal surfaced as kInternal (HTTP 500).
+TEST_F(LeaderWithTaskTest, UpdateResourcesBelowTheTasksUseIs400) {
+  SetUpCluster(false);
+  v1::AgentCall call;
+  call.set_type(v1::AgentCall::UPDATE_RESOURCES);
+  call.mutable_agent_id()->set_value(agent_.id);
+  SetResources("cpus:0.5;mem:64",
+               call.mutable_update_resources()->mutable_resources());
+  AnswerSlot answer = NewSlot();
+  leader_->AgentCall(call, agent_.stream_id, Context(), Into(answer));
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_EQ((*answer)->code, 400) << (*answer)->message;
+  EXPECT_EQ((*answer)->field, "update_resources.resources");
+  EXPECT_EQ(log_.queued(), 0u);
+
+  call.mutable_update_resources()->mutable_resources()->Clear();
+  SetResources("cpus:8;mem:8192",
+               call.mutable_update_resources()->mutable_resources());
+  const size_t mark = events_.size();
+  AnswerSlot ok = NewSlot();
+  leader_->AgentCall(call, agent_.stream_id, Context(), Into(ok));
+  CommitAll();
+  ASSERT_TRUE(ok->has_value());
+  EXPECT_EQ((*ok)->code, 202);
+  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kAgentResourcesUpdated));
+}
+
+// Regression: the fold's refusal surfaced as kInternal (HTTP 500).
+TEST_F(LeaderWithTaskTest, UpdateFrameworkCannotChangeThePrincipal) {
+  SetUpCluster(false);
+  scheduler::Call update;
+  update.set_type(scheduler::Call::UPDATE_FRAMEWORK);
+  v1::FrameworkInfo* info =
+      update.mutable_update_framework()->mutable_framework_info();
+  *info = committed_.FindFramework(framework_.id)->info();
+  info->set_principal("someone-else");
+  AnswerSlot answer = FrameworkCall(framework_, update);
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_EQ((*answer)->code, 400) << (*answer)->message;
+  EXPECT_EQ((*answer)->field, "update_framework.framework_info.principal");
+  EXPECT_EQ(log_.queued(), 0u);
+}
+
+// Regression: a task group's tasks (each with its own command, run by the
+// group's executor) were all refused with "exactly one of command and
+// executor".
+TEST_F(LeaderTest, LaunchGroupRunsTheTasksCommandsInTheGroupsExecutor) {
+  StartLeader();
+  AgentHandle agent = SubscribeNewAgent("host-a");
+  FrameworkHandle f = SubscribeFramework("fw");
+  std::vector<v1::Offer> offers = TickForOffers(f);
+  ASSERT_EQ(offers.size(), 1u);
+
+  scheduler::Call accept;
+  accept.set_type(scheduler::Call::ACCEPT);
+  *accept.mutable_accept()->add_offer_ids() = offers[0].id();
+  v1::Offer::Operation* op = accept.mutable_accept()->add_operations();
+  op->set_type(v1::Offer::Operation::LAUNCH_GROUP);
+  v1::ExecutorInfo* executor = op->mutable_launch_group()->mutable_executor();
+  executor->set_type(v1::ExecutorInfo::DEFAULT);
+  executor->mutable_executor_id()->set_value("group-executor");
+  executor->mutable_framework_id()->set_value(f.id);
+  SetResources("cpus:0.1;mem:32", executor->mutable_resources());
+  v1::TaskGroupInfo* group = op->mutable_launch_group()->mutable_task_group();
+  *group->add_tasks() = CommandTask("g1");
+  *group->add_tasks() = CommandTask("g2");
+
+  const size_t mark = events_.size();
+  AnswerSlot answer = FrameworkCall(f, accept);
+  CommitAll();
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_EQ((*answer)->code, 202);
+  EXPECT_TRUE(f.stream->Updates().empty());
+  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kTasksLaunched));
+  ASSERT_EQ(events_[mark].tasks_launched().tasks_size(), 2);
+  EXPECT_EQ(
+      events_[mark].tasks_launched().tasks(0).executor().executor_id().value(),
+      "group-executor");
+  std::vector<AgentEvent> launches = agent.stream->OfType(AgentEvent::LAUNCH);
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[0].launch().executor_info().executor_id().value(),
+            "group-executor");
+
+  // A task of a group may not name an executor of its own.
+  now_ += absl::Seconds(5);  // past the default decline of the leftover
+  std::vector<v1::Offer> more = TickForOffers(f);
+  ASSERT_EQ(more.size(), 1u);
+  *accept.mutable_accept()->mutable_offer_ids(0) = more[0].id();
+  v1::TaskGroupInfo* bad_group = accept.mutable_accept()
+                                     ->mutable_operations(0)
+                                     ->mutable_launch_group()
+                                     ->mutable_task_group();
+  bad_group->Clear();
+  v1::TaskInfo own_executor = CommandTask("g3");
+  own_executor.mutable_executor()->mutable_executor_id()->set_value("own");
+  *bad_group->add_tasks() = own_executor;
+  answer = FrameworkCall(f, accept);
+  CommitAll();
+  ASSERT_EQ(f.stream->Updates().size(), 1u);
+  EXPECT_EQ(f.stream->Updates()[0].task_id().value(), "g3");
+  EXPECT_EQ(f.stream->Updates()[0].state(), v1::TASK_ERROR);
+}
+
 // ---- 11. stepping down ------------------------------------------------------
 
 TEST_F(LeaderWithTaskTest, DestroyingTheLeaderEndsEveryStream) {
