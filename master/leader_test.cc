@@ -567,6 +567,8 @@ TEST_F(LeaderTest, NewAgentIsAnsweredOnlyAfterItsRegistrationIsCommitted) {
 TEST_F(LeaderWithTaskTest, NewAgentAtAnOldAgentsAddressReplacesIt) {
   SetUpCluster(/*partition_aware=*/false);
   AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  FrameworkCall(framework_, AcknowledgeCall(agent_.id, "t1", Uuid('1')));
+  CommitAll();
   const size_t mark = events_.size();
 
   AgentHandle again = SubscribeNewAgent("host-a");
@@ -601,9 +603,21 @@ TEST_F(LeaderWithTaskTest, NewAgentAtAnOldAgentsAddressReplacesIt) {
 
   // The scheduler hears of the loss.
   std::vector<TaskStatus> updates = framework_.stream->Updates();
-  ASSERT_FALSE(updates.empty());
-  EXPECT_EQ(updates.back().state(), v1::TASK_RUNNING);  // head: unacked
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_EQ(updates[1].state(), v1::TASK_LOST);
+  EXPECT_EQ(updates[1].uuid(), lost.uuid());
   EXPECT_EQ(leader_->agent_streams(), 1u);
+}
+
+TEST_F(LeaderWithTaskTest, NewAgentAtAnOldAgentsAddressGoneForPartitionAware) {
+  SetUpCluster(/*partition_aware=*/true);
+  const size_t mark = events_.size();
+  SubscribeNewAgent("host-a");
+  ASSERT_THAT(TypesSince(mark),
+              ElementsAre(Event::kTaskStatusUpdated, Event::kAgentRemoved,
+                          Event::kAgentRegistered));
+  EXPECT_EQ(events_[mark].task_status_updated().status().state(),
+            v1::TASK_GONE);
 }
 
 // ---- 3. frameworks, offers, launches ----------------------------------------
