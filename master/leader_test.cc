@@ -274,10 +274,9 @@ class LeaderTest : public ::testing::Test {
 
   // ---- agents ----
 
-  v1::AgentCall SubscribeCall(const std::string& hostname,
-                              const std::string& agent_id = "",
-                              const std::string& resources =
-                                  "cpus:4;mem:4096") {
+  v1::AgentCall SubscribeCall(
+      const std::string& hostname, const std::string& agent_id = "",
+      const std::string& resources = "cpus:4;mem:4096") {
     v1::AgentCall call;
     call.set_type(v1::AgentCall::SUBSCRIBE);
     v1::AgentInfo* info = call.mutable_subscribe()->mutable_agent_info();
@@ -375,7 +374,8 @@ class LeaderTest : public ::testing::Test {
                                          const std::string& id = "") {
     scheduler::Call call;
     call.set_type(scheduler::Call::SUBSCRIBE);
-    v1::FrameworkInfo* info = call.mutable_subscribe()->mutable_framework_info();
+    v1::FrameworkInfo* info =
+        call.mutable_subscribe()->mutable_framework_info();
     info->set_user("nobody");
     info->set_name(name);
     info->set_failover_timeout(failover_timeout);
@@ -483,12 +483,12 @@ class LeaderTest : public ::testing::Test {
     return call;
   }
 
-  const v1::TaskRecord& Task(const std::string& framework_id,
-                             const std::string& task_id) {
+  // The committed record of a live task (empty, and a failure, if none).
+  v1::TaskRecord Task(const std::string& framework_id,
+                      const std::string& task_id) {
     const v1::TaskRecord* task = committed_.FindTask(framework_id, task_id);
-    static const v1::TaskRecord* const kNone = new v1::TaskRecord();
     EXPECT_NE(task, nullptr) << task_id;
-    return task != nullptr ? *task : *kNone;
+    return task != nullptr ? *task : v1::TaskRecord();
   }
 
   FakeLog log_;
@@ -542,8 +542,7 @@ TEST_F(LeaderTest, NewAgentIsAnsweredOnlyAfterItsRegistrationIsCommitted) {
 
   const std::vector<Event> events = EventsSince(mark);
   ASSERT_THAT(TypesOf(events), ElementsAre(Event::kAgentRegistered));
-  const std::string agent_id =
-      events[0].agent_registered().info().id().value();
+  const std::string agent_id = events[0].agent_registered().info().id().value();
   EXPECT_FALSE(agent_id.empty());
   EXPECT_EQ(events[0].agent_registered().info().hostname(), "host-a");
   EXPECT_EQ(events[0].principal(), agent_id);
@@ -586,8 +585,7 @@ TEST_F(LeaderWithTaskTest, NewAgentAtAnOldAgentsAddressReplacesIt) {
   EXPECT_EQ(lost.uuid().size(), 16u);
   EXPECT_EQ(events[1].agent_removed().agent_id().value(), agent_.id);
   EXPECT_EQ(events[1].agent_removed().reason(), "reregistered as a new agent");
-  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(),
-            v1::AgentRecord::REMOVED);
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(), v1::AgentRecord::REMOVED);
   EXPECT_EQ(Task(framework_.id, "t1").task().state(), v1::TASK_LOST);
 
   // The old stream ended with 409.
@@ -655,8 +653,7 @@ TEST_F(LeaderTest, OffersAreSentOnlyAfterTheyAreCommitted) {
   FrameworkHandle f = SubscribeFramework("fw");
 
   leader_->Tick(now_);
-  ASSERT_THAT(TypesOf(log_.QueuedEvents()),
-              ElementsAre(Event::kOffersCreated));
+  ASSERT_THAT(TypesOf(log_.QueuedEvents()), ElementsAre(Event::kOffersCreated));
   EXPECT_TRUE(f.stream->OfType(scheduler::Event::OFFERS).empty());
 
   CommitAll();
@@ -678,7 +675,8 @@ TEST_F(LeaderTest, AcceptedLaunchIsSentToTheAgentAfterCommit) {
   std::vector<v1::Offer> offers = TickForOffers(f);
   ASSERT_EQ(offers.size(), 1u);
 
-  AnswerSlot answer = FrameworkCall(f, AcceptCall(offers[0], {CommandTask("t1")}));
+  AnswerSlot answer =
+      FrameworkCall(f, AcceptCall(offers[0], {CommandTask("t1")}));
   EXPECT_FALSE(answer->has_value());
   EXPECT_TRUE(agent.stream->OfType(AgentEvent::LAUNCH).empty());
   ASSERT_THAT(TypesOf(log_.QueuedEvents()), ElementsAre(Event::kTasksLaunched));
@@ -895,7 +893,8 @@ TEST_F(LeaderWithTaskTest, LateNonTerminalUpdateOfAnEndedTaskIsKilled) {
   CommitAll();
   EXPECT_TRUE(TypesSince(mark).empty());
   ASSERT_GE(agent_.stream->events.size(), 2u);
-  const AgentEvent& ack = agent_.stream->events[agent_.stream->events.size() - 2];
+  const AgentEvent& ack =
+      agent_.stream->events[agent_.stream->events.size() - 2];
   const AgentEvent& kill = agent_.stream->events.back();
   EXPECT_EQ(ack.type(), AgentEvent::ACKNOWLEDGE);
   EXPECT_EQ(ack.acknowledge().uuid(), Uuid('2'));
@@ -914,7 +913,8 @@ TEST_F(LeaderWithTaskTest, UpdateOfAnUnknownFrameworkShutsItDown) {
   CommitAll();
   EXPECT_TRUE(TypesSince(mark).empty());
   ASSERT_GE(agent_.stream->events.size(), 2u);
-  const AgentEvent& ack = agent_.stream->events[agent_.stream->events.size() - 2];
+  const AgentEvent& ack =
+      agent_.stream->events[agent_.stream->events.size() - 2];
   const AgentEvent& shutdown = agent_.stream->events.back();
   EXPECT_EQ(ack.type(), AgentEvent::ACKNOWLEDGE);
   EXPECT_EQ(ack.acknowledge().uuid(), Uuid('9'));
@@ -929,8 +929,7 @@ TEST_F(LeaderWithTaskTest, InvalidUpdatesAreRejectedNamingTheField) {
   SetUpCluster(false);
   const size_t queued = log_.queued();
   auto update = [&] {
-    return UpdateCall(agent_, framework_.id, "t1", v1::TASK_RUNNING,
-                      Uuid('1'));
+    return UpdateCall(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
   };
 
   v1::AgentCall short_uuid = update();
@@ -1067,8 +1066,8 @@ TEST_F(LeaderWithTaskTest, SilentAgentIsMarkedUnreachableAndItsTasksLost) {
   for (const Event& e : EventsSince(mark)) {
     if (e.type_case() != Event::kOffersCreated) events.push_back(e);
   }
-  ASSERT_THAT(TypesOf(events), ElementsAre(Event::kAgentUnreachable,
-                                           Event::kTaskStatusUpdated));
+  ASSERT_THAT(TypesOf(events),
+              ElementsAre(Event::kAgentUnreachable, Event::kTaskStatusUpdated));
   const TaskStatus& lost = events[1].task_status_updated().status();
   EXPECT_EQ(lost.state(), v1::TASK_LOST);
   EXPECT_EQ(lost.source(), TaskStatus::SOURCE_MASTER);
@@ -1103,8 +1102,8 @@ TEST_F(LeaderWithTaskTest, SilentAgentIsMarkedUnreachableAndItsTasksLost) {
 
   // Its late TASK_KILLED is acknowledged and not recorded.
   const size_t late_mark = events_.size();
-  Answer a = AgentCall(back, UpdateCall(back, framework_.id, "t1",
-                                        v1::TASK_KILLED, Uuid('3')));
+  Answer a = AgentCall(
+      back, UpdateCall(back, framework_.id, "t1", v1::TASK_KILLED, Uuid('3')));
   EXPECT_EQ(a.code, 202);
   CommitAll();
   EXPECT_TRUE(TypesSince(late_mark).empty());
@@ -1127,8 +1126,8 @@ TEST_F(LeaderWithTaskTest, PartitionAwareTaskBecomesUnreachableThenRunning) {
   for (const Event& e : EventsSince(mark)) {
     if (e.type_case() != Event::kOffersCreated) events.push_back(e);
   }
-  ASSERT_THAT(TypesOf(events), ElementsAre(Event::kAgentUnreachable,
-                                           Event::kTaskStatusUpdated));
+  ASSERT_THAT(TypesOf(events),
+              ElementsAre(Event::kAgentUnreachable, Event::kTaskStatusUpdated));
   const TaskStatus& unreachable = events[1].task_status_updated().status();
   EXPECT_EQ(unreachable.state(), v1::TASK_UNREACHABLE);
   EXPECT_EQ(unreachable.reason(), TaskStatus::REASON_AGENT_DISCONNECTED);
@@ -1199,9 +1198,9 @@ TEST_F(LeaderWithTaskTest, ReregistrationLosesMissingTasksAndKillsUnknownOnes) {
   EXPECT_EQ(lost.reason(), TaskStatus::REASON_RECONCILIATION);
   EXPECT_EQ(lost.source(), TaskStatus::SOURCE_MASTER);
 
-  ASSERT_THAT(stream->Types(), ElementsAre(AgentEvent::SUBSCRIBED,
-                                           AgentEvent::KILL,
-                                           AgentEvent::RECONCILE));
+  ASSERT_THAT(stream->Types(),
+              ElementsAre(AgentEvent::SUBSCRIBED, AgentEvent::KILL,
+                          AgentEvent::RECONCILE));
   EXPECT_EQ(stream->events[1].kill().task_id().value(), "ghost");
   EXPECT_EQ(stream->events[1].kill().framework_id().value(), framework_.id);
   EXPECT_EQ(stream->events[2].reconcile().tasks_size(), 0);
@@ -1213,10 +1212,9 @@ TEST_F(LeaderWithTaskTest, ReregistrationReportingATaskOfARemovedFramework) {
   Report(&rereg, framework_.id, "t1", v1::TASK_RUNNING);
   Report(&rereg, "gone-framework", "x", v1::TASK_RUNNING);
   AgentHandle back = Subscribe(rereg);
-  ASSERT_THAT(back.stream->Types(),
-              ElementsAre(AgentEvent::SUBSCRIBED,
-                          AgentEvent::SHUTDOWN_FRAMEWORK,
-                          AgentEvent::RECONCILE));
+  ASSERT_THAT(back.stream->Types(), ElementsAre(AgentEvent::SUBSCRIBED,
+                                                AgentEvent::SHUTDOWN_FRAMEWORK,
+                                                AgentEvent::RECONCILE));
   EXPECT_EQ(back.stream->events[1].shutdown_framework().framework_id().value(),
             "gone-framework");
 }
@@ -1232,8 +1230,9 @@ TEST_F(LeaderWithTaskTest, DisconnectedFrameworkIsRemovedAtItsDeadline) {
   CommitAll();
   ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kFrameworkDisconnected));
   const absl::Time disconnected = ToTime(events_[mark].time());
-  EXPECT_EQ(ToTime(committed_.FindFramework(framework_.id)->failover_deadline()),
-            disconnected + absl::Seconds(30));
+  EXPECT_EQ(
+      ToTime(committed_.FindFramework(framework_.id)->failover_deadline()),
+      disconnected + absl::Seconds(30));
 
   now_ = disconnected + absl::Seconds(30) - absl::Milliseconds(1);
   Heartbeat(agent_);
@@ -1249,8 +1248,8 @@ TEST_F(LeaderWithTaskTest, DisconnectedFrameworkIsRemovedAtItsDeadline) {
   leader_->Tick(now_);
   CommitAll();
   const std::vector<Event> events = EventsSince(at);
-  ASSERT_THAT(TypesOf(events), ElementsAre(Event::kTaskStatusUpdated,
-                                           Event::kFrameworkRemoved));
+  ASSERT_THAT(TypesOf(events),
+              ElementsAre(Event::kTaskStatusUpdated, Event::kFrameworkRemoved));
   const TaskStatus& killed = events[0].task_status_updated().status();
   EXPECT_EQ(killed.task_id().value(), "t1");
   EXPECT_EQ(killed.state(), v1::TASK_KILLED);
@@ -1363,7 +1362,9 @@ TEST_F(LeaderWithTaskTest, KillOfADispatchedTaskIsRecordedAndSentToTheAgent) {
   SetUpCluster(false);
   AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
   scheduler::Call kill = KillCall("t1");
-  kill.mutable_kill()->mutable_kill_policy()->mutable_grace_period()
+  kill.mutable_kill()
+      ->mutable_kill_policy()
+      ->mutable_grace_period()
       ->set_nanoseconds(absl::ToInt64Nanoseconds(absl::Seconds(3)));
 
   const size_t mark = events_.size();
@@ -1523,8 +1524,8 @@ TEST_F(LeaderWithTaskTest, NewLeaderMarksAgentsThatDoNotComeBackUnreachable) {
   const size_t mark = events_.size();
   leader_->Tick(now_);
   CommitAll();
-  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kAgentUnreachable,
-                                            Event::kTaskStatusUpdated));
+  ASSERT_THAT(TypesSince(mark),
+              ElementsAre(Event::kAgentUnreachable, Event::kTaskStatusUpdated));
   EXPECT_EQ(events_[mark + 1].task_status_updated().status().state(),
             v1::TASK_LOST);
 }
@@ -1595,8 +1596,7 @@ TEST_F(LeaderWithTaskTest, FrameworkFailoverEndsTheOldStream) {
   FrameworkHandle again = SubscribeFramework(
       FrameworkSubscribeCall("fw", false, 60, framework_.id));
   ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kFrameworkFailedOver));
-  EXPECT_EQ(framework_.stream->events.back().type(),
-            scheduler::Event::ERROR);
+  EXPECT_EQ(framework_.stream->events.back().type(), scheduler::Event::ERROR);
   EXPECT_TRUE(framework_.stream->closed);
   EXPECT_NE(again.stream_id, framework_.stream_id);
   EXPECT_EQ(leader_->framework_streams(), 1u);
@@ -1617,8 +1617,8 @@ TEST_F(LeaderWithTaskTest, TeardownKillsTasksAndShutsTheFrameworkDown) {
   CommitAll();
   ASSERT_TRUE(answer->has_value());
   EXPECT_EQ((*answer)->code, 202);
-  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kTaskStatusUpdated,
-                                            Event::kFrameworkRemoved));
+  ASSERT_THAT(TypesSince(mark),
+              ElementsAre(Event::kTaskStatusUpdated, Event::kFrameworkRemoved));
   EXPECT_EQ(events_[mark].task_status_updated().status().reason(),
             TaskStatus::REASON_FRAMEWORK_REMOVED);
   EXPECT_TRUE(framework_.stream->closed);
@@ -1642,8 +1642,8 @@ TEST_F(LeaderWithTaskTest, UnsubscribeRemovesTheAgent) {
   CommitAll();
   ASSERT_TRUE(answer->has_value());
   EXPECT_EQ((*answer)->code, 202);
-  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kTaskStatusUpdated,
-                                            Event::kAgentRemoved));
+  ASSERT_THAT(TypesSince(mark),
+              ElementsAre(Event::kTaskStatusUpdated, Event::kAgentRemoved));
   EXPECT_EQ(events_[mark].task_status_updated().status().state(),
             v1::TASK_LOST);
   EXPECT_EQ(events_[mark].task_status_updated().status().reason(),
@@ -1651,14 +1651,13 @@ TEST_F(LeaderWithTaskTest, UnsubscribeRemovesTheAgent) {
   EXPECT_FALSE(events_[mark + 1].agent_removed().by_operator());
   EXPECT_TRUE(agent_.stream->closed);
   EXPECT_EQ(leader_->agent_streams(), 0u);
-  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(),
-            v1::AgentRecord::REMOVED);
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(), v1::AgentRecord::REMOVED);
 
   // The removed agent cannot come back under its id.
   auto stream = std::make_shared<FakeAgentStream>();
   AnswerSlot again = NewSlot();
-  leader_->AgentSubscribe(SubscribeCall("host-a", agent_.id), Context(),
-                          stream, Into(again));
+  leader_->AgentSubscribe(SubscribeCall("host-a", agent_.id), Context(), stream,
+                          Into(again));
   ASSERT_TRUE(again->has_value());
   EXPECT_EQ((*again)->code, 403);
   EXPECT_EQ((*again)->field, "subscribe.agent_info.id");
