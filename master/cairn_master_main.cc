@@ -44,6 +44,24 @@ ABSL_FLAG(absl::Duration, lease, absl::Seconds(1),
           "Log: leader lease (shorter than --election_timeout).");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Milliseconds(100),
           "Log: leader heartbeat interval.");
+ABSL_FLAG(absl::Duration, agent_ping_timeout, absl::Seconds(15),
+          "Agents and this master exchange heartbeats this often.");
+ABSL_FLAG(uint32_t, max_agent_ping_timeouts, 5,
+          "An agent silent for agent_ping_timeout times this is marked "
+          "unreachable.");
+ABSL_FLAG(absl::Duration, agent_reregister_timeout, absl::Minutes(10),
+          "After an election, how long agents have to resubscribe before "
+          "they are marked unreachable.");
+ABSL_FLAG(absl::Duration, agent_reconcile_interval, absl::Minutes(15),
+          "Send RECONCILE to every agent this often.");
+ABSL_FLAG(absl::Duration, scheduler_heartbeat_interval, absl::Seconds(15),
+          "HEARTBEAT events on scheduler streams this often.");
+ABSL_FLAG(absl::Duration, status_update_retry, absl::Seconds(10),
+          "Resend an unacknowledged status update to its scheduler after.");
+ABSL_FLAG(absl::Duration, allocation_interval, absl::Seconds(1),
+          "Run a periodic allocation cycle this often.");
+ABSL_FLAG(absl::Duration, offer_timeout, absl::InfiniteDuration(),
+          "Rescind offers outstanding this long (default: never).");
 ABSL_FLAG(std::string, log_dir, "",
           "Also append log lines to <log_dir>/cairn-master.log.");
 ABSL_FLAG(int, v, 0, "Verbose logging level (VLOG).");
@@ -78,6 +96,26 @@ int Main(int argc, char** argv) {
   options.election_timeout = absl::GetFlag(FLAGS_election_timeout);
   options.lease = absl::GetFlag(FLAGS_lease);
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.leader.agent_ping_timeout = absl::GetFlag(FLAGS_agent_ping_timeout);
+  options.leader.max_agent_ping_timeouts =
+      absl::GetFlag(FLAGS_max_agent_ping_timeouts);
+  options.leader.agent_reregister_timeout =
+      absl::GetFlag(FLAGS_agent_reregister_timeout);
+  options.leader.agent_reconcile_interval =
+      absl::GetFlag(FLAGS_agent_reconcile_interval);
+  options.leader.framework_heartbeat_interval =
+      absl::GetFlag(FLAGS_scheduler_heartbeat_interval);
+  options.leader.status_update_retry = absl::GetFlag(FLAGS_status_update_retry);
+  options.leader.allocation_interval = absl::GetFlag(FLAGS_allocation_interval);
+  options.leader.allocator.offer_timeout = absl::GetFlag(FLAGS_offer_timeout);
+  if (options.leader.max_agent_ping_timeouts == 0 ||
+      options.leader.agent_ping_timeout <= absl::ZeroDuration() ||
+      options.leader.allocation_interval <= absl::ZeroDuration()) {
+    std::cerr << "cairn-master: --agent_ping_timeout, "
+                 "--max_agent_ping_timeouts and --allocation_interval must "
+                 "be > 0\n";
+    return 2;
+  }
   if (options.work_dir.empty()) {
     std::cerr << "cairn-master: --work_dir is required\n";
     return 2;

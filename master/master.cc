@@ -4,10 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <random>
 #include <system_error>
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -16,6 +19,9 @@
 #include "common/crc32c.h"
 #include "common/json.h"
 #include "common/logging.h"
+#include "common/recordio.h"
+#include "cairn/v1/agent.pb.h"
+#include "cairn/v1/scheduler.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "log/transport.h"
 
@@ -94,6 +100,126 @@ std::string WeightsJson(const std::map<std::string, double>& weights) {
   return absl::StrCat("[", absl::StrJoin(items, ","), "]");
 }
 
+
+// How an API body or stream is encoded.
+enum class Encoding { kJson, kProtobuf };
+
+const char* MediaType(Encoding encoding) {
+  return encoding == Encoding::kJson ? "application/json"
+                                     : "application/x-protobuf";
+}
+
+// "application/json; charset=utf-8" -> kJson. nullopt for anything else.
+std::optional<Encoding> ParseMediaType(absl::string_view value) {
+  absl::string_view type = value.substr(0, value.find(';'));
+  type = absl::StripAsciiWhitespace(type);
+  if (absl::EqualsIgnoreCase(type, "application/json")) return Encoding::kJson;
+  if (absl::EqualsIgnoreCase(type, "application/x-protobuf")) {
+    return Encoding::kProtobuf;
+  }
+  return std::nullopt;
+}
+
+// The encoding a SUBSCRIBE's stream should use: the first acceptable item
+// of `accept`; `fallback` when it is absent or a wildcard; nullopt (406)
+// when it names only encodings we cannot produce.
+std::optional<Encoding> NegotiateAccept(absl::string_view accept,
+                                        Encoding fallback) {
+  if (absl::StripAsciiWhitespace(accept).empty()) return fallback;
+  for (absl::string_view item : absl::StrSplit(accept, ',')) {
+    absl::string_view type =
+        absl::StripAsciiWhitespace(item.substr(0, item.find(';')));
+    if (type == "*/*" || type == "application/*") return fallback;
+    if (std::optional<Encoding> e = ParseMediaType(type)) return e;
+  }
+  return std::nullopt;
+}
+
+// An error answer of the v1 APIs: {"error": "...", "field": "..."}.
+http::Response ApiError(int status, absl::string_view message,
+                        absl::string_view field = "") {
+  std::string body = absl::StrCat("{\"error\":", http::JsonQuote(message));
+  if (!field.empty()) absl::StrAppend(&body, ",\"field\":", http::JsonQuote(field));
+  absl::StrAppend(&body, "}");
+  return http::Response::Json(status, std::move(body));
+}
+
+http::Response AnswerResponse(const Answer& answer) {
+  if (!answer.ok()) return ApiError(answer.code, answer.message, answer.field);
+  http::Response response;
+  response.status = answer.code;
+  return response;
+}
+
+// Parses an API call body by its Content-Type; on failure returns the
+// answer (415 or 400).
+template <typename Call>
+std::optional<http::Response> ParseCall(const http::Request& request,
+                                        Call* call, Encoding* encoding) {
+  const std::optional<Encoding> e =
+      ParseMediaType(request.headers.Get("Content-Type"));
+  if (!e.has_value()) {
+    return ApiError(415,
+                    "Content-Type must be application/json or "
+                    "application/x-protobuf",
+                    "Content-Type");
+  }
+  *encoding = *e;
+  if (*e == Encoding::kJson) {
+    absl::Status parsed =
+        FromJson(request.body, call, /*ignore_unknown_fields=*/true);
+    if (!parsed.ok()) {
+      return ApiError(400, absl::StrCat("malformed JSON call: ",
+                                        parsed.message()));
+    }
+  } else if (!call->ParseFromString(request.body)) {
+    return ApiError(400, "malformed protobuf call");
+  }
+  if (!call->has_type() || call->type() == 0) {
+    return ApiError(400, "the call has no (known) type", "type");
+  }
+  return std::nullopt;
+}
+
+// An event stream on a chunked HTTP response: one RecordIO record per
+// chunk, each a Message in the negotiated encoding.
+template <typename Interface, typename Message>
+class HttpEventStream : public Interface {
+ public:
+  HttpEventStream(std::shared_ptr<http::Responder> responder,
+                  Encoding encoding)
+      : responder_(std::move(responder)), encoding_(encoding) {}
+  void Send(const Message& message) override {
+    std::string bytes;
+    if (encoding_ == Encoding::kJson) {
+      absl::StatusOr<std::string> json = ToJson(message);
+      if (!json.ok()) {
+        LOG(ERROR) << "cannot encode an event: " << json.status();
+        return;
+      }
+      bytes = *std::move(json);
+    } else {
+      message.SerializeToString(&bytes);
+    }
+    responder_->WriteChunk(recordio::Encode(bytes));
+  }
+  void Close() override { responder_->Close(); }
+
+ private:
+  const std::shared_ptr<http::Responder> responder_;
+  const Encoding encoding_;
+};
+
+using HttpAgentStream = HttpEventStream<AgentStream, v1::AgentEvent>;
+using HttpFrameworkStream =
+    HttpEventStream<FrameworkStream, v1::scheduler::Event>;
+
+CommandContext ContextOf(const http::Request& request) {
+  CommandContext context;
+  context.principal = request.headers.Get("X-Cairn-Principal");
+  context.request_id = request.headers.Get("X-Request-Id");
+  return context;
+}
 }  // namespace
 
 // ---- addresses --------------------------------------------------------------
@@ -316,6 +442,7 @@ absl::Status Master::Init() {
 
   master_thread_ = std::thread([this] { RunLoop(); });
   tail_thread_ = std::thread([this] { TailLoop(); });
+  tick_thread_ = std::thread([this] { TickLoop(); });
   absl::Status serving = http_->Start();
   if (!serving.ok()) return serving;
   LOG(INFO) << "cairn-master " << options_.masters[self_index_].ToString()
@@ -337,8 +464,10 @@ void Master::Stop() {
     cv_.notify_all();
     if (log_) log_->Stop();
     if (tail_thread_.joinable()) tail_thread_.join();
+    if (tick_thread_.joinable()) tick_thread_.join();
     if (master_thread_.joinable()) master_thread_.join();
     if (commands_) commands_->StepDown(absl::UnavailableError("stopping"));
+    leader_.reset();
   });
 }
 
@@ -557,13 +686,30 @@ void Master::OnLeadership(bool leader) {
     return;
   }
   commands_->BecomeLeader(state_, last_event_time_);
+  LeaderOptions leader_options = options_.leader;
+  leader_options.seed = std::random_device()() ^
+                        (uint64_t{std::random_device()()} << 32) ^ applied_;
+  v1::MasterInfo* info = &leader_options.master_info;
+  info->set_id(absl::StrCat(options_.cluster.empty() ? "cairn" : options_.cluster,
+                            "-", self_index_ + 1, "-", applied_));
+  info->set_hostname(options_.hostname);
+  info->set_port(options_.masters[self_index_].port);
+  info->mutable_address()->set_hostname(options_.hostname);
+  info->mutable_address()->set_ip(options_.ip);
+  info->mutable_address()->set_port(options_.masters[self_index_].port);
+  info->set_version(kVersion);
+  leader_ = std::make_unique<Leader>(std::move(leader_options), commands_.get(),
+                                     &state_, [] { return absl::Now(); });
   role_.store(Role::kLeading);
   LOG(INFO) << "leading at position " << applied_;
 }
 
 void Master::StepDown(const absl::Status& why) {
   const bool was_standby = role_.load() == Role::kStandby;
+  // Pending requests are answered (503) while the Leader still exists; then
+  // it ends every agent and scheduler stream.
   commands_->StepDown(why);
+  leader_.reset();
   role_.store(Role::kStandby);
   if (was_standby) return;
   LOG(WARNING) << "stepping down (" << why << "); rebuilding from the log";
@@ -571,6 +717,26 @@ void Master::StepDown(const absl::Status& why) {
 }
 
 // ---- tail thread ------------------------------------------------------------
+
+void Master::TickLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.tick_interval),
+                     [this] { return stopping_; })) {
+      return;
+    }
+    if (tick_posted_) continue;
+    tick_posted_ = true;
+    queue_.push_back([this] {
+      {
+        std::lock_guard<std::mutex> inner(mu_);
+        tick_posted_ = false;
+      }
+      if (leader_ != nullptr) leader_->Tick(absl::Now());
+    });
+    cv_.notify_all();
+  }
+}
 
 void Master::TailLoop() {
   for (;;) {
@@ -669,6 +835,18 @@ void Master::RegisterRoutes() {
       "GET", recovery::kSnapshotPath,
       [this](http::Request request, std::shared_ptr<http::Responder> r) {
         HandleSnapshot(request, std::move(r));
+      });
+  http_->Handle(
+      "POST", "/api/v1/agent",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        if (RedirectUnlessLeading(request, r)) return;
+        HandleAgentApi(std::move(request), std::move(r));
+      });
+  http_->Handle(
+      "POST", "/api/v1/scheduler",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        if (RedirectUnlessLeading(request, r)) return;
+        HandleSchedulerApi(std::move(request), std::move(r));
       });
   http_->Handle(
       "POST", "/api/v1",
@@ -846,6 +1024,124 @@ void Master::HandleApi(http::Request request,
               }
             })
         .IgnoreError();
+  });
+}
+
+void Master::HandleAgentApi(http::Request request,
+                            std::shared_ptr<http::Responder> r) {
+  v1::AgentCall call;
+  Encoding encoding = Encoding::kJson;
+  if (std::optional<http::Response> bad = ParseCall(request, &call, &encoding)) {
+    r->Respond(*std::move(bad));
+    return;
+  }
+  const std::string stream_id = request.headers.Get("X-Cairn-Stream-Id");
+  const CommandContext context = ContextOf(request);
+  if (call.type() != v1::AgentCall::SUBSCRIBE) {
+    Post([this, call = std::move(call), stream_id, context, r] {
+      if (leader_ == nullptr) {
+        r->Respond(ApiError(503, "not the leading master"));
+        return;
+      }
+      leader_->AgentCall(call, stream_id, context, [r](Answer answer) {
+        r->Respond(AnswerResponse(answer));
+      });
+    });
+    return;
+  }
+  if (!stream_id.empty()) {
+    r->Respond(ApiError(400, "a SUBSCRIBE must not carry a stream id",
+                        "X-Cairn-Stream-Id"));
+    return;
+  }
+  const std::optional<Encoding> accept =
+      NegotiateAccept(request.headers.Get("Accept"), encoding);
+  if (!accept.has_value()) {
+    r->Respond(ApiError(406, "Accept must allow application/json or "
+                             "application/x-protobuf",
+                        "Accept"));
+    return;
+  }
+  Post([this, call = std::move(call), context, r, encoding = *accept] {
+    if (leader_ == nullptr) {
+      r->Respond(ApiError(503, "not the leading master"));
+      return;
+    }
+    auto stream = std::make_shared<HttpAgentStream>(r, encoding);
+    leader_->AgentSubscribe(
+        call, context, stream, [this, r, encoding](Answer answer) {
+          if (answer.code != 200) {
+            r->Respond(AnswerResponse(answer));
+            return;
+          }
+          http::Headers headers;
+          headers.Set("Content-Type", "application/recordio");
+          headers.Set("Message-Content-Type", MediaType(encoding));
+          headers.Set("X-Cairn-Stream-Id", answer.stream_id);
+          r->StartStream(200, std::move(headers));
+          r->OnClose([this, id = answer.stream_id] {
+            Post([this, id] {
+              if (leader_ != nullptr) leader_->AgentStreamClosed(id);
+            });
+          });
+        });
+  });
+}
+
+void Master::HandleSchedulerApi(http::Request request,
+                                std::shared_ptr<http::Responder> r) {
+  v1::scheduler::Call call;
+  Encoding encoding = Encoding::kJson;
+  if (std::optional<http::Response> bad = ParseCall(request, &call, &encoding)) {
+    r->Respond(*std::move(bad));
+    return;
+  }
+  const CommandContext context = ContextOf(request);
+  if (call.type() != v1::scheduler::Call::SUBSCRIBE) {
+    const std::string stream_id = request.headers.Get("Mesos-Stream-Id");
+    Post([this, call = std::move(call), stream_id, context, r] {
+      if (leader_ == nullptr) {
+        r->Respond(ApiError(503, "not the leading master"));
+        return;
+      }
+      leader_->FrameworkCall(call, stream_id, context, [r](Answer answer) {
+        r->Respond(AnswerResponse(answer));
+      });
+    });
+    return;
+  }
+  // A missing Accept means JSON (what Mesos's clients expect).
+  const std::optional<Encoding> accept =
+      NegotiateAccept(request.headers.Get("Accept"), Encoding::kJson);
+  if (!accept.has_value()) {
+    r->Respond(ApiError(406, "Accept must allow application/json or "
+                             "application/x-protobuf",
+                        "Accept"));
+    return;
+  }
+  Post([this, call = std::move(call), context, r, encoding = *accept] {
+    if (leader_ == nullptr) {
+      r->Respond(ApiError(503, "not the leading master"));
+      return;
+    }
+    auto stream = std::make_shared<HttpFrameworkStream>(r, encoding);
+    leader_->FrameworkSubscribe(
+        call, context, stream, [this, r, encoding](Answer answer) {
+          if (answer.code != 200) {
+            r->Respond(AnswerResponse(answer));
+            return;
+          }
+          http::Headers headers;
+          // Mesos names the records' encoding in Content-Type.
+          headers.Set("Content-Type", MediaType(encoding));
+          headers.Set("Mesos-Stream-Id", answer.stream_id);
+          r->StartStream(200, std::move(headers));
+          r->OnClose([this, id = answer.stream_id] {
+            Post([this, id] {
+              if (leader_ != nullptr) leader_->FrameworkStreamClosed(id);
+            });
+          });
+        });
   });
 }
 

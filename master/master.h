@@ -49,6 +49,7 @@
 #include "common/http_server.h"
 #include "log/replicated_log.h"
 #include "master/command_path.h"
+#include "master/leader.h"
 #include "master/state.h"
 #include "recovery/archive.h"
 #include "recovery/history.h"
@@ -91,6 +92,11 @@ struct MasterOptions {
   absl::Duration lease = absl::Seconds(1);
   absl::Duration heartbeat_interval = absl::Milliseconds(100);
   int http_threads = 2;
+  // The leading master's agent protocol, scheduler API and allocation
+  // (LeaderOptions; master_info and seed are filled in by the master).
+  LeaderOptions leader;
+  // How often the master thread runs Leader::Tick.
+  absl::Duration tick_interval = absl::Milliseconds(100);
 };
 
 class Master {
@@ -160,6 +166,15 @@ class Master {
   void HandleSnapshot(const http::Request& request,
                       std::shared_ptr<http::Responder> r);
   void HandleApi(http::Request request, std::shared_ptr<http::Responder> r);
+  // POST /api/v1/agent (docs/agent-protocol.md) and /api/v1/scheduler
+  // (Mesos v1): parse, then hand to the Leader on the master thread.
+  void HandleAgentApi(http::Request request,
+                      std::shared_ptr<http::Responder> r);
+  void HandleSchedulerApi(http::Request request,
+                          std::shared_ptr<http::Responder> r);
+
+  // ---- ticker thread ------------------------------------------------------
+  void TickLoop();
 
   const MasterOptions options_;
   const size_t self_index_;  // into options_.masters
@@ -186,6 +201,7 @@ class Master {
   absl::Time next_snapshot_fetch_ = absl::InfinitePast();
   absl::Duration snapshot_fetch_backoff_ = absl::Milliseconds(250);
   std::unique_ptr<CommandPath> commands_;
+  std::unique_ptr<Leader> leader_;  // while role_ is kLeading
 
   std::atomic<Role> role_{Role::kStandby};
   std::atomic<uint64_t> applied_published_{0};
@@ -195,8 +211,10 @@ class Master {
   std::deque<std::function<void()>> queue_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
   bool catch_up_posted_ = false;             // guarded by mu_
+  bool tick_posted_ = false;                 // guarded by mu_
   std::thread master_thread_;
   std::thread tail_thread_;
+  std::thread tick_thread_;
   std::once_flag stop_once_;
   // Created by the first MaybeFetchSnapshot(). Declared last so that it is
   // destroyed first (joining its thread) while mu_ and queue_, which its
