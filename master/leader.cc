@@ -1422,6 +1422,11 @@ void Leader::HandleAccept(const std::string& framework_id,
           Event e;
           v1::TasksLaunched* launched = e.mutable_tasks_launched();
           launched->mutable_framework_id()->set_value(framework_id);
+          // A task group is all or nothing (as in Mesos): one invalid task
+          // fails every task of the group with REASON_TASK_GROUP_INVALID.
+          const Resources available_before = available;
+          std::vector<std::pair<v1::TaskInfo, std::string>> checked;
+          std::string group_error;
           for (v1::TaskInfo task : tasks) {
             std::string why;
             if (group) {
@@ -1432,11 +1437,27 @@ void Leader::HandleAccept(const std::string& framework_id,
             }
             Resources uses;
             if (why.empty()) why = check_task(task, group, &uses);
+            if (why.empty()) available -= uses;
+            if (!why.empty() && group_error.empty()) {
+              group_error = absl::StrCat("task ", task.task_id().value(), ": ",
+                                         why);
+            }
+            checked.emplace_back(std::move(task), std::move(why));
+          }
+          if (group && !group_error.empty()) {
+            available = available_before;
+            for (auto& [task, why] : checked) {
+              error(task, v1::TASK_ERROR,
+                    TaskStatus::REASON_TASK_GROUP_INVALID,
+                    absl::StrCat("the task group is invalid: ", group_error));
+            }
+            break;
+          }
+          for (auto& [task, why] : checked) {
             if (!why.empty()) {
               error(task, v1::TASK_ERROR, TaskStatus::REASON_TASK_INVALID, why);
               continue;
             }
-            available -= uses;
             outcome->launched.emplace_back(framework_id,
                                            task.task_id().value());
             *launched->add_tasks() = std::move(task);

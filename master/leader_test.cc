@@ -1858,12 +1858,21 @@ TEST_F(LeaderTest, LaunchGroupRunsTheTasksCommandsInTheGroupsExecutor) {
   bad_group->Clear();
   v1::TaskInfo own_executor = CommandTask("g3");
   own_executor.mutable_executor()->mutable_executor_id()->set_value("own");
+  *bad_group->add_tasks() = CommandTask("g4");
   *bad_group->add_tasks() = own_executor;
+  const size_t before_bad = events_.size();
   answer = FrameworkCall(f, accept);
   CommitAll();
-  ASSERT_EQ(f.stream->Updates().size(), 1u);
-  EXPECT_EQ(f.stream->Updates()[0].task_id().value(), "g3");
-  EXPECT_EQ(f.stream->Updates()[0].state(), v1::TASK_ERROR);
+  // All or nothing: the valid g4 is refused with the invalid g3.
+  ASSERT_EQ(f.stream->Updates().size(), 2u);
+  EXPECT_EQ(f.stream->Updates()[0].task_id().value(), "g4");
+  EXPECT_EQ(f.stream->Updates()[1].task_id().value(), "g3");
+  for (const v1::TaskStatus& status : f.stream->Updates()) {
+    EXPECT_EQ(status.state(), v1::TASK_ERROR);
+    EXPECT_EQ(status.reason(), v1::TaskStatus::REASON_TASK_GROUP_INVALID);
+  }
+  EXPECT_THAT(TypesSince(before_bad), ElementsAre(Event::kOffersDeclined));
+  EXPECT_EQ(committed_.FindTask(f.id, "g4"), nullptr);
 }
 
 // ---- 11. stepping down ------------------------------------------------------
