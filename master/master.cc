@@ -567,6 +567,7 @@ void Master::CatchUp() {
       if (event->has_time()) {
         last_event_time_ = std::max(last_event_time_, ToTime(event->time()));
       }
+      for (const auto& observer : applied_observers_) observer(*event);
     }
     applied_ = page->next - 1;
     applied_published_.store(applied_);
@@ -710,6 +711,7 @@ void Master::StepDown(const absl::Status& why) {
   // it ends every agent and scheduler stream.
   commands_->StepDown(why);
   leader_.reset();
+  for (const auto& observer : stepdown_observers_) observer();
   role_.store(Role::kStandby);
   if (was_standby) return;
   LOG(WARNING) << "stepping down (" << why << "); rebuilding from the log";

@@ -202,6 +202,12 @@ class Master {
   absl::Duration snapshot_fetch_backoff_ = absl::Milliseconds(250);
   std::unique_ptr<CommandPath> commands_;
   std::unique_ptr<Leader> leader_;  // while role_ is kLeading
+  // Master thread only; registered in Init() before any thread starts.
+  // Called for every event folded into state_ (on every role), right after
+  // Apply, with state_ already including it.
+  std::vector<std::function<void(const v1::Event&)>> applied_observers_;
+  // Called when this master stops leading (after the Leader is gone).
+  std::vector<std::function<void()>> stepdown_observers_;
 
   std::atomic<Role> role_{Role::kStandby};
   std::atomic<uint64_t> applied_published_{0};
