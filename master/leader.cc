@@ -80,6 +80,20 @@ absl::StatusOr<Resources> LaunchResources(const v1::TaskInfo& task) {
   return (*own + *executor).WithoutAllocationInfo();
 }
 
+// True for a dotted-quad IPv4 or a bracket-free IPv6 literal.
+bool IsIpLiteral(const std::string& host) {
+  if (host.find(':') != std::string::npos) return true;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
 double Seconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
 
 }  // namespace
@@ -1994,7 +2008,20 @@ void Leader::MaybeAllocate(absl::Time now) {
       auto conn = frameworks_.find(a.framework_id);
       // Only schedulers with an open stream can receive offers.
       if (conn == frameworks_.end() || !conn->second.stream) continue;
-      *created->add_offers() = MakeOffer(view, a, NewId("O"));
+      v1::Offer* offer = created->add_offers();
+      *offer = MakeOffer(view, a, NewId("O"));
+      // The agent's URL, as Mesos offers carry it (clients build agent
+      // endpoints from url.address).
+      if (const v1::AgentRecord* agent = view.FindAgent(a.agent_id)) {
+        v1::URL* url = offer->mutable_url();
+        url->set_scheme("http");
+        url->mutable_address()->set_hostname(agent->info().hostname());
+        if (IsIpLiteral(agent->info().hostname())) {
+          url->mutable_address()->set_ip(agent->info().hostname());
+        }
+        url->mutable_address()->set_port(agent->info().port());
+        url->set_path("/slave(1)");
+      }
     }
     if (created->offers_size() == 0) return std::vector<Event>{};
     created->set_allocation_cycle(++allocation_cycle_);
@@ -2008,7 +2035,20 @@ void Leader::MaybeAllocate(absl::Time now) {
       if (committed_->FindOffer(offer.id().value()) == nullptr) continue;
       scheduler::Event& batch = batches[offer.framework_id().value()];
       batch.set_type(scheduler::Event::OFFERS);
-      *batch.mutable_offers()->add_offers() = offer;
+      v1::Offer* sent = batch.mutable_offers()->add_offers();
+      *sent = offer;
+      // A framework without MULTI_ROLE knows nothing of allocation_info
+      // (as Mesos does: it gets offers and resources without it).
+      const v1::FrameworkRecord* f =
+          committed_->FindFramework(offer.framework_id().value());
+      if (f != nullptr &&
+          !HasCapability(f->info(),
+                         v1::FrameworkInfo::Capability::MULTI_ROLE)) {
+        sent->clear_allocation_info();
+        for (v1::Resource& r : *sent->mutable_resources()) {
+          r.clear_allocation_info();
+        }
+      }
       sent_offers_[offer.id().value()] = offer.framework_id().value();
     }
     for (const auto& [framework_id, batch] : batches) {

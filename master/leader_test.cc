@@ -1929,5 +1929,43 @@ TEST_F(LeaderTest, CallsPendingWhenTheLeaderIsDestroyedGet503) {
   EXPECT_TRUE(stream->events.empty());
 }
 
+// Offers carry the agent's URL; a framework without MULTI_ROLE gets them
+// (and their resources) without allocation_info, as Mesos sends them, while
+// the log keeps the allocation.
+TEST_F(LeaderTest, OffersCarryTheAgentUrlAndOnlyMultiRoleSeesAllocationInfo) {
+  StartLeader();
+  SubscribeNewAgent("10.0.0.7");
+  FrameworkHandle legacy = SubscribeFramework("legacy");
+  std::vector<v1::Offer> offers = TickForOffers(legacy);
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].url().scheme(), "http");
+  EXPECT_EQ(offers[0].url().address().hostname(), "10.0.0.7");
+  EXPECT_EQ(offers[0].url().address().ip(), "10.0.0.7");
+  EXPECT_EQ(offers[0].url().address().port(), 5051);
+  EXPECT_FALSE(offers[0].has_allocation_info());
+  for (const v1::Resource& r : offers[0].resources()) {
+    EXPECT_FALSE(r.has_allocation_info()) << r.name();
+  }
+  const v1::OfferRecord* logged = committed_.FindOffer(offers[0].id().value());
+  ASSERT_NE(logged, nullptr);
+  EXPECT_EQ(logged->offer().allocation_info().role(), "*");
+
+  scheduler::Call call = FrameworkSubscribeCall("multi", false, 0);
+  v1::FrameworkInfo* info =
+      call.mutable_subscribe()->mutable_framework_info();
+  info->add_capabilities()->set_type(
+      v1::FrameworkInfo::Capability::MULTI_ROLE);
+  info->add_roles("*");
+  FrameworkHandle multi = SubscribeFramework(call);
+  SubscribeNewAgent("10.0.0.8");
+  now_ += absl::Seconds(1);
+  std::vector<v1::Offer> multi_offers = TickForOffers(multi);
+  ASSERT_FALSE(multi_offers.empty());
+  EXPECT_EQ(multi_offers[0].allocation_info().role(), "*");
+  for (const v1::Resource& r : multi_offers[0].resources()) {
+    EXPECT_EQ(r.allocation_info().role(), "*") << r.name();
+  }
+}
+
 }  // namespace
 }  // namespace cairn::master
