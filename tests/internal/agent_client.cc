@@ -337,7 +337,10 @@ void FakeAgent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
   }
   for (const v1::TaskInfo& info : launch.tasks()) {
     const TaskKey key(framework_id.value(), info.task_id().value());
-    if (tasks_.count(key) > 0) continue;  // idempotent by task id
+    if (tasks_.count(key) > 0) {  // idempotent by task id
+      ++repeated_launches_;
+      continue;
+    }
     Entry& entry = tasks_[key];
     entry.task.framework_id = framework_id;
     entry.task.info = info;
@@ -683,6 +686,11 @@ std::optional<FakeTask> FakeAgent::task(const v1::FrameworkID& framework_id,
 std::vector<v1::TaskInfo> FakeAgent::launched_tasks() const {
   std::lock_guard<std::mutex> lock(mu_);
   return launched_;
+}
+
+uint64_t FakeAgent::repeated_launches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return repeated_launches_;
 }
 
 std::vector<v1::AgentEvent::Kill> FakeAgent::kills() const {

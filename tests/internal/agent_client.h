@@ -207,6 +207,9 @@ class FakeAgent {
                                const v1::TaskID& task_id) const;
   // Every task of every LAUNCH that was new to the agent, in order.
   std::vector<v1::TaskInfo> launched_tasks() const;
+  // Tasks LAUNCHed again while the agent already knew them (ignored, as the
+  // protocol says; a master should never do it for a dispatched task).
+  uint64_t repeated_launches() const;
   std::vector<v1::AgentEvent::Kill> kills() const;
   std::vector<v1::AgentEvent::Acknowledge> acknowledgements() const;
   std::vector<v1::AgentEvent::ShutdownFramework> shutdowns() const;
@@ -322,6 +325,7 @@ class FakeAgent {
   std::vector<v1::AgentEvent::Error> errors_;
   std::deque<v1::AgentEvent> events_;
   uint64_t stray_acks_ = 0;
+  uint64_t repeated_launches_ = 0;
   uint64_t heartbeats_sent_ = 0;
   uint64_t updates_sent_ = 0;
   uint64_t malformed_records_ = 0;

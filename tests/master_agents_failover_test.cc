@@ -1,0 +1,539 @@
+// Multi-process acceptance test of the master with agents and a framework:
+// three real `cairn-master` processes on 127.0.0.1, two simulated agents
+// (FakeAgent, speaking docs/agent-protocol.md) and one framework
+// (SchedulerClient, the Mesos v1 scheduler API).
+//
+//  1. The agents subscribe, the framework subscribes, takes offers and
+//     launches tasks on both agents; the agents report TASK_RUNNING and the
+//     framework acknowledges every update.
+//  2. The leader is SIGKILLed. The test prints how long it took until a new
+//     leader served; agents and framework resubscribe to it, and it reports
+//     exactly the agents, frameworks and tasks of before: nothing launched
+//     twice, nothing lost, no acknowledged update delivered again.
+//  3. The new leader launches one more task, and that task's TASK_FINISHED
+//     goes round (committed, ACKNOWLEDGE back to the agent, UPDATE to the
+//     framework).
+//  4. All three masters are SIGKILLed and restarted: the state they fold
+//     from their logs is the same as before the stop, on every master.
+//
+// What "reported" means: the masters' GET /master/replica (counts of agents,
+// frameworks and tasks, applied position, state checksum) and the leader's
+// answers to an implicit RECONCILE (every live task's id, agent and state).
+//
+// Every wait polls an endpoint or waits on a client's condition against a
+// bounded deadline; nothing asserts an outcome after a fixed sleep.
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cairn/v1/agent.pb.h"
+#include "cairn/v1/mesos.pb.h"
+#include "cairn/v1/scheduler.pb.h"
+#include "common/http_client.h"
+#include "common/json_value.h"
+#include "gtest/gtest.h"
+#include "tests/internal/agent_client.h"
+#include "tests/internal/master_cluster.h"
+#include "tests/internal/scheduler_client.h"
+#include "tools/cpp/runfiles/runfiles.h"
+
+namespace cairn::tests {
+namespace {
+
+using bazel::tools::cpp::runfiles::Runfiles;
+using Event = v1::scheduler::Event;
+using Call = v1::scheduler::Call;
+
+constexpr absl::Duration kTimeout = absl::Seconds(15);
+constexpr absl::Duration kPollPause = absl::Milliseconds(10);
+constexpr int kAgents = 2;
+constexpr int kTasksPerAgent = 3;
+constexpr char kGetWeights[] = R"({"type":"GET_WEIGHTS"})";
+
+// A task as the leader reports it in a reconciliation answer.
+struct ReportedTask {
+  std::string agent_id;
+  v1::TaskState state = v1::TASK_STAGING;
+
+  bool operator==(const ReportedTask& other) const {
+    return agent_id == other.agent_id && state == other.state;
+  }
+};
+
+// What the masters report about the cluster.
+struct Reported {
+  // From /master/replica (equal on every master; see WaitForEqualStates).
+  uint64_t agents = 0;
+  uint64_t frameworks = 0;
+  uint64_t tasks = 0;
+  // The framework's live tasks by id, from the leader's RECONCILE answers.
+  std::map<std::string, ReportedTask> live_tasks;
+
+  // The agents the live tasks are on.
+  std::set<std::string> AgentsOfTasks() const {
+    std::set<std::string> agents;
+    for (const auto& [id, task] : live_tasks) agents.insert(task.agent_id);
+    return agents;
+  }
+};
+
+std::string Describe(const std::map<std::string, ReportedTask>& tasks) {
+  std::string text;
+  for (const auto& [id, task] : tasks) {
+    absl::StrAppend(&text, id, "@", task.agent_id, "=",
+                    v1::TaskState_Name(task.state), " ");
+  }
+  return text;
+}
+
+v1::TaskInfo CommandTask(const std::string& id) {
+  v1::TaskInfo task;
+  task.set_name(id);
+  task.mutable_task_id()->set_value(id);
+  *task.add_resources() = ScalarResource("cpus", 1);
+  *task.add_resources() = ScalarResource("mem", 128);
+  task.mutable_command()->set_value("sleep 1000");
+  return task;
+}
+
+bool IsUpdate(const Event& event) {
+  return event.type() == Event::UPDATE &&
+         !event.update().status().uuid().empty();
+}
+
+bool IsReconciliation(const Event& event) {
+  return event.type() == Event::UPDATE &&
+         event.update().status().uuid().empty() &&
+         event.update().status().reason() ==
+             v1::TaskStatus::REASON_RECONCILIATION;
+}
+
+class MasterAgentsFailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
+    ASSERT_NE(runfiles, nullptr) << error;
+    MasterClusterOptions options;
+    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
+    ASSERT_FALSE(options.binary.empty());
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
+                                "/master_agents_failover_", getpid());
+    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
+    if (outputs != nullptr) options.log_dir = outputs;
+    options.timeout = kTimeout;
+    options.flags.insert(
+        options.flags.end(),
+        {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
+         "--agent_reregister_timeout=10s", "--allocation_interval=100ms",
+         "--scheduler_heartbeat_interval=1s", "--status_update_retry=2s"});
+    absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
+        MasterCluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));
+  }
+
+  void TearDown() override {
+    // Clients first: their threads talk to the masters.
+    scheduler_.reset();
+    agents_.clear();
+  }
+
+  std::unique_ptr<FakeAgent> NewAgent(int i) {
+    FakeAgentOptions options;
+    options.masters = masters_;
+    options.hostname = absl::StrCat("agent-", i);
+    options.port = 5051;
+    options.resources = {ScalarResource("cpus", 4),
+                         ScalarResource("mem", 4096)};
+    options.auto_resubscribe = true;
+    options.resubscribe_backoff = absl::Milliseconds(50);
+    options.max_resubscribe_backoff = absl::Milliseconds(500);
+    options.request_timeout = absl::Seconds(2);
+    options.subscribe_timeout = kTimeout;
+    return std::make_unique<FakeAgent>(options);
+  }
+
+  // Polls master `i` until it says it leads and serves a read (GET_WEIGHTS
+  // answered 200). False after `deadline`.
+  bool WaitUntilServing(int i, absl::Time deadline) {
+    while (absl::Now() < deadline) {
+      std::optional<MasterReplica> replica = cluster_->GetReplica(i);
+      if (replica.has_value() && replica->role == "leading") {
+        absl::StatusOr<http::Response> read =
+            cluster_->Request(i, "POST", "/api/v1", kGetWeights);
+        if (read.ok() && read->status == 200) return true;
+      }
+      absl::SleepFor(kPollPause);
+    }
+    return false;
+  }
+
+  // Waits until every agent has a stream open to the current leader, with
+  // nothing left unacknowledged.
+  void WaitForAgentsQuiet() {
+    const absl::Time deadline = absl::Now() + kTimeout;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      FakeAgent* agent = agents_[i].get();
+      EXPECT_TRUE(agent->WaitUntil(
+          [agent] {
+            return agent->subscribed() && agent->unacknowledged_updates() == 0;
+          },
+          deadline))
+          << "agent " << i << ": subscribed " << agent->subscribed() << ", "
+          << agent->unacknowledged_updates() << " updates unacknowledged";
+    }
+  }
+
+  // Takes the framework's UPDATEs (with a uuid) until `count` of them are
+  // in `state`, acknowledging each; records every uuid in `seen_updates_`.
+  void AcknowledgeUpdates(size_t count, v1::TaskState state) {
+    const absl::Time deadline = absl::Now() + kTimeout;
+    size_t matched = 0;
+    while (matched < count) {
+      absl::StatusOr<Event> event = scheduler_->WaitForEvent(IsUpdate, deadline);
+      ASSERT_TRUE(event.ok()) << event.status() << " after " << matched << "/"
+                              << count << " "
+                              << v1::TaskState_Name(state);
+      const v1::TaskStatus& status = event->update().status();
+      EXPECT_TRUE(seen_updates_.insert(status.uuid()).second)
+          << "update of " << status.task_id().value() << " to "
+          << v1::TaskState_Name(status.state()) << " delivered twice";
+      if (status.state() == state) ++matched;
+      absl::Status ack = scheduler_->Acknowledge(status);
+      ASSERT_TRUE(ack.ok()) << ack;
+    }
+  }
+
+  // Implicit reconciliation through the current leader: one answer per
+  // live task. An explicit reconciliation of an unknown task follows it;
+  // the answers come in order on the stream, so that one's answer marks
+  // the end of the first's.
+  absl::StatusOr<std::map<std::string, ReportedTask>> ReconcileTasks() {
+    absl::Status implicit = scheduler_->Reconcile();
+    if (!implicit.ok()) return implicit;
+    const std::string marker = absl::StrCat("marker-", ++reconciliations_);
+    Call::Reconcile::Task task;
+    task.mutable_task_id()->set_value(marker);
+    absl::Status explicit_one = scheduler_->Reconcile({task});
+    if (!explicit_one.ok()) return explicit_one;
+    std::map<std::string, ReportedTask> tasks;
+    const absl::Time deadline = absl::Now() + kTimeout;
+    while (true) {
+      absl::StatusOr<Event> event =
+          scheduler_->WaitForEvent(IsReconciliation, deadline);
+      if (!event.ok()) return event.status();
+      const v1::TaskStatus& status = event->update().status();
+      if (status.task_id().value() == marker) {
+        if (status.state() != v1::TASK_LOST) {
+          return absl::InternalError(
+              absl::StrCat("the unknown task '", marker, "' is reported ",
+                           v1::TaskState_Name(status.state())));
+        }
+        return tasks;
+      }
+      if (!tasks.emplace(status.task_id().value(),
+                         ReportedTask{status.agent_id().value(), status.state()})
+               .second) {
+        return absl::InternalError(absl::StrCat(
+            "task '", status.task_id().value(), "' reconciled twice"));
+      }
+    }
+  }
+
+  // What the masters in `indices` report, once their states are equal.
+  absl::StatusOr<Reported> Report(const std::vector<int>& indices,
+                                  uint64_t min_applied,
+                                  MasterReplica* replica_out = nullptr) {
+    absl::StatusOr<MasterReplica> replica =
+        cluster_->WaitForEqualStates(indices, min_applied);
+    if (!replica.ok()) return replica.status();
+    absl::StatusOr<JsonValue> json = ParseJson(replica->json);
+    if (!json.ok()) return json.status();
+    Reported reported;
+    reported.agents = json->Uint("agents").value_or(0);
+    reported.frameworks = json->Uint("frameworks").value_or(0);
+    reported.tasks = json->Uint("tasks").value_or(0);
+    absl::StatusOr<std::map<std::string, ReportedTask>> tasks =
+        ReconcileTasks();
+    if (!tasks.ok()) return tasks.status();
+    reported.live_tasks = *std::move(tasks);
+    if (replica_out != nullptr) *replica_out = *replica;
+    return reported;
+  }
+
+  // Expects `after` to report exactly what `before` did.
+  static void ExpectSameReport(const Reported& before, const Reported& after) {
+    EXPECT_EQ(after.agents, before.agents);
+    EXPECT_EQ(after.frameworks, before.frameworks);
+    EXPECT_EQ(after.tasks, before.tasks);
+    EXPECT_EQ(after.live_tasks, before.live_tasks)
+        << "before: " << Describe(before.live_tasks)
+        << "\nafter: " << Describe(after.live_tasks);
+  }
+
+  // Resubscribes the framework once its stream with the old leader ended
+  // (the client does not reconnect by itself); expects the same id back.
+  void ResubscribeFramework() {
+    ASSERT_TRUE(scheduler_->WaitForStreamEnd(absl::Now() + kTimeout).ok());
+    absl::StatusOr<v1::FrameworkID> id = scheduler_->Resubscribe();
+    ASSERT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(id->value(), framework_id_.value());
+  }
+
+  // Every agent launched exactly its tasks, each once, and was never asked
+  // to kill one.
+  void ExpectEachLaunchOnce(size_t expected_total) {
+    size_t total = 0;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      total += agents_[i]->launched_tasks().size();
+      EXPECT_EQ(agents_[i]->repeated_launches(), 0u) << "agent " << i;
+      EXPECT_TRUE(agents_[i]->kills().empty()) << "agent " << i;
+      EXPECT_TRUE(agents_[i]->shutdowns().empty()) << "agent " << i;
+    }
+    EXPECT_EQ(total, expected_total);
+  }
+
+  std::unique_ptr<MasterCluster> cluster_;
+  std::vector<std::string> masters_;
+  std::vector<std::unique_ptr<FakeAgent>> agents_;
+  std::unique_ptr<SchedulerClient> scheduler_;
+  v1::FrameworkID framework_id_;
+  std::vector<v1::AgentID> agent_ids_;
+  // Uuids of every UPDATE the framework received.
+  std::set<std::string> seen_updates_;
+  int reconciliations_ = 0;
+};
+
+TEST_F(MasterAgentsFailoverTest,
+       TasksFrameworksAndAgentsSurviveLeaderKillAndFullRestart) {
+  absl::StatusOr<int> first = cluster_->WaitForLeader({0, 1, 2});
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int leader = *first;
+
+  // ---- 1. Agents, a framework, tasks on both agents ----------------------
+  for (int i = 0; i < kAgents; ++i) {
+    agents_.push_back(NewAgent(i));
+    absl::StatusOr<v1::AgentID> id = agents_.back()->Subscribe();
+    ASSERT_TRUE(id.ok()) << id.status();
+    agent_ids_.push_back(*id);
+  }
+  ASSERT_NE(agent_ids_[0].value(), agent_ids_[1].value());
+
+  SchedulerClientOptions scheduler_options;
+  scheduler_options.masters = masters_;
+  scheduler_options.request_timeout = absl::Seconds(2);
+  scheduler_options.subscribe_timeout = kTimeout;
+  scheduler_options.call_timeout = kTimeout;
+  scheduler_ = std::make_unique<SchedulerClient>(scheduler_options);
+  v1::FrameworkInfo framework;
+  framework.set_user("nobody");
+  framework.set_name("acceptance");
+  framework.set_failover_timeout(60);
+  absl::StatusOr<v1::FrameworkID> framework_id = scheduler_->Subscribe(framework);
+  ASSERT_TRUE(framework_id.ok()) << framework_id.status();
+  framework_id_ = *framework_id;
+
+  // One offer from each agent; kTasksPerAgent tasks on each. The unused
+  // rest is refused for an hour, so the state stops changing.
+  std::map<std::string, v1::Offer> offers;
+  const absl::Time offers_deadline = absl::Now() + kTimeout;
+  while (offers.size() < static_cast<size_t>(kAgents)) {
+    absl::StatusOr<Event> event =
+        scheduler_->NextEvent(Event::OFFERS, offers_deadline);
+    ASSERT_TRUE(event.ok()) << event.status();
+    for (const v1::Offer& offer : event->offers().offers()) {
+      if (!offers.emplace(offer.agent_id().value(), offer).second) {
+        ASSERT_TRUE(scheduler_->Decline({offer.id()}).ok());
+      }
+    }
+  }
+  v1::Filters refuse_hour;
+  refuse_hour.set_refuse_seconds(3600);
+  std::map<std::string, std::string> agent_of_task;
+  for (int a = 0; a < kAgents; ++a) {
+    const v1::Offer& offer = offers.at(agent_ids_[a].value());
+    std::vector<v1::TaskInfo> tasks;
+    for (int t = 0; t < kTasksPerAgent; ++t) {
+      tasks.push_back(CommandTask(absl::StrCat("task-", a, "-", t)));
+      agent_of_task[tasks.back().task_id().value()] = agent_ids_[a].value();
+    }
+    absl::Status launched = scheduler_->Launch(offer, tasks, refuse_hour);
+    ASSERT_TRUE(launched.ok()) << launched;
+  }
+  ASSERT_NO_FATAL_FAILURE(
+      AcknowledgeUpdates(kAgents * kTasksPerAgent, v1::TASK_RUNNING));
+  WaitForAgentsQuiet();
+  ExpectEachLaunchOnce(kAgents * kTasksPerAgent);
+
+  MasterReplica replica_before_kill;
+  absl::StatusOr<Reported> before_kill =
+      Report({0, 1, 2}, 1, &replica_before_kill);
+  ASSERT_TRUE(before_kill.ok()) << before_kill.status();
+  EXPECT_EQ(before_kill->agents, static_cast<uint64_t>(kAgents));
+  EXPECT_EQ(before_kill->frameworks, 1u);
+  EXPECT_EQ(before_kill->tasks, static_cast<uint64_t>(kAgents * kTasksPerAgent));
+  ASSERT_EQ(before_kill->live_tasks.size(), agent_of_task.size());
+  for (const auto& [id, task] : before_kill->live_tasks) {
+    EXPECT_EQ(task.agent_id, agent_of_task[id]) << id;
+    EXPECT_EQ(task.state, v1::TASK_RUNNING) << id;
+  }
+
+  // ---- 2. SIGKILL the leader ---------------------------------------------
+  const absl::Time killed = absl::Now();
+  cluster_->Kill(leader);
+  std::vector<int> survivors;
+  for (int i = 0; i < 3; ++i) {
+    if (i != leader) survivors.push_back(i);
+  }
+  absl::StatusOr<int> second = cluster_->WaitForLeader(survivors);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const int next = *second;
+  ASSERT_TRUE(WaitUntilServing(next, absl::Now() + kTimeout));
+  std::printf("failover: new leader %s serving %s after SIGKILL of %s\n",
+              cluster_->Address(next).c_str(),
+              absl::FormatDuration(absl::Now() - killed).c_str(),
+              cluster_->Address(leader).c_str());
+  std::fflush(stdout);
+
+  // The agents resubscribe by themselves, the framework when told to.
+  ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    FakeAgent* agent = agents_[i].get();
+    ASSERT_TRUE(agent->WaitUntil(
+        [agent] { return agent->subscribed() && agent->subscriptions() >= 2; },
+        absl::Now() + kTimeout))
+        << "agent " << i << " did not resubscribe";
+    EXPECT_EQ(agent->agent_id()->value(), agent_ids_[i].value());
+  }
+  WaitForAgentsQuiet();
+
+  absl::StatusOr<Reported> after_kill = Report(survivors, 1);
+  ASSERT_TRUE(after_kill.ok()) << after_kill.status();
+  ExpectSameReport(*before_kill, *after_kill);
+  ExpectEachLaunchOnce(kAgents * kTasksPerAgent);
+  // Every update was acknowledged before the kill: the new leader (which
+  // sends pending updates right after SUBSCRIBED, before any
+  // reconciliation answer) has nothing to deliver again.
+  for (const Event& event : scheduler_->TakeEvents()) {
+    EXPECT_FALSE(IsUpdate(event))
+        << "update of " << event.update().status().task_id().value() << " to "
+        << v1::TaskState_Name(event.update().status().state())
+        << " delivered again after the failover";
+  }
+
+  // ---- 3. One more task through the new leader, to TASK_FINISHED ---------
+  ASSERT_TRUE(scheduler_->Revive().ok());
+  absl::StatusOr<Event> offer_event =
+      scheduler_->NextEvent(Event::OFFERS, absl::Now() + kTimeout);
+  ASSERT_TRUE(offer_event.ok()) << offer_event.status();
+  ASSERT_GT(offer_event->offers().offers_size(), 0);
+  const v1::Offer& extra_offer = offer_event->offers().offers(0);
+  std::vector<v1::OfferID> others;
+  for (const v1::Offer& offer : offer_event->offers().offers()) {
+    if (offer.id().value() != extra_offer.id().value()) {
+      others.push_back(offer.id());
+    }
+  }
+  if (!others.empty()) {
+    ASSERT_TRUE(scheduler_->Decline(others, refuse_hour).ok());
+  }
+  int extra_agent = -1;
+  for (int a = 0; a < kAgents; ++a) {
+    if (agent_ids_[a].value() == extra_offer.agent_id().value()) extra_agent = a;
+  }
+  ASSERT_NE(extra_agent, -1) << extra_offer.agent_id().value();
+  const v1::TaskInfo extra = CommandTask("task-extra");
+  ASSERT_TRUE(scheduler_->Launch(extra_offer, {extra}, refuse_hour).ok());
+  ASSERT_NO_FATAL_FAILURE(AcknowledgeUpdates(1, v1::TASK_RUNNING));
+  FakeAgent* runner = agents_[extra_agent].get();
+  ASSERT_TRUE(runner->WaitUntil(
+      [runner] { return runner->unacknowledged_updates() == 0; },
+      absl::Now() + kTimeout));
+  const std::string finished_uuid =
+      runner->SendUpdate(framework_id_, extra.task_id(), v1::TASK_FINISHED);
+  // The ACKNOWLEDGE comes back only once the update is committed.
+  EXPECT_TRUE(runner->WaitUntil(
+      [runner, &finished_uuid] {
+        for (const v1::AgentEvent::Acknowledge& ack :
+             runner->acknowledgements()) {
+          if (ack.uuid() == finished_uuid) return true;
+        }
+        return false;
+      },
+      absl::Now() + kTimeout));
+  ASSERT_NO_FATAL_FAILURE(AcknowledgeUpdates(1, v1::TASK_FINISHED));
+  WaitForAgentsQuiet();
+  ExpectEachLaunchOnce(kAgents * kTasksPerAgent + 1);
+  EXPECT_EQ(runner->stray_acknowledgements(), 0u);
+
+  // The killed master comes back and catches up.
+  ASSERT_TRUE(cluster_->Restart(leader, absl::StrCat("master-", leader,
+                                                     "-rejoined.log"))
+                  .ok());
+  ASSERT_TRUE(cluster_->WaitForHealth(leader, absl::Now() + kTimeout));
+
+  MasterReplica replica_before_stop;
+  absl::StatusOr<Reported> before_stop =
+      Report({0, 1, 2}, replica_before_kill.applied + 1, &replica_before_stop);
+  ASSERT_TRUE(before_stop.ok()) << before_stop.status();
+  // The finished task is no longer live; the others are as before the kill.
+  EXPECT_EQ(before_stop->live_tasks, before_kill->live_tasks)
+      << Describe(before_stop->live_tasks);
+  EXPECT_EQ(before_stop->agents, before_kill->agents);
+  EXPECT_EQ(before_stop->frameworks, before_kill->frameworks);
+
+  // ---- 4. Stop all three masters, start them again -----------------------
+  for (int i = 0; i < 3; ++i) cluster_->Kill(i);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        cluster_->Restart(i, absl::StrCat("master-", i, "-restarted.log"))
+            .ok());
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(cluster_->WaitForHealth(i, absl::Now() + kTimeout)) << i;
+  }
+  absl::StatusOr<int> third = cluster_->WaitForLeader({0, 1, 2});
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_TRUE(WaitUntilServing(*third, absl::Now() + kTimeout));
+  ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    FakeAgent* agent = agents_[i].get();
+    ASSERT_TRUE(agent->WaitUntil(
+        [agent] { return agent->subscribed() && agent->subscriptions() >= 3; },
+        absl::Now() + kTimeout))
+        << "agent " << i << " did not resubscribe";
+  }
+  WaitForAgentsQuiet();
+  MasterReplica replica_after_restart;
+  absl::StatusOr<Reported> after_restart =
+      Report({0, 1, 2}, replica_before_stop.applied, &replica_after_restart);
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status();
+  ExpectSameReport(*before_stop, *after_restart);
+  ExpectEachLaunchOnce(kAgents * kTasksPerAgent + 1);
+  for (const Event& event : scheduler_->TakeEvents()) {
+    EXPECT_FALSE(IsUpdate(event))
+        << "update of " << event.update().status().task_id().value()
+        << " delivered again after the restart";
+  }
+}
+
+}  // namespace
+}  // namespace cairn::tests
