@@ -92,6 +92,15 @@ struct Reported {
   }
 };
 
+// Agents, frameworks and tasks (live or not) a master's state holds.
+std::string Counts(const MasterReplica& replica) {
+  absl::StatusOr<JsonValue> json = ParseJson(replica.json);
+  if (!json.ok()) return json.status().ToString();
+  return absl::StrCat("agents ", json->Uint("agents").value_or(0),
+                      ", frameworks ", json->Uint("frameworks").value_or(0),
+                      ", tasks ", json->Uint("tasks").value_or(0));
+}
+
 std::string Describe(const std::map<std::string, ReportedTask>& tasks) {
   std::string text;
   for (const auto& [id, task] : tasks) {
@@ -390,6 +399,9 @@ TEST_F(MasterAgentsFailoverTest,
   EXPECT_EQ(before_kill->agents, static_cast<uint64_t>(kAgents));
   EXPECT_EQ(before_kill->frameworks, 1u);
   EXPECT_EQ(before_kill->tasks, static_cast<uint64_t>(kAgents * kTasksPerAgent));
+  EXPECT_EQ(before_kill->AgentsOfTasks(),
+            std::set<std::string>({agent_ids_[0].value(),
+                                   agent_ids_[1].value()}));
   ASSERT_EQ(before_kill->live_tasks.size(), agent_of_task.size());
   for (const auto& [id, task] : before_kill->live_tasks) {
     EXPECT_EQ(task.agent_id, agent_of_task[id]) << id;
@@ -412,6 +424,12 @@ TEST_F(MasterAgentsFailoverTest,
               absl::FormatDuration(absl::Now() - killed).c_str(),
               cluster_->Address(leader).c_str());
   std::fflush(stdout);
+
+  // Before anyone resubscribed, it already knows them all (from the log).
+  std::optional<MasterReplica> at_election = cluster_->GetReplica(next);
+  ASSERT_TRUE(at_election.has_value());
+  EXPECT_EQ(Counts(*at_election), Counts(replica_before_kill))
+      << at_election->json;
 
   // The agents resubscribe by themselves, the framework when told to.
   ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
@@ -502,6 +520,19 @@ TEST_F(MasterAgentsFailoverTest,
 
   // ---- 4. Stop all three masters, start them again -----------------------
   for (int i = 0; i < 3; ++i) cluster_->Kill(i);
+  // Each master alone (no quorum: nobody can lead and write) folds its own
+  // log back to exactly the state of before the stop.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        cluster_->Restart(i, absl::StrCat("master-", i, "-alone.log")).ok());
+    ASSERT_TRUE(cluster_->WaitForHealth(i, absl::Now() + kTimeout)) << i;
+    std::optional<MasterReplica> alone = cluster_->GetReplica(i);
+    ASSERT_TRUE(alone.has_value()) << i;
+    EXPECT_NE(alone->role, "leading") << alone->json;
+    EXPECT_EQ(alone->applied, replica_before_stop.applied) << alone->json;
+    EXPECT_EQ(alone->crc, replica_before_stop.crc) << alone->json;
+    cluster_->Kill(i);
+  }
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(
         cluster_->Restart(i, absl::StrCat("master-", i, "-restarted.log"))
