@@ -265,6 +265,7 @@ TEST_F(FakeAgentTest, LaunchedTaskRunsAndItsUpdateIsDroppedOnAcknowledge) {
   ASSERT_TRUE(agent->NextEvent(AgentEvent::LAUNCH, Deadline()).ok());
   ASSERT_TRUE(agent->NextEvent(AgentEvent::LAUNCH, Deadline()).ok());
   EXPECT_EQ(agent->launched_tasks().size(), 1u);
+  EXPECT_EQ(agent->repeated_launches(), 1u);
   EXPECT_EQ(agent->unacknowledged_updates(), 0u);
 }
 
