@@ -28,11 +28,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -142,10 +144,17 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     options.binary = runfiles->Rlocation("cairn/master/cairn-master");
     ASSERT_FALSE(options.binary.empty());
     const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                "/master_agents_failover_", getpid());
+    // One store per test: the tests of this file share a process.
+    options.root = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/master_agents_failover_", getpid(),
+        "_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
+    options.log_dir = absl::StrCat(
+        outputs != nullptr ? outputs : options.root, "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::error_code error_code;
+    std::filesystem::create_directories(options.log_dir, error_code);
+    ASSERT_FALSE(error_code) << options.log_dir << ": " << error_code.message();
     options.timeout = kTimeout;
     options.flags.insert(
         options.flags.end(),
@@ -195,6 +204,108 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     return false;
   }
 
+  // Subscribes `n` new agents (4 cpus, 4096 mem each).
+  void StartAgents(int n) {
+    for (int i = 0; i < n; ++i) {
+      agents_.push_back(NewAgent(i));
+      absl::StatusOr<v1::AgentID> id = agents_.back()->Subscribe();
+      ASSERT_TRUE(id.ok()) << id.status();
+      for (const v1::AgentID& other : agent_ids_) {
+        ASSERT_NE(other.value(), id->value());
+      }
+      agent_ids_.push_back(*id);
+    }
+  }
+
+  // Subscribes the framework (failover_timeout 60 s).
+  void SubscribeFramework() {
+    SchedulerClientOptions options;
+    options.masters = masters_;
+    options.request_timeout = absl::Seconds(2);
+    options.subscribe_timeout = kTimeout;
+    options.call_timeout = kTimeout;
+    scheduler_ = std::make_unique<SchedulerClient>(options);
+    v1::FrameworkInfo framework;
+    framework.set_user("nobody");
+    framework.set_name("acceptance");
+    framework.set_failover_timeout(60);
+    absl::StatusOr<v1::FrameworkID> id = scheduler_->Subscribe(framework);
+    ASSERT_TRUE(id.ok()) << id.status();
+    framework_id_ = *id;
+  }
+
+  static v1::Filters RefuseForAnHour() {
+    v1::Filters filters;
+    filters.set_refuse_seconds(3600);
+    return filters;
+  }
+
+  // Takes one offer from each agent and launches `per_agent` tasks
+  // ("task-<agent>-<n>") on each; the unused rest is refused for an hour,
+  // so the state stops changing. Fills `agent_of_task` (task id -> agent
+  // id).
+  void LaunchOnEveryAgent(int per_agent,
+                          std::map<std::string, std::string>* agent_of_task) {
+    std::map<std::string, v1::Offer> offers;
+    const absl::Time deadline = absl::Now() + kTimeout;
+    while (offers.size() < agents_.size()) {
+      absl::StatusOr<Event> event =
+          scheduler_->NextEvent(Event::OFFERS, deadline);
+      ASSERT_TRUE(event.ok()) << event.status();
+      for (const v1::Offer& offer : event->offers().offers()) {
+        if (!offers.emplace(offer.agent_id().value(), offer).second) {
+          ASSERT_TRUE(scheduler_->Decline({offer.id()}).ok());
+        }
+      }
+    }
+    for (size_t a = 0; a < agents_.size(); ++a) {
+      const v1::Offer& offer = offers.at(agent_ids_[a].value());
+      std::vector<v1::TaskInfo> tasks;
+      for (int t = 0; t < per_agent; ++t) {
+        tasks.push_back(CommandTask(absl::StrCat("task-", a, "-", t)));
+        (*agent_of_task)[tasks.back().task_id().value()] =
+            agent_ids_[a].value();
+      }
+      absl::Status launched = scheduler_->Launch(offer, tasks, RefuseForAnHour());
+      ASSERT_TRUE(launched.ok()) << launched;
+    }
+  }
+
+  // SIGKILLs master `leader`, waits until one of the others leads and
+  // serves, and prints how long that took. Sets `survivors` and `next`.
+  void KillLeader(int leader, std::vector<int>* survivors, int* next) {
+    const absl::Time killed = absl::Now();
+    cluster_->Kill(leader);
+    for (int i = 0; i < 3; ++i) {
+      if (i != leader) survivors->push_back(i);
+    }
+    absl::StatusOr<int> elected = cluster_->WaitForLeader(*survivors);
+    ASSERT_TRUE(elected.ok()) << elected.status();
+    ASSERT_TRUE(WaitUntilServing(*elected, absl::Now() + kTimeout));
+    std::printf("failover: new leader %s serving %s after SIGKILL of %s\n",
+                cluster_->Address(*elected).c_str(),
+                absl::FormatDuration(absl::Now() - killed).c_str(),
+                cluster_->Address(leader).c_str());
+    std::fflush(stdout);
+    *next = *elected;
+  }
+
+  // Waits until every agent is subscribed again, with its id, for the
+  // `subscriptions`th time.
+  void WaitForAgentsResubscribed(int subscriptions) {
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      FakeAgent* agent = agents_[i].get();
+      ASSERT_TRUE(agent->WaitUntil(
+          [agent, subscriptions] {
+            return agent->subscribed() &&
+                   agent->subscriptions() >= subscriptions;
+          },
+          absl::Now() + kTimeout))
+          << "agent " << i << " did not resubscribe";
+      EXPECT_EQ(agent->agent_id()->value(), agent_ids_[i].value());
+    }
+  }
+
   // Waits until every agent has a stream open to the current leader, with
   // nothing left unacknowledged.
   void WaitForAgentsQuiet() {
@@ -212,22 +323,40 @@ class MasterAgentsFailoverTest : public ::testing::Test {
   }
 
   // Takes the framework's UPDATEs (with a uuid) until `count` of them are
-  // in `state`, acknowledging each; records every uuid in `seen_updates_`.
-  void AcknowledgeUpdates(size_t count, v1::TaskState state) {
+  // in `state`, acknowledging each unless `acknowledge` is false; appends
+  // them to `taken` if given. An update delivered again after its
+  // acknowledgement was answered 202 is a failure (it is in the log).
+  void TakeUpdates(size_t count, v1::TaskState state, bool acknowledge = true,
+                   std::vector<v1::TaskStatus>* taken = nullptr) {
     const absl::Time deadline = absl::Now() + kTimeout;
     size_t matched = 0;
     while (matched < count) {
       absl::StatusOr<Event> event = scheduler_->WaitForEvent(IsUpdate, deadline);
       ASSERT_TRUE(event.ok()) << event.status() << " after " << matched << "/"
-                              << count << " "
-                              << v1::TaskState_Name(state);
+                              << count << " " << v1::TaskState_Name(state);
       const v1::TaskStatus& status = event->update().status();
-      EXPECT_TRUE(seen_updates_.insert(status.uuid()).second)
-          << "update of " << status.task_id().value() << " to "
-          << v1::TaskState_Name(status.state()) << " delivered twice";
+      ASSERT_EQ(acknowledged_.count(status.uuid()), 0u)
+          << "the acknowledged update of " << status.task_id().value()
+          << " to " << v1::TaskState_Name(status.state())
+          << " was delivered again";
       if (status.state() == state) ++matched;
+      if (taken != nullptr) taken->push_back(status);
+      if (!acknowledge) continue;
       absl::Status ack = scheduler_->Acknowledge(status);
       ASSERT_TRUE(ack.ok()) << ack;
+      acknowledged_.insert(status.uuid());
+    }
+  }
+
+  // Expects no UPDATE (with a uuid) among the framework's queued events, and
+  // drops them all. Called after a reconciliation, whose answers follow any
+  // pending update on the stream.
+  void ExpectNoUpdateQueued(const std::string& when) {
+    for (const Event& event : scheduler_->TakeEvents()) {
+      EXPECT_FALSE(IsUpdate(event))
+          << "update of " << event.update().status().task_id().value()
+          << " to " << v1::TaskState_Name(event.update().status().state())
+          << " delivered " << when;
     }
   }
 
@@ -326,8 +455,8 @@ class MasterAgentsFailoverTest : public ::testing::Test {
   std::unique_ptr<SchedulerClient> scheduler_;
   v1::FrameworkID framework_id_;
   std::vector<v1::AgentID> agent_ids_;
-  // Uuids of every UPDATE the framework received.
-  std::set<std::string> seen_updates_;
+  // Uuids of the UPDATEs the framework acknowledged (answered 202).
+  std::set<std::string> acknowledged_;
   int reconciliations_ = 0;
 };
 
@@ -338,57 +467,12 @@ TEST_F(MasterAgentsFailoverTest,
   const int leader = *first;
 
   // ---- 1. Agents, a framework, tasks on both agents ----------------------
-  for (int i = 0; i < kAgents; ++i) {
-    agents_.push_back(NewAgent(i));
-    absl::StatusOr<v1::AgentID> id = agents_.back()->Subscribe();
-    ASSERT_TRUE(id.ok()) << id.status();
-    agent_ids_.push_back(*id);
-  }
-  ASSERT_NE(agent_ids_[0].value(), agent_ids_[1].value());
-
-  SchedulerClientOptions scheduler_options;
-  scheduler_options.masters = masters_;
-  scheduler_options.request_timeout = absl::Seconds(2);
-  scheduler_options.subscribe_timeout = kTimeout;
-  scheduler_options.call_timeout = kTimeout;
-  scheduler_ = std::make_unique<SchedulerClient>(scheduler_options);
-  v1::FrameworkInfo framework;
-  framework.set_user("nobody");
-  framework.set_name("acceptance");
-  framework.set_failover_timeout(60);
-  absl::StatusOr<v1::FrameworkID> framework_id = scheduler_->Subscribe(framework);
-  ASSERT_TRUE(framework_id.ok()) << framework_id.status();
-  framework_id_ = *framework_id;
-
-  // One offer from each agent; kTasksPerAgent tasks on each. The unused
-  // rest is refused for an hour, so the state stops changing.
-  std::map<std::string, v1::Offer> offers;
-  const absl::Time offers_deadline = absl::Now() + kTimeout;
-  while (offers.size() < static_cast<size_t>(kAgents)) {
-    absl::StatusOr<Event> event =
-        scheduler_->NextEvent(Event::OFFERS, offers_deadline);
-    ASSERT_TRUE(event.ok()) << event.status();
-    for (const v1::Offer& offer : event->offers().offers()) {
-      if (!offers.emplace(offer.agent_id().value(), offer).second) {
-        ASSERT_TRUE(scheduler_->Decline({offer.id()}).ok());
-      }
-    }
-  }
-  v1::Filters refuse_hour;
-  refuse_hour.set_refuse_seconds(3600);
+  ASSERT_NO_FATAL_FAILURE(StartAgents(kAgents));
+  ASSERT_NO_FATAL_FAILURE(SubscribeFramework());
   std::map<std::string, std::string> agent_of_task;
-  for (int a = 0; a < kAgents; ++a) {
-    const v1::Offer& offer = offers.at(agent_ids_[a].value());
-    std::vector<v1::TaskInfo> tasks;
-    for (int t = 0; t < kTasksPerAgent; ++t) {
-      tasks.push_back(CommandTask(absl::StrCat("task-", a, "-", t)));
-      agent_of_task[tasks.back().task_id().value()] = agent_ids_[a].value();
-    }
-    absl::Status launched = scheduler_->Launch(offer, tasks, refuse_hour);
-    ASSERT_TRUE(launched.ok()) << launched;
-  }
+  ASSERT_NO_FATAL_FAILURE(LaunchOnEveryAgent(kTasksPerAgent, &agent_of_task));
   ASSERT_NO_FATAL_FAILURE(
-      AcknowledgeUpdates(kAgents * kTasksPerAgent, v1::TASK_RUNNING));
+      TakeUpdates(kAgents * kTasksPerAgent, v1::TASK_RUNNING));
   WaitForAgentsQuiet();
   ExpectEachLaunchOnce(kAgents * kTasksPerAgent);
 
@@ -409,21 +493,9 @@ TEST_F(MasterAgentsFailoverTest,
   }
 
   // ---- 2. SIGKILL the leader ---------------------------------------------
-  const absl::Time killed = absl::Now();
-  cluster_->Kill(leader);
   std::vector<int> survivors;
-  for (int i = 0; i < 3; ++i) {
-    if (i != leader) survivors.push_back(i);
-  }
-  absl::StatusOr<int> second = cluster_->WaitForLeader(survivors);
-  ASSERT_TRUE(second.ok()) << second.status();
-  const int next = *second;
-  ASSERT_TRUE(WaitUntilServing(next, absl::Now() + kTimeout));
-  std::printf("failover: new leader %s serving %s after SIGKILL of %s\n",
-              cluster_->Address(next).c_str(),
-              absl::FormatDuration(absl::Now() - killed).c_str(),
-              cluster_->Address(leader).c_str());
-  std::fflush(stdout);
+  int next = -1;
+  ASSERT_NO_FATAL_FAILURE(KillLeader(leader, &survivors, &next));
 
   // Before anyone resubscribed, it already knows them all (from the log).
   std::optional<MasterReplica> at_election = cluster_->GetReplica(next);
@@ -433,14 +505,7 @@ TEST_F(MasterAgentsFailoverTest,
 
   // The agents resubscribe by themselves, the framework when told to.
   ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
-  for (size_t i = 0; i < agents_.size(); ++i) {
-    FakeAgent* agent = agents_[i].get();
-    ASSERT_TRUE(agent->WaitUntil(
-        [agent] { return agent->subscribed() && agent->subscriptions() >= 2; },
-        absl::Now() + kTimeout))
-        << "agent " << i << " did not resubscribe";
-    EXPECT_EQ(agent->agent_id()->value(), agent_ids_[i].value());
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitForAgentsResubscribed(2));
   WaitForAgentsQuiet();
 
   absl::StatusOr<Reported> after_kill = Report(survivors, 1);
@@ -450,12 +515,7 @@ TEST_F(MasterAgentsFailoverTest,
   // Every update was acknowledged before the kill: the new leader (which
   // sends pending updates right after SUBSCRIBED, before any
   // reconciliation answer) has nothing to deliver again.
-  for (const Event& event : scheduler_->TakeEvents()) {
-    EXPECT_FALSE(IsUpdate(event))
-        << "update of " << event.update().status().task_id().value() << " to "
-        << v1::TaskState_Name(event.update().status().state())
-        << " delivered again after the failover";
-  }
+  ExpectNoUpdateQueued("again after the failover");
 
   // ---- 3. One more task through the new leader, to TASK_FINISHED ---------
   ASSERT_TRUE(scheduler_->Revive().ok());
@@ -471,7 +531,7 @@ TEST_F(MasterAgentsFailoverTest,
     }
   }
   if (!others.empty()) {
-    ASSERT_TRUE(scheduler_->Decline(others, refuse_hour).ok());
+    ASSERT_TRUE(scheduler_->Decline(others, RefuseForAnHour()).ok());
   }
   int extra_agent = -1;
   for (int a = 0; a < kAgents; ++a) {
@@ -479,8 +539,9 @@ TEST_F(MasterAgentsFailoverTest,
   }
   ASSERT_NE(extra_agent, -1) << extra_offer.agent_id().value();
   const v1::TaskInfo extra = CommandTask("task-extra");
-  ASSERT_TRUE(scheduler_->Launch(extra_offer, {extra}, refuse_hour).ok());
-  ASSERT_NO_FATAL_FAILURE(AcknowledgeUpdates(1, v1::TASK_RUNNING));
+  ASSERT_TRUE(
+      scheduler_->Launch(extra_offer, {extra}, RefuseForAnHour()).ok());
+  ASSERT_NO_FATAL_FAILURE(TakeUpdates(1, v1::TASK_RUNNING));
   FakeAgent* runner = agents_[extra_agent].get();
   ASSERT_TRUE(runner->WaitUntil(
       [runner] { return runner->unacknowledged_updates() == 0; },
@@ -497,7 +558,7 @@ TEST_F(MasterAgentsFailoverTest,
         return false;
       },
       absl::Now() + kTimeout));
-  ASSERT_NO_FATAL_FAILURE(AcknowledgeUpdates(1, v1::TASK_FINISHED));
+  ASSERT_NO_FATAL_FAILURE(TakeUpdates(1, v1::TASK_FINISHED));
   WaitForAgentsQuiet();
   ExpectEachLaunchOnce(kAgents * kTasksPerAgent + 1);
   EXPECT_EQ(runner->stray_acknowledgements(), 0u);
@@ -545,13 +606,7 @@ TEST_F(MasterAgentsFailoverTest,
   ASSERT_TRUE(third.ok()) << third.status();
   ASSERT_TRUE(WaitUntilServing(*third, absl::Now() + kTimeout));
   ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
-  for (size_t i = 0; i < agents_.size(); ++i) {
-    FakeAgent* agent = agents_[i].get();
-    ASSERT_TRUE(agent->WaitUntil(
-        [agent] { return agent->subscribed() && agent->subscriptions() >= 3; },
-        absl::Now() + kTimeout))
-        << "agent " << i << " did not resubscribe";
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitForAgentsResubscribed(3));
   WaitForAgentsQuiet();
   MasterReplica replica_after_restart;
   absl::StatusOr<Reported> after_restart =
@@ -559,11 +614,78 @@ TEST_F(MasterAgentsFailoverTest,
   ASSERT_TRUE(after_restart.ok()) << after_restart.status();
   ExpectSameReport(*before_stop, *after_restart);
   ExpectEachLaunchOnce(kAgents * kTasksPerAgent + 1);
-  for (const Event& event : scheduler_->TakeEvents()) {
-    EXPECT_FALSE(IsUpdate(event))
-        << "update of " << event.update().status().task_id().value()
-        << " delivered again after the restart";
+  ExpectNoUpdateQueued("again after the restart");
+}
+
+// The complement of the acceptance run: updates the framework had not
+// acknowledged when the leader died are delivered again by the next leader
+// (the same uuids: they are in the log), and an update the agent queued
+// while no master led is committed once, acknowledged to the agent and
+// delivered to the framework after the task's earlier update.
+TEST_F(MasterAgentsFailoverTest,
+       UnacknowledgedUpdatesAreRedeliveredAndQueuedOnesCommittedAfterKill) {
+  absl::StatusOr<int> first = cluster_->WaitForLeader({0, 1, 2});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  ASSERT_NO_FATAL_FAILURE(SubscribeFramework());
+  std::map<std::string, std::string> agent_of_task;
+  ASSERT_NO_FATAL_FAILURE(LaunchOnEveryAgent(2, &agent_of_task));
+  // The framework hears of both tasks running and says nothing.
+  std::vector<v1::TaskStatus> running;
+  ASSERT_NO_FATAL_FAILURE(
+      TakeUpdates(2, v1::TASK_RUNNING, /*acknowledge=*/false, &running));
+  ASSERT_EQ(running.size(), 2u);
+  WaitForAgentsQuiet();  // the master acknowledged both to the agent
+
+  std::vector<int> survivors;
+  int next = -1;
+  ASSERT_NO_FATAL_FAILURE(KillLeader(*first, &survivors, &next));
+  FakeAgent* agent = agents_[0].get();
+  const v1::TaskID finished_task = running[0].task_id();
+  const std::string finished_uuid =
+      agent->SendUpdate(framework_id_, finished_task, v1::TASK_FINISHED);
+
+  ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
+  ASSERT_NO_FATAL_FAILURE(WaitForAgentsResubscribed(2));
+  // The agent's TASK_FINISHED is committed and acknowledged to it.
+  EXPECT_TRUE(agent->WaitUntil(
+      [agent, &finished_uuid] {
+        for (const v1::AgentEvent::Acknowledge& ack :
+             agent->acknowledgements()) {
+          if (ack.uuid() == finished_uuid) return true;
+        }
+        return false;
+      },
+      absl::Now() + kTimeout));
+
+  // Both TASK_RUNNING updates again, with their uuids, then (after its
+  // acknowledgement) the finished task's TASK_FINISHED.
+  std::vector<v1::TaskStatus> again;
+  ASSERT_NO_FATAL_FAILURE(TakeUpdates(2, v1::TASK_RUNNING, true, &again));
+  std::set<std::string> before_uuids;
+  std::set<std::string> again_uuids;
+  for (const v1::TaskStatus& s : running) before_uuids.insert(s.uuid());
+  for (const v1::TaskStatus& s : again) {
+    if (s.state() == v1::TASK_RUNNING) again_uuids.insert(s.uuid());
   }
+  EXPECT_EQ(again_uuids, before_uuids);
+  std::vector<v1::TaskStatus> finished;
+  ASSERT_NO_FATAL_FAILURE(
+      TakeUpdates(1, v1::TASK_FINISHED, true, &finished));
+  ASSERT_EQ(finished.back().task_id().value(), finished_task.value());
+  EXPECT_EQ(finished.back().uuid(), finished_uuid);
+
+  WaitForAgentsQuiet();
+  absl::StatusOr<Reported> after = Report(survivors, 1);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->live_tasks.size(), 1u) << Describe(after->live_tasks);
+  EXPECT_EQ(after->live_tasks.begin()->first, running[1].task_id().value());
+  EXPECT_EQ(after->live_tasks.begin()->second.state, v1::TASK_RUNNING);
+  EXPECT_EQ(after->agents, 1u);
+  EXPECT_EQ(after->frameworks, 1u);
+  ExpectNoUpdateQueued("again after its acknowledgement");
+  ExpectEachLaunchOnce(2);
+  EXPECT_EQ(agent->stray_acknowledgements(), 0u);
 }
 
 }  // namespace
