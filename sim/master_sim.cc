@@ -369,6 +369,7 @@ void Simulation::ChooseConfiguration() {
   max_delay_ms_ = pick({2, 10, 30});
   max_commit_ms_ = pick({2, 10, 40});
   holes_ = chance(1.0 / 3);
+  redirects_ = chance(0.5);
   const int storm = static_cast<int>(pick({1, 1, 2}));
   leader_crash_rate_ = 0.05 * storm;
   leader_demote_rate_ = 0.03 * storm;
@@ -434,9 +435,9 @@ void Simulation::ChooseConfiguration() {
   }
   description_ = absl::StrFormat(
       "agents=[%s] frameworks=[%s] storm=%d net<=%dms commit<=%dms holes=%d "
-      "offer_timeout=%s",
+      "redirects=%d offer_timeout=%s",
       absl::StrJoin(agent_desc, " "), absl::StrJoin(framework_desc, " "),
-      storm, max_delay_ms_, max_commit_ms_, holes_,
+      storm, max_delay_ms_, max_commit_ms_, holes_, redirects_,
       expire ? absl::FormatDuration(o.allocator.offer_timeout) : "none");
 }
 
@@ -518,9 +519,14 @@ bool Simulation::MasterUp(int m, uint64_t incarnation) const {
   return masters_[m]->up && masters_[m]->incarnation == incarnation;
 }
 
+uint64_t Simulation::LeaderIncarnation() const {
+  return leader_ < 0 ? 0 : masters_[leader_]->incarnation;
+}
+
 Answer Simulation::NotLeader() const {
-  // A standby redirects to the leader it knows (307), else answers 503.
-  if (leader_ < 0) return Answer::Error(503, "no leader known");
+  // A standby redirects to the leader it knows (307, in `redirects_`
+  // seeds), else answers 503 and the client tries the next master.
+  if (leader_ < 0 || !redirects_) return Answer::Error(503, "not the leader");
   return Answer::Error(307, "not the leader", absl::StrCat(leader_));
 }
 
@@ -882,7 +888,7 @@ void Simulation::CatchUp(int m) {
 void Simulation::CompareWithReference(int m, bool force) {
   Master& n = *masters_[m];
   if (!n.up || n.applied != chosen_.size()) return;
-  if (!force && now_ - n.last_compare < absl::Milliseconds(500)) return;
+  if (!force && now_ - n.last_compare < compare_interval_) return;
   n.last_compare = now_;
   if (reference_bytes_at_ != chosen_.size()) {
     reference_bytes_ = reference_.SerializeCanonical();
@@ -999,6 +1005,7 @@ void Simulation::EndTerm(int m, bool crash) {
     ++stats_.leader_crashes;
     Trace(absl::StrCat("m", m, " CRASHES while leading"));
     CrashMaster(m);
+    if (options_.sabotage_lose_committed) LoseChosenTail();
   } else {
     ++stats_.leader_demotions;
     Trace(absl::StrCat("m", m, " loses leadership"));
@@ -1036,6 +1043,40 @@ void Simulation::CrashMaster(int m) {
   n.catch_up_scheduled = false;
   const absl::Duration down = UniformMs(300, 3000);
   After(down, [this, m] { RestartMaster(m); });
+}
+
+void Simulation::LoseChosenTail() {
+  // Roll the log back to before its latest launch or terminal status
+  // update (decisions clients see and cannot see undone), as a broken log
+  // might.
+  size_t keep = chosen_.size();
+  while (keep > 0 && chosen_.size() - keep < 50) {
+    const v1::Event& e = chosen_[keep - 1].event;
+    --keep;
+    if (e.has_tasks_launched() ||
+        (e.has_task_status_updated() &&
+         master::IsTerminalState(e.task_status_updated().status().state()))) {
+      break;
+    }
+  }
+  const size_t lose = chosen_.size() - keep;
+  if (lose == 0) return;
+  chosen_.resize(keep);
+  Trace(absl::StrCat("SABOTAGE: the last ", lose, " chosen entries are lost"));
+  reference_ = MasterState();
+  reference_bytes_at_ = SIZE_MAX;
+  std::vector<const v1::Event*> applied;
+  for (const Chosen& c : chosen_) {
+    if (reference_.Apply(c.event).ok()) applied.push_back(&c.event);
+  }
+  checker_.ReplayLog(applied);
+  for (int m = 0; m < master_count(); ++m) {
+    Master& n = *masters_[m];
+    if (n.snapshot.has_value() && n.snapshot->applied > chosen_.size()) {
+      n.snapshot.reset();
+    }
+    if (n.up) Rebuild(m, /*allow_snapshot=*/false);
+  }
 }
 
 void Simulation::RestartMaster(int m) {
@@ -1093,7 +1134,7 @@ void Simulation::FaultTick() {
     if (agent->up() && Chance(agent_crash_rate_ * dt)) {
       ++stats_.agent_crashes;
       Trace(absl::StrCat("a", agent->index(), " CRASHES"));
-      agent->Crash();
+      agent->Crash(/*lose_checkpoint=*/Chance(0.15));
       SimAgent* a = agent.get();
       After(UniformMs(500, 4000), [a] {
         if (!a->up()) a->Start();
@@ -1136,17 +1177,7 @@ bool Simulation::Quiet(std::string* why) {
     *why = "the leader is new";
     return false;
   }
-  if (!in_flight_.empty()) {
-    *why = "appends in flight";
-    return false;
-  }
   const Master& l = *masters_[leader_];
-  for (const auto& m : masters_) {
-    if (!m->up || m->applied != chosen_.size()) {
-      *why = absl::StrCat("master ", m->index, " is down or behind");
-      return false;
-    }
-  }
   for (const auto& a : agents_) {
     if (!a->SubscribedTo(leader_, l.incarnation)) {
       *why = absl::StrCat("agent ", a->index(), " is not subscribed: ",
@@ -1193,6 +1224,17 @@ bool Simulation::Quiet(std::string* why) {
       }
     }
   }
+  // Last: what is only ever briefly untrue.
+  if (!in_flight_.empty()) {
+    *why = "appends in flight";
+    return false;
+  }
+  for (const auto& m : masters_) {
+    if (!m->up || m->applied != chosen_.size()) {
+      *why = absl::StrCat("master ", m->index, " is down or behind");
+      return false;
+    }
+  }
   return true;
 }
 
@@ -1200,12 +1242,16 @@ void Simulation::DrainTick() {
   if (done_ || failed()) return;
   std::string why;
   if (Quiet(&why)) {
-    const std::string end = checker_.EndState();
+    std::string end = checker_.EndState();
     if (end.empty()) {
+      for (int m = 0; m < master_count() && !failed(); ++m) {
+        CompareWithReference(m, /*force=*/true);
+      }
+      if (failed()) return;
       Finish("quiet");
       return;
     }
-    why = end;
+    why = std::move(end);
   }
   end_failure_ = why;
   if (now_ >= drain_end_) {

@@ -58,6 +58,10 @@ struct MasterSimOptions {
   std::string tolerate;
   // When set, every step of the run is printed here.
   std::ostream* trace = nullptr;
+  // Positive control for the checkers only: when a leader crashes, the
+  // log also loses its latest entries back to the last launch or terminal
+  // status update (a broken log). Runs with it must fail.
+  bool sabotage_lose_committed = false;
 };
 
 struct MasterSimStats {

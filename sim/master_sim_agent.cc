@@ -87,8 +87,14 @@ void SimAgent::Start() {
   sim_->After(sim_->UniformMs(50, 150), [this, incarnation] { Tick(incarnation); });
 }
 
-void SimAgent::Crash() {
+void SimAgent::Crash(bool lose_checkpoint) {
   if (!up_) return;
+  if (lose_checkpoint) {
+    // The work_dir is gone: no id, no tasks (their executors die with it).
+    sim_->Trace(absl::StrCat("a", index_, " loses its checkpoint"));
+    agent_id_.clear();
+    tasks_.clear();
+  }
   if (channel_ != nullptr) sim_->NotifyStreamClosed(channel_, stream_id_);
   up_ = false;
   ++incarnation_;

@@ -59,9 +59,32 @@ void Checker::BeforeApply(const v1::Event& event, const MasterState& before) {
   }
 }
 
+void Checker::ReplayLog(const std::vector<const v1::Event*>& applied) {
+  launched_.clear();
+  log_state_.clear();
+  replaying_ = true;
+  for (const v1::Event* event : applied) AfterApply(*event, true);
+  replaying_ = false;
+}
+
 void Checker::AfterApply(const v1::Event& event, bool applied) {
   offers_dirty_ = true;
   if (!applied) return;
+  if (replaying_) {
+    if (event.has_tasks_launched()) {
+      for (const v1::TaskInfo& task : event.tasks_launched().tasks()) {
+        const TaskKey key{event.tasks_launched().framework_id().value(),
+                          task.task_id().value()};
+        launched_[key] = task.agent_id().value();
+        log_state_[key] = v1::TASK_STAGING;
+      }
+    } else if (event.has_task_status_updated()) {
+      const v1::TaskStatusUpdated& u = event.task_status_updated();
+      log_state_[{u.framework_id().value(), u.status().task_id().value()}] =
+          u.status().state();
+    }
+    return;
+  }
   MasterSimStats& stats = sim_->stats();
   const absl::Time time = master::ToTime(event.time());
   if (event.has_tasks_launched()) {
@@ -396,6 +419,62 @@ void Checker::Step() {
     last_deadline_check_ = sim_->Now();
     CheckFailoverDeadlines();
   }
+  if (sim_->Now() - last_converge_check_ >= absl::Milliseconds(250)) {
+    last_converge_check_ = sim_->Now();
+    CheckAgentsConverge();
+  }
+}
+
+void Checker::CheckAgentsConverge() {
+  const int leader = sim_->leader();
+  const MasterState& log = sim_->reference();
+  // Generous: a RECONCILE every agent_reconcile_interval, plus the kill
+  // or update round trips.
+  const absl::Duration bound =
+      sim_->leader_options().agent_reconcile_interval + absl::Seconds(3);
+  std::map<std::pair<int, TaskKey>, absl::Time> diverged;
+  for (const auto& agent : sim_->agents()) {
+    if (leader < 0 || !agent->SubscribedTo(leader, sim_->LeaderIncarnation()) ||
+        agent->agent_id().empty()) {
+      continue;
+    }
+    std::set<TaskKey> seen;
+    for (const auto& [key, task] : agent->tasks()) {
+      seen.insert(key);
+      if (master::IsTerminalState(task.state)) continue;
+      auto state = log_state_.find(key);
+      if (state != log_state_.end() &&
+          !master::IsTerminalState(state->second)) {
+        continue;
+      }
+      diverged[{agent->index(), key}] = sim_->Now();
+    }
+    for (const TaskKey& key : log.TasksOnAgent(agent->agent_id())) {
+      const v1::TaskRecord* t = log.FindTask(key.first, key.second);
+      if (t == nullptr || master::IsTerminalState(t->task().state())) continue;
+      if (seen.count(key) == 0) diverged[{agent->index(), key}] = sim_->Now();
+    }
+  }
+  for (auto& [id, since] : diverged) {
+    auto old = diverged_since_.find(id);
+    if (old != diverged_since_.end()) since = old->second;
+    if (sim_->Now() - since > bound) {
+      const auto& agent = *sim_->agents()[id.first];
+      auto task = agent.tasks().find(id.second);
+      sim_->Fail(absl::StrCat(
+          "agent ", id.first, " (subscribed to the leader) ",
+          task == agent.tasks().end()
+              ? "lacks task "
+              : "still runs task ",
+          id.second.second, " of ", id.second.first, " for ",
+          Seconds(sim_->Now() - since), "; the log says ",
+          log_state_.count(id.second) > 0
+              ? v1::TaskState_Name(log_state_.at(id.second))
+              : std::string("nothing")));
+      return;
+    }
+  }
+  diverged_since_ = std::move(diverged);
 }
 
 void Checker::CheckOffers() {

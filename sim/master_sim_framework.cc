@@ -462,8 +462,9 @@ void SimFramework::MaybeKill() {
   if (!sim_->Chance(0.4)) return;
   std::vector<std::string> candidates;
   for (const auto& [id, task] : tasks_) {
+    // Running, or launched and not heard of yet (a kill during launch).
     if (!task.terminal && !task.transient_terminal &&
-        task.last_state == v1::TASK_RUNNING) {
+        (task.last_state == v1::TASK_RUNNING || task.accepted)) {
       candidates.push_back(id);
     }
   }

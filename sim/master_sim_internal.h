@@ -127,7 +127,8 @@ class SimAgent {
            std::string resources);
 
   void Start();
-  void Crash();
+  // `lose_checkpoint`: the agent comes back without its work_dir.
+  void Crash(bool lose_checkpoint);
   void Partition(absl::Time until);
 
   // Deliveries (the world checks incarnation and stream first).
@@ -382,6 +383,9 @@ class Checker {
   void Step();
   // Returns "" when the quiet end state is right, else what is wrong.
   std::string EndState();
+  // The log was rewritten (sabotage): rebuild what the checker derives
+  // from it, without checking.
+  void ReplayLog(const std::vector<const v1::Event*>& applied);
 
   bool FrameworkConnected(int framework) const;
 
@@ -406,6 +410,10 @@ class Checker {
 
   void CheckOffers();
   void CheckFailoverDeadlines();
+  // Agents subscribed to the leader converge on the log's tasks within a
+  // reconciliation round: no task the log ended keeps running there, none
+  // the log places there is missing.
+  void CheckAgentsConverge();
   void ReleaseOffer(const std::string& offer_id);
   std::string FrameworkIdOf(const Channel* channel) const;
 
@@ -428,6 +436,11 @@ class Checker {
   std::map<int, std::vector<std::pair<absl::Time, absl::Time>>> intervals_;
   std::optional<v1::FrameworkRecord> removing_;  // BeforeApply's record
   absl::Time last_deadline_check_ = absl::InfinitePast();
+  bool replaying_ = false;
+  // (agent index, task) -> since when it runs though ended in the log, or
+  // is missing though live in the log, while the agent is subscribed.
+  std::map<std::pair<int, TaskKey>, absl::Time> diverged_since_;
+  absl::Time last_converge_check_ = absl::InfinitePast();
   std::map<std::string, int> framework_index_;  // framework id -> index
   std::map<const Channel*, std::string> channel_framework_id_;
 };
@@ -490,6 +503,8 @@ class Simulation {
   // ---- For the checker ----
   const MasterState& reference() const { return reference_; }
   int leader() const { return leader_; }
+  // The leading master's incarnation (0 when none leads).
+  uint64_t LeaderIncarnation() const;
   absl::Time leader_since() const { return leader_since_; }
   const std::vector<std::unique_ptr<SimAgent>>& agents() const {
     return agents_;
@@ -541,6 +556,8 @@ class Simulation {
   void EndTerm(int m, bool crash);  // resolves in-flight appends first
   std::vector<master::EventLog::AppendDone> ResolveInFlight();
   void CrashMaster(int m);
+  // Sabotage for the positive control: committed entries vanish.
+  void LoseChosenTail();
   void RestartMaster(int m);
   void DemoteLeader();
   void ProcessStepDowns();
@@ -590,6 +607,12 @@ class Simulation {
   int64_t max_delay_ms_ = 20;
   int64_t max_commit_ms_ = 20;
   bool holes_ = false;
+  bool redirects_ = false;  // standbys answer 307 (else 503)
+  // A master's state is compared with the reference fold (and its
+  // invariants checked) after a fold at most this often, and always after
+  // a rebuild, before it leads, and at the end: serialization is most of a
+  // run's cost.
+  absl::Duration compare_interval_ = absl::Milliseconds(250);
   double leader_crash_rate_ = 0;   // per second
   double leader_demote_rate_ = 0;  // per second
   double standby_crash_rate_ = 0;
