@@ -17,6 +17,7 @@ PACKAGES=(
   etcd-server              # peer in bench/log_bench
   procps psmisc            # pgrep/pkill for the local cluster scripts
   curl
+  prometheus               # promtool: tests check the /metrics exposition
 )
 
 missing=()
