@@ -108,6 +108,8 @@ int Main(int argc, char** argv) {
   options.leader.status_update_retry = absl::GetFlag(FLAGS_status_update_retry);
   options.leader.allocation_interval = absl::GetFlag(FLAGS_allocation_interval);
   options.leader.allocator.offer_timeout = absl::GetFlag(FLAGS_offer_timeout);
+  // Every flag's effective value, for GET /master/flags and /master/state.
+  options.flags = cairn::AllFlagValues();
   if (options.leader.max_agent_ping_timeouts == 0 ||
       options.leader.agent_ping_timeout <= absl::ZeroDuration() ||
       options.leader.allocation_interval <= absl::ZeroDuration()) {

@@ -701,6 +701,7 @@ void Master::OnLeadership(bool leader) {
   info->set_version(kVersion);
   leader_ = std::make_unique<Leader>(std::move(leader_options), commands_.get(),
                                      &state_, [] { return absl::Now(); });
+  OnElected(*info);
   role_.store(Role::kLeading);
   LOG(INFO) << "leading at position " << applied_;
 }
@@ -823,11 +824,30 @@ void Master::RegisterRoutes() {
       [this](http::Request request, std::shared_ptr<http::Responder> r) {
         HandleRedirect(request, std::move(r));
       });
+  // Mesos's read-only endpoints (master/state_json.h); /master/flags is
+  // answered by any master, as in Mesos.
+  const std::pair<const char*, ReadOnlyEndpoint> read_only[] = {
+      {"/master/state", ReadOnlyEndpoint::kState},
+      {"/master/state.json", ReadOnlyEndpoint::kState},
+      {"/master/state-summary", ReadOnlyEndpoint::kStateSummary},
+      {"/master/frameworks", ReadOnlyEndpoint::kFrameworks},
+      {"/master/slaves", ReadOnlyEndpoint::kSlaves},
+      {"/master/tasks", ReadOnlyEndpoint::kTasks},
+      {"/master/tasks.json", ReadOnlyEndpoint::kTasks},
+  };
+  for (const auto& [path, endpoint] : read_only) {
+    http_->Handle(
+        "GET", path,
+        [this, endpoint = endpoint](http::Request request,
+                                    std::shared_ptr<http::Responder> r) {
+          if (RedirectUnlessLeading(request, r)) return;
+          HandleReadOnly(endpoint, request, std::move(r));
+        });
+  }
   http_->Handle(
-      "GET", "/master/state",
+      "GET", "/master/flags",
       [this](http::Request request, std::shared_ptr<http::Responder> r) {
-        if (RedirectUnlessLeading(request, r)) return;
-        HandleState(std::move(r));
+        HandleFlags(request, std::move(r));
       });
   http_->Handle("GET", "/master/replica",
                 [this](http::Request, std::shared_ptr<http::Responder> r) {
@@ -869,33 +889,6 @@ void Master::HandleRedirect(const http::Request&,
   response.status = 307;
   response.headers.Set("Location", absl::StrCat("//", leader->ToString()));
   r->Respond(std::move(response));
-}
-
-void Master::HandleState(std::shared_ptr<http::Responder> r) {
-  Post([this, r] {
-    if (!commands_->leading()) {
-      r->Respond(http::Response::Error(503, "not the leading master"));
-      return;
-    }
-    std::vector<std::string> masters;
-    for (const MasterAddress& m : options_.masters) {
-      masters.push_back(http::JsonQuote(m.ToString()));
-    }
-    const log::LogServerStatus status = log_->Status();
-    r->Respond(http::Response::Json(
-        200,
-        absl::StrCat(
-            "{\"version\":\"", kVersion,
-            "\",\"hostname\":", http::JsonQuote(options_.hostname),
-            ",\"cluster\":", http::JsonQuote(options_.cluster), ",\"leader\":",
-            http::JsonQuote(options_.masters[self_index_].ToString()),
-            ",\"masters\":[", absl::StrJoin(masters, ","), "]",
-            ",\"agents\":", state_.AgentIds().size(), ",\"frameworks\":",
-            state_.FrameworkIds().size(), ",\"tasks\":", state_.task_count(),
-            ",\"offers\":", state_.offer_count(), ",\"log_position\":\"",
-            applied_, "\",\"log_begin\":\"", status.begin,
-            "\",\"snapshot_position\":\"", last_snapshot_, "\"}")));
-  });
 }
 
 void Master::HandleReplica(std::shared_ptr<http::Responder> r) {
@@ -1145,6 +1138,105 @@ void Master::HandleSchedulerApi(http::Request request,
           });
         });
   });
+}
+
+// ---- Mesos's read-only endpoints (master/state_json.h) ------------------------
+
+namespace {
+
+// A read-only endpoint's 200 answer, wrapped for ?jsonp= as Mesos does; 400
+// for a callback that is not an identifier.
+http::Response ReadOnlyResponse(std::string json,
+                                const std::map<std::string, std::string>& query) {
+  absl::StatusOr<JsonBody> body = WrapJsonp(std::move(json), query);
+  if (!body.ok()) return http::Response::Error(400, body.status().message());
+  http::Response response;
+  response.headers.Set("Content-Type", body->content_type);
+  response.body = std::move(body->body);
+  return response;
+}
+
+std::optional<std::string> QueryValue(
+    const std::map<std::string, std::string>& query, const std::string& key) {
+  auto it = query.find(key);
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+void Master::OnElected(const v1::MasterInfo& info) {
+  elected_info_ = info;
+  elected_time_ = absl::Now();
+}
+
+MasterIdentity Master::Identity() const {
+  MasterIdentity identity;
+  const MasterAddress& self = options_.masters[self_index_];
+  identity.self = {elected_info_.id(), options_.hostname, options_.ip,
+                   self.port};
+  if (std::optional<MasterAddress> leader = KnownLeader()) {
+    if (leader->host == self.host && leader->port == self.port) {
+      identity.leader = identity.self;
+    } else {
+      identity.leader = MasterEndpoint{"", leader->host, leader->host,
+                                       leader->port};
+    }
+  }
+  identity.version = kVersion;
+  identity.cluster = options_.cluster;
+  if (auto log_dir = options_.flags.find("log_dir");
+      log_dir != options_.flags.end()) {
+    identity.log_dir = log_dir->second;
+  }
+  for (const auto& capability : elected_info_.capabilities()) {
+    identity.capabilities.push_back(capability.type());
+  }
+  identity.start_time = start_time_;
+  if (role_.load() == Role::kLeading) identity.elected_time = elected_time_;
+  identity.flags = options_.flags;
+  for (const MasterAddress& m : options_.masters) {
+    identity.cairn.masters.push_back(m.ToString());
+  }
+  identity.cairn.log_position = applied_;
+  identity.cairn.log_begin = log_->Status().begin;
+  identity.cairn.snapshot_position = last_snapshot_;
+  return identity;
+}
+
+void Master::HandleReadOnly(ReadOnlyEndpoint endpoint,
+                            const http::Request& request,
+                            std::shared_ptr<http::Responder> r) {
+  Post([this, endpoint, query = request.query, r] {
+    if (!commands_->leading()) {
+      r->Respond(http::Response::Error(503, "not the leading master"));
+      return;
+    }
+    std::string json;
+    switch (endpoint) {
+      case ReadOnlyEndpoint::kState:
+        json = StateJson(state_, Identity());
+        break;
+      case ReadOnlyEndpoint::kStateSummary:
+        json = StateSummaryJson(state_, Identity());
+        break;
+      case ReadOnlyEndpoint::kFrameworks:
+        json = FrameworksJson(state_, QueryValue(query, "framework_id"));
+        break;
+      case ReadOnlyEndpoint::kSlaves:
+        json = SlavesJson(state_, QueryValue(query, "slave_id"));
+        break;
+      case ReadOnlyEndpoint::kTasks:
+        json = TasksJson(state_, TasksQuery::FromQuery(query));
+        break;
+    }
+    r->Respond(ReadOnlyResponse(std::move(json), query));
+  });
+}
+
+void Master::HandleFlags(const http::Request& request,
+                         std::shared_ptr<http::Responder> r) {
+  r->Respond(ReadOnlyResponse(FlagsJson(options_.flags), request.query));
 }
 
 }  // namespace cairn::master

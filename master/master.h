@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,7 @@
 #include "master/command_path.h"
 #include "master/leader.h"
 #include "master/state.h"
+#include "master/state_json.h"
 #include "recovery/archive.h"
 #include "recovery/history.h"
 #include "recovery/snapshot_fetch.h"
@@ -97,6 +99,9 @@ struct MasterOptions {
   LeaderOptions leader;
   // How often the master thread runs Leader::Tick.
   absl::Duration tick_interval = absl::Milliseconds(100);
+  // The process's flags (name -> value), served by GET /master/flags and in
+  // /master/state's "flags"; "log_dir" there also fills /master/state's.
+  std::map<std::string, std::string> flags;
 };
 
 class Master {
@@ -160,7 +165,6 @@ class Master {
   std::optional<MasterAddress> KnownLeader() const;
   void HandleRedirect(const http::Request& request,
                       std::shared_ptr<http::Responder> r);
-  void HandleState(std::shared_ptr<http::Responder> r);
   void HandleReplica(std::shared_ptr<http::Responder> r);
   // GET /master/snapshot: this master's newest snapshot, for a peer.
   void HandleSnapshot(const http::Request& request,
@@ -222,6 +226,31 @@ class Master {
   std::thread tail_thread_;
   std::thread tick_thread_;
   std::once_flag stop_once_;
+
+  // ---- Mesos's read-only endpoints (master/state_json.h) --------------------
+  enum class ReadOnlyEndpoint {
+    kState,         // GET /master/state, /master/state.json
+    kStateSummary,  // GET /master/state-summary
+    kFrameworks,    // GET /master/frameworks
+    kSlaves,        // GET /master/slaves
+    kTasks,         // GET /master/tasks, /master/tasks.json
+  };
+  // Leader only (the route redirects first): renders `endpoint` from state_
+  // on the master thread; 503 when no longer leading, 400 for a bad ?jsonp.
+  void HandleReadOnly(ReadOnlyEndpoint endpoint, const http::Request& request,
+                      std::shared_ptr<http::Responder> r);
+  // GET /master/flags: this master's own flags, on any master (as in Mesos).
+  void HandleFlags(const http::Request& request,
+                   std::shared_ptr<http::Responder> r);
+  // Master thread: records the MasterInfo and time of an election.
+  void OnElected(const v1::MasterInfo& info);
+  // Master thread: what /master/state says about this master.
+  MasterIdentity Identity() const;
+  const absl::Time start_time_ = absl::Now();
+  absl::Time elected_time_ = absl::InfinitePast();  // master thread only
+  v1::MasterInfo elected_info_;                      // master thread only
+  // ---- end of the read-only endpoints' block ----------------------------
+
   // Created by the first MaybeFetchSnapshot(). Declared last so that it is
   // destroyed first (joining its thread) while mu_ and queue_, which its
   // callback posts to, still exist.
