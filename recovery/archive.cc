@@ -63,7 +63,25 @@ SegmentInfo InfoFrom(const std::string& path, const v1::SegmentFooter& footer,
     info.max_time = FromNanos(footer.max_time_nanos());
   }
   info.bytes = bytes;
+  if (footer.has_gap()) {
+    ArchiveGap gap;
+    gap.reason = footer.gap().reason();
+    gap.recorded = FromNanos(footer.gap().recorded_time_nanos());
+    if (footer.gap().has_after_time_nanos()) {
+      gap.after = FromNanos(footer.gap().after_time_nanos());
+    }
+    info.gap = std::move(gap);
+  }
   return info;
+}
+
+// When retention counts the segment's newest entry as written.
+absl::Time AgeTime(const SegmentInfo& s) {
+  return s.gap.has_value() ? s.gap->recorded : s.max_time;
+}
+
+std::string Positions(uint64_t first, uint64_t last) {
+  return first == last ? absl::StrCat(first) : absl::StrCat(first, "..", last);
 }
 
 // (position, index) order.
@@ -88,7 +106,9 @@ absl::StatusOr<v1::SegmentFooter> ReadSegmentFooter(const std::string& path) {
       DecodeFixed32(header.data() + 20)) {
     return Corrupt(path, 0, "header checksum mismatch");
   }
-  if (DecodeFixed32(header.data() + 8) != Archive::kFormatVersion) {
+  const uint32_t version = DecodeFixed32(header.data() + 8);
+  if (version != Archive::kFormatVersion &&
+      version != Archive::kGapFormatVersion) {
     return Corrupt(path, 8, "unknown format version");
   }
   const uint64_t trailer_at = size - Archive::kTrailerSize;
@@ -116,6 +136,12 @@ absl::StatusOr<v1::SegmentFooter> ReadSegmentFooter(const std::string& path) {
       footer.records_end() != footer_at ||
       footer.entry_count() != uint64_t(footer.index_size())) {
     return Corrupt(path, footer_at, "footer disagrees with the file");
+  }
+  // A gap is exactly a version-2 segment without entries.
+  const bool gap = version == Archive::kGapFormatVersion;
+  if (footer.format_version() != version || footer.has_gap() != gap ||
+      (gap && footer.entry_count() != 0)) {
+    return Corrupt(path, footer_at, "footer disagrees with the format version");
   }
   return footer;
 }
@@ -158,6 +184,10 @@ Archive::~Archive() { Abandon(); }
 // ------------------------------------------------------------------
 
 absl::Status Archive::BeginSegment(uint64_t first_position) {
+  return Begin(first_position, kFormatVersion);
+}
+
+absl::Status Archive::Begin(uint64_t first_position, uint32_t format_version) {
   if (open_.has_value()) {
     return absl::FailedPreconditionError("a segment is already open");
   }
@@ -174,10 +204,10 @@ absl::Status Archive::BeginSegment(uint64_t first_position) {
   ASSIGN_OR_RETURN(internal::AppendFile file,
                    internal::AppendFile::Create(path));
   OpenSegment segment{first_position, std::move(file), {}, {}};
-  segment.footer.set_format_version(kFormatVersion);
+  segment.footer.set_format_version(format_version);
   segment.footer.set_first_position(first_position);
   segment.buffer.append(kMagic.data(), kMagic.size());
-  PutFixed32(&segment.buffer, kFormatVersion);
+  PutFixed32(&segment.buffer, format_version);
   PutFixed64(&segment.buffer, first_position);
   PutFixed32(&segment.buffer, Crc32c(segment.buffer));
   open_.emplace(std::move(segment));
@@ -189,6 +219,9 @@ absl::Status Archive::Add(const ArchivedEntry& entry) {
     return absl::FailedPreconditionError("no open segment");
   }
   OpenSegment& s = *open_;
+  if (s.footer.has_gap()) {
+    return absl::FailedPreconditionError("a gap segment holds no entries");
+  }
   if (entry.position < s.first_position) {
     return absl::InvalidArgumentError(absl::StrCat(
         "entry at position ", entry.position,
@@ -304,6 +337,32 @@ absl::Status Archive::WriteSegment(uint64_t first_position,
   return status;
 }
 
+absl::Status Archive::RecordGap(uint64_t first_position, uint64_t last_position,
+                                absl::string_view reason, absl::Time now) {
+  if (last_position < first_position) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a gap cannot end at ", last_position,
+                     " before it begins at ", first_position));
+  }
+  // Times do not go backwards along the log: no event of the gap is older
+  // than the newest entry archived before it.
+  absl::Time after = absl::InfinitePast();
+  for (const SegmentInfo& s : segments_) {
+    if (s.entry_count > 0) after = std::max(after, s.max_time);
+    if (s.gap.has_value()) after = std::max(after, s.gap->after);
+  }
+  RETURN_IF_ERROR(Begin(first_position, kGapFormatVersion));
+  v1::SegmentGap* gap = open_->footer.mutable_gap();
+  gap->set_reason(std::string(reason));
+  gap->set_recorded_time_nanos(absl::ToUnixNanos(now));
+  if (after != absl::InfinitePast()) {
+    gap->set_after_time_nanos(absl::ToUnixNanos(after));
+  }
+  absl::Status status = Seal(last_position);
+  if (!status.ok()) Abandon();
+  return status;
+}
+
 // ---- Reading
 // ------------------------------------------------------------------
 
@@ -392,8 +451,25 @@ absl::Status Archive::ReadRecords(size_t i, size_t begin, size_t end, Keep keep,
   return absl::OkStatus();
 }
 
+const SegmentInfo* Archive::GapAt(uint64_t position) const {
+  auto it = std::partition_point(
+      segments_.begin(), segments_.end(),
+      [&](const SegmentInfo& s) { return s.last_position < position; });
+  if (it == segments_.end() || it->first_position > position ||
+      !it->gap.has_value()) {
+    return nullptr;
+  }
+  return &*it;
+}
+
 absl::StatusOr<std::vector<ArchivedEntry>> Archive::Read(uint64_t from,
                                                          uint64_t to) {
+  for (const SegmentInfo& s : segments_) {
+    if (s.gap.has_value() && s.first_position <= to &&
+        s.last_position >= from) {
+      return GapError(s, absl::StrCat("positions ", Positions(from, to)));
+    }
+  }
   std::vector<ArchivedEntry> out;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const SegmentInfo& s = segments_[i];
@@ -416,6 +492,13 @@ absl::StatusOr<std::vector<ArchivedEntry>> Archive::Read(uint64_t from,
 
 absl::StatusOr<std::vector<ArchivedEntry>> Archive::ReadTimeRange(
     absl::Time from, absl::Time to) {
+  for (const SegmentInfo& s : segments_) {
+    if (s.gap.has_value() && s.gap->after <= to && s.gap->recorded >= from) {
+      return GapError(
+          s, absl::StrCat("the entries between ", absl::FormatTime(from),
+                          " and ", absl::FormatTime(to)));
+    }
+  }
   std::vector<ArchivedEntry> out;
   for (size_t i = 0; i < segments_.size(); ++i) {
     const SegmentInfo& s = segments_[i];
@@ -457,6 +540,22 @@ absl::StatusOr<std::optional<EntryLocation>> Archive::FirstEntryAfter(
   return std::optional<EntryLocation>();
 }
 
+absl::StatusOr<std::optional<EntryLocation>> Archive::FirstEntryFrom(
+    uint64_t position) {
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const SegmentInfo& s = segments_[i];
+    if (s.entry_count == 0 || s.last_position < position) continue;
+    ASSIGN_OR_RETURN(const v1::SegmentFooter* footer, Footer(i));
+    for (const v1::SegmentIndexEntry& e : footer->index()) {
+      if (e.position() >= position) {
+        return std::optional<EntryLocation>(
+            EntryLocation{e.position(), e.index()});
+      }
+    }
+  }
+  return std::optional<EntryLocation>();
+}
+
 absl::Status Archive::VerifyAll() {
   for (size_t i = 0; i < segments_.size(); ++i) {
     std::vector<ArchivedEntry> ignored;
@@ -480,7 +579,7 @@ absl::StatusOr<int> Archive::ApplyRetention(const ArchiveRetention& policy,
     if (s.last_position > protect_after) break;
     const bool too_big = policy.max_bytes > 0 && total > policy.max_bytes;
     const bool too_old = policy.max_age > absl::ZeroDuration() &&
-                         s.max_time < now - policy.max_age;
+                         AgeTime(s) < now - policy.max_age;
     if (!too_big && !too_old) break;
     total -= s.bytes;
     ++drop;
@@ -497,6 +596,17 @@ absl::StatusOr<int> Archive::ApplyRetention(const ArchiveRetention& policy,
   if (status.ok() && deleted > 0) status = internal::SyncDir(dir_);
   if (!status.ok()) return status;
   return int(deleted);
+}
+
+// ---- Gaps
+// ---------------------------------------------------------------------
+
+absl::Status GapError(const SegmentInfo& gap, absl::string_view what) {
+  return absl::OutOfRangeError(absl::StrCat(
+      what, ": positions ", Positions(gap.first_position, gap.last_position),
+      " are a gap in this master's archive (", gap.gap->reason, "; recorded ",
+      absl::FormatTime(gap.gap->recorded, absl::UTCTimeZone()),
+      "); that history still exists in the other masters' archives"));
 }
 
 }  // namespace cairn::recovery

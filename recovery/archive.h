@@ -8,16 +8,30 @@
 // first, and never one that still covers positions after the newest snapshot
 // (those are needed to roll that snapshot forward once the log is gone).
 //
+// Gaps. A master that was away (down, or too far behind) while the log was
+// truncated past its archive's end continues from a peer's snapshot; the
+// positions in between are in no file of its own. RecordGap writes them as a
+// gap segment: a sealed segment without records whose footer carries a
+// cairn.v1.SegmentGap (why, when). The archive stays contiguous, archiving
+// continues after the gap, and every read that touches a gap fails with
+// kOutOfRange naming it (GapError): a hole is never silent. The entries still
+// exist in the other masters' archives. Retention treats a gap like any
+// segment; it ages by the time it was recorded (an upper bound of its
+// events' times).
+//
 // Files in the archive directory:
 //   segment-<first>-<last>.seg   a sealed segment covering positions
 //                                [first, last] (20-digit decimal numbers)
 //   segment-<first>.open         the segment being written; an interrupted
 //                                one is deleted by Open() (its entries are
 //                                still in the log: truncation waits for Seal)
+// A gap segment has the same name and layout as one with entries.
 //
 // Segment layout, little-endian:
-//   header   24 bytes: magic "CAIRNSEG", u32 format version, u64 first
-//            position, u32 CRC-32C of the preceding 20 bytes
+//   header   24 bytes: magic "CAIRNSEG", u32 format version (1: entries;
+//            2: a gap, so that a reader which predates gaps refuses it
+//            instead of reading it as covered positions without entries),
+//            u64 first position, u32 CRC-32C of the preceding 20 bytes
 //   records  per entry: u32 payload length N, u32 CRC-32C of (the 4 length
 //            bytes + payload), N bytes of cairn.v1.ArchiveRecord
 //   footer   cairn.v1.SegmentFooter: what the segment covers, its time range
@@ -45,6 +59,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cairn/v1/history.pb.h"
 #include "recovery/internal/files.h"
@@ -64,6 +79,17 @@ struct ArchivedEntry {
   }
 };
 
+// What a gap segment records (cairn.v1.SegmentGap).
+struct ArchiveGap {
+  std::string reason;
+  // When it was recorded: every event of the gap is older (up to the clock
+  // skew between masters).
+  absl::Time recorded = absl::InfinitePast();
+  // The newest archived entry before the gap (InfinitePast: none): no event
+  // of the gap is older, as times do not go backwards along the log.
+  absl::Time after = absl::InfinitePast();
+};
+
 // A sealed segment as listed by the archive.
 struct SegmentInfo {
   std::string path;
@@ -73,6 +99,9 @@ struct SegmentInfo {
   absl::Time min_time = absl::InfinitePast();  // of its entries; an empty
   absl::Time max_time = absl::InfinitePast();  // segment has InfinitePast
   uint64_t bytes = 0;
+  // Set for a gap segment (entry_count 0): the positions it covers are
+  // missing from this archive.
+  std::optional<ArchiveGap> gap;
 };
 
 // The first entry later than some time: where a time cut falls.
@@ -85,7 +114,8 @@ struct EntryLocation {
 // exceeded. Zero means no limit.
 struct ArchiveRetention {
   // Delete a segment whose newest entry is older than now - max_age (an
-  // empty segment counts by its neighbour's age: it goes with them).
+  // empty segment counts by its neighbour's age: it goes with them; a gap
+  // by the time it was recorded).
   absl::Duration max_age = absl::ZeroDuration();
   // Delete oldest segments while the archive is larger than this.
   uint64_t max_bytes = 0;
@@ -93,7 +123,8 @@ struct ArchiveRetention {
 
 class Archive {
  public:
-  static constexpr uint32_t kFormatVersion = 1;
+  static constexpr uint32_t kFormatVersion = 1;     // a segment of entries
+  static constexpr uint32_t kGapFormatVersion = 2;  // a gap segment
   static constexpr size_t kHeaderSize = 24;
   static constexpr size_t kTrailerSize = 16;
   static constexpr size_t kFrameHeaderSize = 8;
@@ -138,6 +169,16 @@ class Archive {
   absl::Status WriteSegment(uint64_t first_position, uint64_t last_position,
                             const std::vector<ArchivedEntry>& entries);
 
+  // Seals a gap segment covering [first_position, last_position]: this
+  // archive will never hold those positions, because of `reason` (say what
+  // happened and where the history is instead), recorded at `now`. The
+  // next segment begins after last_position. Returns kFailedPrecondition
+  // when a segment is open or first_position is not after last_position();
+  // kInvalidArgument for position 0 or last_position < first_position; I/O
+  // errors by errno.
+  absl::Status RecordGap(uint64_t first_position, uint64_t last_position,
+                         absl::string_view reason, absl::Time now);
+
   // ---- Reading --------------------------------------------------------------
 
   // Sealed segments, oldest first.
@@ -151,17 +192,31 @@ class Archive {
   uint64_t next_position(uint64_t if_empty) const;
   uint64_t total_bytes() const;
 
+  // The gap segment covering `position`, or null. The pointer is valid until
+  // the next write or retention.
+  const SegmentInfo* GapAt(uint64_t position) const;
+
   // The archived entries at positions [from, to], in order. Positions not
-  // covered by any segment simply yield nothing. kDataLoss on corruption.
+  // covered by any segment simply yield nothing. kOutOfRange (GapError)
+  // when [from, to] reaches into a gap; kDataLoss on corruption.
   absl::StatusOr<std::vector<ArchivedEntry>> Read(uint64_t from, uint64_t to);
 
   // The archived entries whose time is in [from, to], in log order.
+  // kOutOfRange (GapError) when a gap's events may fall in [from, to] (its
+  // ArchiveGap::after .. recorded overlaps it); kDataLoss on corruption.
   absl::StatusOr<std::vector<ArchivedEntry>> ReadTimeRange(absl::Time from,
                                                            absl::Time to);
 
   // The first archived entry (in log order) whose time is after `time`, or
-  // nullopt when no archived entry is. Reads footers only.
+  // nullopt when no archived entry is. Gaps hold no entries and are not
+  // looked at: a caller that cares where the cut falls checks them (as
+  // History does). Reads footers only.
   absl::StatusOr<std::optional<EntryLocation>> FirstEntryAfter(absl::Time time);
+
+  // The first archived entry at a position >= `position`, or nullopt.
+  // Reads footers only.
+  absl::StatusOr<std::optional<EntryLocation>> FirstEntryFrom(
+      uint64_t position);
 
   // Verifies every record of every segment. kDataLoss for the first bad one.
   absl::Status VerifyAll();
@@ -186,6 +241,9 @@ class Archive {
 
   explicit Archive(std::string dir) : dir_(std::move(dir)) {}
 
+  // BeginSegment with the header's format version.
+  absl::Status Begin(uint64_t first_position, uint32_t format_version);
+
   // The footer of sealed segment `i`, read and verified on first use.
   absl::StatusOr<const v1::SegmentFooter*> Footer(size_t i);
   // Reads the records with index entries [begin, end) of segment `i`,
@@ -204,6 +262,12 @@ class Archive {
 // Reads the trailer and footer of the segment file at `path` and verifies
 // them (kDataLoss naming the file and offset otherwise).
 absl::StatusOr<v1::SegmentFooter> ReadSegmentFooter(const std::string& path);
+
+// The kOutOfRange status for `what` (e.g. "position 42") falling into the
+// gap segment `gap`: names the gap's positions, its reason and when it was
+// recorded, and says that the other masters' archives hold that history.
+// REQUIRES: gap.gap has a value.
+absl::Status GapError(const SegmentInfo& gap, absl::string_view what);
 
 }  // namespace cairn::recovery
 

@@ -240,5 +240,146 @@ TEST(ArchiveTest, RetentionNeverDeletesBeyondTheLatestSnapshot) {
   EXPECT_EQ(*archive->ApplyRetention(policy, kStart, /*protect_after=*/25), 0);
 }
 
+// ---- Gaps ----------------------------------------------------------------
+
+const absl::Time kGapRecorded = kStart + absl::Hours(10);
+constexpr char kGapReason[] =
+    "the log was truncated past them while this master was down";
+
+// Entries at 1..10, a gap at 11..20 recorded at kGapRecorded, entries at
+// 21..30.
+void WriteWithGap(Archive* archive, const std::vector<ArchivedEntry>& all) {
+  ASSERT_TRUE(archive->WriteSegment(1, 10, Between(all, 1, 10)).ok());
+  ASSERT_TRUE(archive->RecordGap(11, 20, kGapReason, kGapRecorded).ok());
+  EXPECT_EQ(archive->next_position(1), 21u);
+  ASSERT_TRUE(archive->WriteSegment(21, 30, Between(all, 21, 30)).ok());
+}
+
+TEST(ArchiveTest, RecordedGapSurvivesReopenWithItsReasonAndTimes) {
+  const std::string dir = FreshDir();
+  const std::vector<ArchivedEntry> all = EntriesFor(1, 30);
+  {
+    auto archive = *Archive::Open(dir);
+    WriteWithGap(archive.get(), all);
+  }
+  auto archive = *Archive::Open(dir);
+  ASSERT_EQ(archive->segments().size(), 3u);
+  const SegmentInfo& gap = archive->segments()[1];
+  ASSERT_TRUE(gap.gap.has_value());
+  EXPECT_EQ(gap.first_position, 11u);
+  EXPECT_EQ(gap.last_position, 20u);
+  EXPECT_EQ(gap.entry_count, 0u);
+  EXPECT_EQ(gap.gap->reason, kGapReason);
+  EXPECT_EQ(gap.gap->recorded, kGapRecorded);
+  EXPECT_EQ(gap.gap->after, kStart + absl::Seconds(10));  // newest before it
+  EXPECT_FALSE(archive->segments()[0].gap.has_value());
+  EXPECT_EQ(archive->GapAt(11), &archive->segments()[1]);
+  EXPECT_EQ(archive->GapAt(20), &archive->segments()[1]);
+  EXPECT_EQ(archive->GapAt(10), nullptr);
+  EXPECT_EQ(archive->GapAt(21), nullptr);
+  EXPECT_EQ(archive->last_position(), 30u);
+  EXPECT_TRUE(archive->VerifyAll().ok());
+
+  // A reader that predates gaps must refuse the file, not read it as
+  // positions without entries: its header says format version 2.
+  const std::string header = internal::ReadFile(gap.path)->substr(0, 12);
+  EXPECT_EQ(internal::DecodeFixed32(header.data() + 8),
+            Archive::kGapFormatVersion);
+}
+
+TEST(ArchiveTest, ReadsThatTouchAGapAreOutOfRangeNamingIt) {
+  auto archive = *Archive::Open(FreshDir());
+  const std::vector<ArchivedEntry> all = EntriesFor(1, 30);
+  WriteWithGap(archive.get(), all);
+
+  EXPECT_EQ(*archive->Read(2, 10), Between(all, 2, 10));
+  EXPECT_EQ(*archive->Read(21, 30), Between(all, 21, 30));
+  for (auto [from, to] :
+       {std::pair<uint64_t, uint64_t>{15, 15}, {8, 12}, {19, 25}, {1, 30}}) {
+    absl::StatusOr<std::vector<ArchivedEntry>> read = archive->Read(from, to);
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kOutOfRange)
+        << from << ".." << to;
+    EXPECT_NE(read.status().message().find("positions 11..20 are a gap"),
+              std::string::npos)
+        << read.status();
+    EXPECT_NE(read.status().message().find(kGapReason), std::string::npos);
+    EXPECT_NE(read.status().message().find("other masters' archives"),
+              std::string::npos);
+  }
+
+  // By time: the gap's events are after the newest entry before it
+  // (kStart + 10s) and before it was recorded.
+  EXPECT_EQ(*archive->ReadTimeRange(kStart, kStart + absl::Seconds(9)),
+            Between(all, 1, 9));
+  EXPECT_EQ(
+      archive
+          ->ReadTimeRange(kStart + absl::Seconds(5), kStart + absl::Seconds(25))
+          .status()
+          .code(),
+      absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(archive
+                ->ReadTimeRange(kGapRecorded + absl::Seconds(1),
+                                kGapRecorded + absl::Hours(1))
+                .status(),
+            absl::OkStatus());
+
+  // Lookups that return locations skip the gap (it has no entries).
+  EXPECT_EQ((*archive->FirstEntryAfter(kStart + absl::Seconds(10)))->position,
+            21u);
+  EXPECT_EQ((*archive->FirstEntryFrom(11))->position, 21u);
+  EXPECT_EQ((*archive->FirstEntryFrom(7))->position, 7u);
+  EXPECT_FALSE(archive->FirstEntryFrom(31)->has_value());
+}
+
+TEST(ArchiveTest, GapIsWrittenOnlyWhereASegmentCouldBe) {
+  auto archive = *Archive::Open(FreshDir());
+  ASSERT_TRUE(archive->WriteSegment(1, 10, EntriesFor(1, 10)).ok());
+  EXPECT_EQ(archive->RecordGap(10, 20, kGapReason, kStart).code(),
+            absl::StatusCode::kFailedPrecondition);  // overlaps
+  EXPECT_EQ(archive->RecordGap(20, 11, kGapReason, kStart).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(archive->BeginSegment(11).ok());
+  EXPECT_EQ(archive->RecordGap(21, 30, kGapReason, kStart).code(),
+            absl::StatusCode::kFailedPrecondition);  // a segment is open
+  archive->Abandon();
+  ASSERT_TRUE(archive->RecordGap(11, 11, kGapReason, kStart).ok());
+  EXPECT_EQ(archive->last_position(), 11u);
+  EXPECT_EQ(archive->segments().size(), 2u);
+  // An empty archive may begin with a gap; it has no lower time bound.
+  auto empty = *Archive::Open(FreshDir() + "-empty");
+  EXPECT_EQ(empty->RecordGap(0, 5, kGapReason, kStart).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(empty->RecordGap(1, 5, kGapReason, kStart).ok());
+  EXPECT_EQ(empty->segments()[0].gap->after, absl::InfinitePast());
+}
+
+TEST(ArchiveTest, RetentionTreatsAGapLikeAnySegmentAgedByItsRecordTime) {
+  auto archive = *Archive::Open(FreshDir());
+  WriteWithGap(archive.get(), EntriesFor(1, 30));
+  ArchiveRetention policy;
+  policy.max_age = absl::Hours(1);
+  // [1, 10] expired long ago; the gap, recorded at 10h, has not: it stays
+  // and keeps everything after it.
+  EXPECT_EQ(*archive->ApplyRetention(policy, kGapRecorded + absl::Minutes(30),
+                                     /*protect_after=*/1000),
+            1);
+  ASSERT_TRUE(archive->segments()[0].gap.has_value());
+  EXPECT_EQ(archive->Read(15, 15).status().code(),
+            absl::StatusCode::kOutOfRange);
+  // An hour after it was recorded it goes, with what expired after it.
+  EXPECT_EQ(*archive->ApplyRetention(policy, kGapRecorded + absl::Minutes(61),
+                                     /*protect_after=*/1000),
+            2);
+  EXPECT_TRUE(archive->empty());
+
+  // By bytes it goes oldest first like any segment, never past the snapshot.
+  auto by_bytes = *Archive::Open(FreshDir() + "-bytes");
+  WriteWithGap(by_bytes.get(), EntriesFor(1, 30));
+  ArchiveRetention tiny;
+  tiny.max_bytes = 1;
+  EXPECT_EQ(*by_bytes->ApplyRetention(tiny, kStart, /*protect_after=*/20), 2);
+  EXPECT_EQ(by_bytes->first_position(), 21u);
+}
+
 }  // namespace
 }  // namespace cairn::recovery

@@ -114,43 +114,168 @@ absl::StatusOr<History::Window> History::ComputeWindow() {
   }
   if (newest.ok()) window.latest = std::max(window.latest, newest->position);
 
-  // The covered run of positions ending at `latest`: [covered_from, latest].
-  std::vector<std::pair<uint64_t, uint64_t>> intervals;
+  std::vector<Interval> intervals;
   for (const SegmentInfo& s : archive_->segments()) {
-    intervals.emplace_back(s.first_position, s.last_position);
+    if (!s.gap.has_value()) {
+      intervals.push_back({s.first_position, s.last_position});
+    }
   }
   if (bounds.first <= bounds.last) {
-    intervals.emplace_back(bounds.first, bounds.last);
+    intervals.push_back({bounds.first, bounds.last});
   }
-  std::sort(intervals.begin(), intervals.end());
-  uint64_t covered_from = window.latest + 1;
-  for (auto it = intervals.rbegin(); it != intervals.rend(); ++it) {
-    if (it->first < covered_from && it->second + 1 >= covered_from) {
-      covered_from = it->first;
+  std::sort(
+      intervals.begin(), intervals.end(),
+      [](const Interval& a, const Interval& b) { return a.first < b.first; });
+  for (const Interval& i : intervals) {
+    if (!window.available.empty() &&
+        i.first <= window.available.back().last + 1) {
+      window.available.back().last =
+          std::max(window.available.back().last, i.last);
+    } else {
+      window.available.push_back(i);
     }
   }
-  // The oldest base replay can start from: the empty state (when history
-  // reaches position 1) or a usable snapshot with nothing missing after it.
-  if (covered_from <= 1) {
-    window.oldest = 0;
-    return window;
-  }
+
+  // Walk down from the end of the history. Every position in [top + 1,
+  // latest] is rebuildable, available (waiting for a base further down) or
+  // in a gap; `oldest` is the lowest rebuildable one found so far.
   ASSIGN_OR_RETURN(std::vector<uint64_t> positions, snapshots_->Positions());
-  for (uint64_t p : positions) {
-    if (p + 1 < covered_from || p > window.latest) continue;
+  auto usable = [&](uint64_t p) -> absl::StatusOr<bool> {
     absl::StatusOr<StoredSnapshot> snapshot = snapshots_->Read(p);
-    if (snapshot.ok()) {
-      window.oldest = p;
-      return window;
+    if (snapshot.ok()) return true;
+    if (snapshot.status().code() == absl::StatusCode::kDataLoss) return false;
+    return snapshot.status();
+  };
+  std::optional<uint64_t> oldest;
+  uint64_t top = window.latest;
+  for (;;) {
+    // [run_start, top] is available; replay from the empty state reaches it
+    // when it starts at position 1.
+    const uint64_t run_start = RunStart(window, top);
+    if (run_start <= 1) {
+      oldest = 0;
+      break;
     }
-    if (snapshot.status().code() != absl::StatusCode::kDataLoss) {
-      return snapshot.status();
+    // The oldest usable snapshot from which [.., top] is all available.
+    for (uint64_t p : positions) {
+      if (p + 1 < run_start || p > top) continue;
+      ASSIGN_OR_RETURN(bool ok, usable(p));
+      if (ok) {
+        oldest = p;
+        break;
+      }
     }
+    if (!oldest.has_value()) {
+      return absl::DataLossError(absl::StrCat(
+          "no point of the history can be rebuilt: positions ", run_start, "..",
+          window.latest, " are retained but no usable snapshot is at or after ",
+          run_start - 1));
+    }
+    // Below run_start: missing positions down to the previous run. Cross
+    // them only where they are gaps; a usable snapshot among them is a
+    // rebuildable point of its own.
+    auto below = std::partition_point(
+        window.available.begin(), window.available.end(),
+        [&](const Interval& i) { return i.last < run_start - 1; });
+    const uint64_t previous_end =
+        below == window.available.begin() ? 0 : std::prev(below)->last;
+    uint64_t x = run_start - 1;  // [x + 1, run_start - 1] crossed
+    bool blocked = false;
+    for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
+      const uint64_t p = *it;
+      if (p > x || p <= previous_end) continue;
+      if (!InGaps(p + 1, x)) {
+        blocked = true;
+        break;
+      }
+      ASSIGN_OR_RETURN(bool ok, usable(p));
+      if (!ok) continue;
+      oldest = p;
+      x = p - 1;
+    }
+    if (blocked || !InGaps(previous_end + 1, x)) break;
+    if (previous_end == 0) {
+      oldest = 0;  // only gaps before: the empty state at 0 is known
+      break;
+    }
+    top = previous_end;
+  }
+  window.oldest = *oldest;
+  return window;
+}
+
+uint64_t History::RunStart(const Window& window, uint64_t position) {
+  auto it = std::partition_point(
+      window.available.begin(), window.available.end(),
+      [&](const Interval& i) { return i.last < position; });
+  if (it == window.available.end() || it->first > position) {
+    return position + 1;
+  }
+  return it->first;
+}
+
+bool History::InGaps(uint64_t first, uint64_t last) const {
+  uint64_t next = first;  // [first, next - 1] is in gaps
+  for (const SegmentInfo& s : archive_->segments()) {
+    if (next > last) break;
+    if (!s.gap.has_value() || s.last_position < next) continue;
+    if (s.first_position > next) return false;
+    next = s.last_position + 1;
+  }
+  return next > last;
+}
+
+absl::StatusOr<std::optional<History::Base>> History::FindBase(
+    uint64_t bound, uint64_t through, const Window& window) {
+  const uint64_t run_start = RunStart(window, through);
+  absl::StatusOr<StoredSnapshot> snapshot = snapshots_->AtOrBefore(bound);
+  if (snapshot.ok() && snapshot->position + 1 >= run_start) {
+    const uint64_t position = snapshot->position;
+    return std::optional<Base>(Base{position, *std::move(snapshot)});
+  }
+  if (!snapshot.ok() &&
+      snapshot.status().code() != absl::StatusCode::kNotFound) {
+    return snapshot.status();
+  }
+  if (run_start <= 1) return std::optional<Base>(Base{});
+  return std::optional<Base>();
+}
+
+absl::Status History::Unrebuildable(uint64_t position, absl::string_view what) {
+  if (const SegmentInfo* gap = archive_->GapAt(position); gap != nullptr) {
+    return GapError(*gap, what);
+  }
+  const SegmentInfo* before = nullptr;
+  for (const SegmentInfo& s : archive_->segments()) {
+    if (s.gap.has_value() && s.last_position < position) before = &s;
+  }
+  if (before != nullptr) {
+    return GapError(*before, absl::StrCat(what,
+                                          " (no snapshot lies between "
+                                          "the gap and it)"));
   }
   return absl::DataLossError(absl::StrCat(
-      "no point of the history can be rebuilt: positions ", covered_from, "..",
-      window.latest, " are retained but no usable snapshot is at or after ",
-      covered_from - 1));
+      what,
+      ": no usable snapshot and no archived or logged entries lead to "
+      "it"));
+}
+
+absl::StatusOr<std::optional<EntryLocation>> History::FirstEntryFrom(
+    uint64_t position) {
+  ASSIGN_OR_RETURN(std::optional<EntryLocation> archived,
+                   archive_->FirstEntryFrom(position));
+  if (archived.has_value()) return archived;
+  ASSIGN_OR_RETURN(LogBounds bounds, log_->Bounds());
+  for (uint64_t from = std::max(position, bounds.first); from <= bounds.last;
+       from += kLogChunkPositions) {
+    const uint64_t to = std::min(bounds.last, from + kLogChunkPositions - 1);
+    ASSIGN_OR_RETURN(std::vector<LogEntry> entries, log_->Read(from, to));
+    if (!entries.empty()) {
+      return std::optional<EntryLocation>(
+          EntryLocation{entries.front().position, entries.front().index});
+    }
+  }
+  return std::optional<EntryLocation>();
 }
 
 absl::StatusOr<uint64_t> History::OldestRetainedPosition() {
@@ -169,6 +294,9 @@ absl::StatusOr<uint64_t> History::LatestPosition() {
 absl::StatusOr<RebuildResult> History::RebuildAt(uint64_t position) {
   ASSIGN_OR_RETURN(Window window, ComputeWindow());
   if (position < window.oldest) {
+    if (const SegmentInfo* gap = archive_->GapAt(position); gap != nullptr) {
+      return GapError(*gap, absl::StrCat("position ", position));
+    }
     return absl::OutOfRangeError(
         absl::StrCat("position ", position,
                      " is no longer retained; the oldest retained position is ",
@@ -218,6 +346,28 @@ absl::StatusOr<RebuildResult> History::RebuildAtTime(absl::Time time) {
                      " is no longer retained; the oldest retained position is ",
                      window.oldest));
   }
+  // The events of a gap before the cut have unknown times: the cut may
+  // belong inside it. It does not when an entry after the gap (and before
+  // the cut) is at or before `time`, or the gap was recorded by then.
+  const uint64_t cut_position =
+      cut.has_value() ? cut->position : window.latest + 1;
+  const SegmentInfo* gap = nullptr;
+  for (const SegmentInfo& s : archive_->segments()) {
+    if (s.gap.has_value() && s.last_position < cut_position) gap = &s;
+  }
+  if (gap != nullptr && gap->gap->recorded > time) {
+    ASSIGN_OR_RETURN(std::optional<EntryLocation> after,
+                     FirstEntryFrom(gap->last_position + 1));
+    const bool resolved =
+        after.has_value() &&
+        (!cut.has_value() ||
+         Before(after->position, after->index, cut->position, cut->index));
+    if (!resolved) {
+      return GapError(*gap,
+                      absl::StrCat("the state at ", absl::FormatTime(time),
+                                   " may fall inside the gap"));
+    }
+  }
   if (!cut.has_value()) {
     return RebuildFrom(window.latest, window.latest, nullptr, window);
   }
@@ -239,22 +389,19 @@ absl::StatusOr<RebuildResult> History::RebuildFrom(uint64_t bound,
                                                    const EntryLocation* stop,
                                                    const Window& window) {
   RebuildResult result;
-  absl::StatusOr<StoredSnapshot> base = snapshots_->AtOrBefore(bound);
-  if (base.ok() && base->position >= window.oldest) {
+  ASSIGN_OR_RETURN(std::optional<Base> base, FindBase(bound, through, window));
+  if (!base.has_value()) {
+    return Unrebuildable(bound, absl::StrCat("the state at position ", bound));
+  }
+  if (base->snapshot.has_value()) {
     absl::StatusOr<master::MasterState> state =
-        master::MasterState::FromSnapshot(base->snapshot);
+        master::MasterState::FromSnapshot(base->snapshot->snapshot);
     if (!state.ok()) {
       return absl::DataLossError(absl::StrCat("snapshot at ", base->position,
                                               ": ", state.status().message()));
     }
     result.state = *std::move(state);
     result.snapshot_position = base->position;
-  } else if (!base.ok() &&
-             base.status().code() != absl::StatusCode::kNotFound) {
-    return base.status();
-  } else if (window.oldest != 0) {
-    return absl::DataLossError(absl::StrCat("no usable snapshot between ",
-                                            window.oldest, " and ", bound));
   }
   RETURN_IF_ERROR(Replay(through, stop, &result));
   result.position = through;
@@ -298,7 +445,8 @@ absl::Status History::Replay(uint64_t through, const EntryLocation* stop,
     // The archive first: it is immutable, and covers what was truncated.
     const SegmentInfo* segment = nullptr;
     for (const SegmentInfo& s : archive_->segments()) {
-      if (s.first_position <= cursor && cursor <= s.last_position) {
+      if (!s.gap.has_value() && s.first_position <= cursor &&
+          cursor <= s.last_position) {
         segment = &s;
         break;
       }
@@ -334,6 +482,9 @@ absl::Status History::Replay(uint64_t through, const EntryLocation* stop,
       cursor = to + 1;
       continue;
     }
+    if (const SegmentInfo* gap = archive_->GapAt(cursor); gap != nullptr) {
+      return GapError(*gap, absl::StrCat("replaying position ", cursor));
+    }
     return absl::DataLossError(absl::StrCat(
         "position ", cursor, " is in neither the archive nor the log (",
         bounds.first, "..", bounds.last, ")"));
@@ -355,9 +506,11 @@ absl::Status History::ArchiveThrough(uint64_t through) {
   const uint64_t next = archive_->next_position(bounds.first);
   if (through < next) return absl::OkStatus();
   if (next < bounds.first) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the archive ends at ", next - 1, " but the log begins at ",
-        bounds.first, ": positions in between are lost"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the archive ends at ", next - 1,
+                     " but the log begins at ", bounds.first,
+                     ": positions in between are in neither (record them as "
+                     "a gap once a snapshot covers them)"));
   }
   if (through > bounds.last) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -385,6 +538,22 @@ absl::Status History::ArchiveThrough(uint64_t through) {
     }
   }
   return archive_->Seal(through);
+}
+
+absl::Status History::RecordGap(uint64_t through, absl::string_view reason,
+                                absl::Time now) {
+  if (archive_->empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(LogBounds bounds, log_->Bounds());
+  const uint64_t first = archive_->last_position() + 1;
+  const uint64_t last = std::min(through, bounds.first - 1);
+  if (last < first) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::vector<uint64_t> positions, snapshots_->Positions());
+  if (positions.empty() || positions.back() < through) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no snapshot at or after position ", through,
+        ": the history after a gap through it could not be rebuilt"));
+  }
+  return archive_->RecordGap(first, last, reason, now);
 }
 
 absl::StatusOr<int> History::ApplyRetention(const HistoryRetention& policy,

@@ -12,8 +12,20 @@
 // archive where it covers them and from the log otherwise.
 //
 // The retained window is [OldestRetainedPosition(), latest]: every position
-// in it can be rebuilt. Below it the history is gone (an API answers 410 Gone
-// naming the oldest retained position); RebuildAt returns kOutOfRange there.
+// in it can be rebuilt, except around the archive's gaps. Below it the
+// history is gone (an API answers 410 Gone naming the oldest retained
+// position); RebuildAt returns kOutOfRange there.
+//
+// Gaps (archive.h). A master that was away while the log was truncated past
+// its archive continues from a snapshot (installed from a peer) and records
+// the positions it never saw as a gap (RecordGap). The history before the
+// gap stays queryable; a position inside it, or after it but before the
+// first snapshot that follows it, answers kOutOfRange naming the gap, its
+// reason, and that the other masters' archives hold that history (GapError;
+// an API answers 410 with it). A time whose cut may fall inside a gap (the
+// gap's event times are unknown) answers the same way. Positions missing
+// with no gap recorded are a hole: kDataLoss when the end of the history
+// cannot be reached, kOutOfRange "no longer retained" below it.
 //
 // Time T: the state at T is the log prefix before the first entry whose
 // event time is after T (see archive.h for the clock assumption). It is
@@ -33,11 +45,13 @@
 #define CAIRN_RECOVERY_HISTORY_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cairn/v1/master.pb.h"
 #include "master/state.h"
@@ -129,8 +143,10 @@ class History {
       : snapshots_(snapshots), archive_(archive), log_(log) {}
 
   // The first position whose state can be rebuilt (0: the empty state before
-  // position 1 is still reachable). kDataLoss when no retained point can
-  // reach the end of the history (a hole between the archive and the log).
+  // position 1 is still reachable), looking back from the end of the history
+  // across gaps but not across holes (missing positions no gap names).
+  // kDataLoss when no retained point can reach the end of the history (a
+  // hole between the archive and the log).
   absl::StatusOr<uint64_t> OldestRetainedPosition();
 
   // The last position of the history (log, archive or snapshot).
@@ -138,11 +154,13 @@ class History {
 
   // The state with every entry at positions <= `position` folded in.
   // kOutOfRange when position is below OldestRetainedPosition() (the message
-  // names it) or beyond LatestPosition(); kDataLoss on corruption.
+  // names it) or beyond LatestPosition(), or when a gap keeps it from being
+  // rebuilt (GapError: the message names the gap); kDataLoss on corruption.
   absl::StatusOr<RebuildResult> RebuildAt(uint64_t position);
 
   // The state at time `time` (see the file comment). kOutOfRange when the
-  // history before `time` is no longer retained; kDataLoss on corruption.
+  // history before `time` is no longer retained, or when the state at
+  // `time` may lie inside a gap (GapError); kDataLoss on corruption.
   absl::StatusOr<RebuildResult> RebuildAtTime(absl::Time time);
 
   // Diff(RebuildAt(from).state, RebuildAt(to).state).
@@ -151,9 +169,24 @@ class History {
   // Archives the log's entries from archive->next_position(log first) through
   // `through` as one sealed segment; the caller may then truncate the log
   // to through + 1. Returns kFailedPrecondition when the log no longer holds
-  // the first position to archive (a hole would follow) or `through` is
-  // beyond the log; OK without writing when nothing is left to archive.
+  // the first position to archive (a hole would follow: see RecordGap) or
+  // `through` is beyond the log; OK without writing when nothing is left to
+  // archive.
   absl::Status ArchiveThrough(uint64_t through);
+
+  // Records as a gap (Archive::RecordGap) the positions that neither the
+  // archive nor the log holds, from the archive's end up to `through`:
+  // [archive last + 1, min(through, log first - 1)]. Call it when this
+  // master continues from a snapshot at or after `through` (installed from a
+  // peer, or written while the log was truncated before it archived): the
+  // archive then continues after the gap, and queries in it answer
+  // kOutOfRange naming the gap. `reason` says what happened, for the
+  // operator. Returns OK without writing when nothing is missing, or when
+  // the archive is empty (it begins wherever the log does; what lies before
+  // is simply not retained). kFailedPrecondition when no snapshot is at or
+  // after `through` (nothing after the gap could be rebuilt); I/O errors.
+  absl::Status RecordGap(uint64_t through, absl::string_view reason,
+                         absl::Time now);
 
   // Applies retention: archive segments first (never beyond the newest
   // snapshot), then snapshots no retained history follows (never the
@@ -162,19 +195,48 @@ class History {
                                      absl::Time now);
 
  private:
+  struct Interval {
+    uint64_t first = 0;
+    uint64_t last = 0;
+  };
   struct Window {
     uint64_t oldest = 0;  // oldest rebuildable position
     uint64_t latest = 0;  // last position of the history
+    // Positions whose entries are at hand (archive segments other than gaps,
+    // and the log), as merged runs, ascending.
+    std::vector<Interval> available;
+  };
+  // Where replay could start for a target state: the snapshot, or the empty
+  // state (no snapshot).
+  struct Base {
+    uint64_t position = 0;
+    std::optional<StoredSnapshot> snapshot;
   };
   absl::StatusOr<Window> ComputeWindow();
+
+  // The first position of the available run holding `position`, or
+  // position + 1 when the position is not available.
+  static uint64_t RunStart(const Window& window, uint64_t position);
+  // Whether every position in [first, last] lies in a gap (true if empty).
+  bool InGaps(uint64_t first, uint64_t last) const;
+  // The newest base at or before `bound` from which every position through
+  // `through` (>= bound) is available; nullopt when there is none.
+  absl::StatusOr<std::optional<Base>> FindBase(uint64_t bound, uint64_t through,
+                                               const Window& window);
+  // Why the state at `position` cannot be rebuilt (no base): the gap that
+  // holds it or precedes it (kOutOfRange), else kDataLoss.
+  absl::Status Unrebuildable(uint64_t position, absl::string_view what);
+  // The first entry at a position >= `position`, in the archive or the log.
+  absl::StatusOr<std::optional<EntryLocation>> FirstEntryFrom(
+      uint64_t position);
 
   // Folds into result->state the entries after result->snapshot_position
   // through `through`, stopping before `stop` when given. kDataLoss for a
   // position in neither the archive nor the log, or entries out of order.
   absl::Status Replay(uint64_t through, const EntryLocation* stop,
                       RebuildResult* result);
-  // Starts from the newest usable snapshot at or before `bound` (or the empty
-  // state when the window starts at 0) and replays through `through`.
+  // Starts from the newest usable base at or before `bound` (FindBase) and
+  // replays through `through`; kOutOfRange (Unrebuildable) without one.
   absl::StatusOr<RebuildResult> RebuildFrom(uint64_t bound, uint64_t through,
                                             const EntryLocation* stop,
                                             const Window& window);

@@ -123,6 +123,14 @@ class Cluster {
     log_.Truncate(through + 1);
   }
 
+  // A snapshot at the current position only (as one installed from a peer).
+  void WriteSnapshot() {
+    ASSERT_TRUE(
+        snapshots_
+            ->Write(generator_.position(), generator_.state().ToSnapshot())
+            .ok());
+  }
+
   absl::Status Retain(const HistoryRetention& policy) {
     return history_.ApplyRetention(policy, absl::InfiniteFuture()).status();
   }
@@ -339,9 +347,13 @@ TEST(HistoryTest, CorruptArchiveRecordFailsRebuildWithDataLoss) {
 
 TEST(HistoryTest, ArchivingRefusesAHoleBetweenArchiveAndLog) {
   Cluster cluster(FreshDir(), BaseSeed());
-  cluster.AppendEvents(20);
-  ASSERT_TRUE(cluster.history().ArchiveThrough(5).ok());
-  cluster.log().Truncate(10);  // 6..9 truncated without archiving: lost
+  // Positions from the end reached (events share positions, so 40 events
+  // reach well past 4 positions whatever the seed).
+  const uint64_t end = cluster.AppendEvents(40);
+  ASSERT_GE(end, 4u);
+  ASSERT_TRUE(cluster.history().ArchiveThrough(end / 4).ok());
+  // end / 4 + 1 .. end / 2 truncated without archiving: lost, no gap named.
+  cluster.log().Truncate(end / 2 + 1);
   EXPECT_EQ(cluster.history().ArchiveThrough(cluster.position()).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(cluster.history().OldestRetainedPosition().status().code(),
@@ -483,6 +495,242 @@ TEST(HistoryTest, DiskUseLevelsOffUnderArchiveAndRetentionCycles) {
   // The history still rebuilds from its oldest retained point.
   const uint64_t oldest = *cluster.history().OldestRetainedPosition();
   ASSERT_GT(oldest, 0u);
+  ExpectEveryPositionMatches(&cluster, oldest, cluster.position(), BaseSeed());
+}
+
+// ---- Gaps: a master that was away while the log was truncated --------------
+
+constexpr char kGapReason[] =
+    "installed the snapshot at the gap's end from a peer master";
+
+// A master's history with a gap: archived cycles, then a stretch this master
+// never archived (the log is truncated past it while it is "away"), a
+// snapshot at the stretch's end (as if installed from a peer), the gap
+// recorded, and more archived cycles after it.
+struct GapScenario {
+  uint64_t archived_through = 0;  // the archive's end before the gap
+  uint64_t log_begin = 0;         // where the log began after the absence
+  uint64_t installed = 0;         // the snapshot the master continued from
+  absl::Time recorded;            // when the gap was recorded
+};
+
+GapScenario MakeGap(Cluster* cluster) {
+  GapScenario g;
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    cluster->AppendEvents(25);
+    cluster->Checkpoint(/*tail=*/5);
+  }
+  g.archived_through = cluster->archive().last_position();
+  // Away: events are decided and the log truncated without this master.
+  cluster->AppendEvents(25);
+  g.installed = cluster->AppendEvents(25);
+  g.log_begin = g.installed - 10;
+  cluster->log().Truncate(g.log_begin);
+  cluster->WriteSnapshot();
+  g.recorded =
+      master::ToTime(cluster->events().back().time()) + absl::Minutes(5);
+  return g;
+}
+
+TEST(HistoryTest, GapIsRecordedAndArchivingContinuesAfterIt) {
+  Cluster cluster(FreshDir(), BaseSeed());
+  const GapScenario g = MakeGap(&cluster);
+  // Without a gap, archiving refuses the hole.
+  const absl::Status refused =
+      cluster.history().ArchiveThrough(cluster.position());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+
+  ASSERT_TRUE(
+      cluster.history().RecordGap(g.installed, kGapReason, g.recorded).ok());
+  const SegmentInfo* gap = cluster.archive().GapAt(g.archived_through + 1);
+  ASSERT_NE(gap, nullptr);
+  // The gap is what neither the archive nor the log holds; the log's
+  // positions up to the snapshot are archived normally.
+  EXPECT_EQ(gap->first_position, g.archived_through + 1);
+  EXPECT_EQ(gap->last_position, g.log_begin - 1);
+  EXPECT_EQ(gap->gap->reason, kGapReason);
+  EXPECT_EQ(gap->gap->recorded, g.recorded);
+  // Recording again adds nothing.
+  const size_t segments = cluster.archive().segments().size();
+  ASSERT_TRUE(
+      cluster.history().RecordGap(g.installed, kGapReason, g.recorded).ok());
+  EXPECT_EQ(cluster.archive().segments().size(), segments);
+
+  for (int cycle = 0; cycle < 2; ++cycle) {
+    cluster.AppendEvents(20);
+    cluster.Checkpoint(/*tail=*/3);  // archives (asserts OK) and truncates
+  }
+  EXPECT_GT(cluster.archive().last_position(), g.installed);
+  EXPECT_EQ(cluster.archive().GapAt(g.log_begin), nullptr);
+}
+
+TEST(HistoryTest, RecordGapNeedsASnapshotAfterItAndANonEmptyArchive) {
+  Cluster cluster(FreshDir(), BaseSeed());
+  const uint64_t first = cluster.AppendEvents(40);
+  ASSERT_GE(first, 4u);
+  const uint64_t log_begin = first / 2 + 1;
+  cluster.log().Truncate(log_begin);
+  // An empty archive begins where the log does: no gap, archiving works.
+  ASSERT_TRUE(cluster.history().RecordGap(first, kGapReason, kStart).ok());
+  EXPECT_TRUE(cluster.archive().empty());
+  const absl::Status archived = cluster.history().ArchiveThrough(first - 1);
+  ASSERT_TRUE(archived.ok()) << archived;
+  EXPECT_EQ(cluster.archive().first_position(), log_begin);
+
+  const uint64_t second = cluster.AppendEvents(40);
+  cluster.log().Truncate(second);  // first..second - 1 never archived
+  const absl::Status no_snapshot =
+      cluster.history().RecordGap(second, kGapReason, kStart);
+  EXPECT_EQ(no_snapshot.code(), absl::StatusCode::kFailedPrecondition)
+      << no_snapshot;
+  EXPECT_EQ(cluster.archive().segments().size(), 1u);
+}
+
+TEST(HistoryTest, QueriesInTheGapAreOutOfRangeNamingItAndOthersWork) {
+  const uint64_t seed = BaseSeed();
+  Cluster cluster(FreshDir(), seed);
+  const GapScenario g = MakeGap(&cluster);
+  ASSERT_TRUE(
+      cluster.history().RecordGap(g.installed, kGapReason, g.recorded).ok());
+  for (int cycle = 0; cycle < 2; ++cycle) {
+    cluster.AppendEvents(20);
+    cluster.Checkpoint(/*tail=*/3);
+  }
+  cluster.AppendEvents(5);
+
+  // The history before the gap is still this master's: it reaches back to
+  // position 0, across the gap.
+  absl::StatusOr<uint64_t> oldest = cluster.history().OldestRetainedPosition();
+  ASSERT_TRUE(oldest.ok()) << oldest.status();
+  EXPECT_EQ(*oldest, 0u);
+  EXPECT_EQ(*cluster.history().LatestPosition(), cluster.position());
+
+  // Every position: before the gap and from the installed snapshot on, the
+  // fold; a position with a snapshot of its own too; anything else between
+  // is out of range, naming the gap.
+  const std::vector<uint64_t> snapshots = *cluster.snapshots().Positions();
+  const std::vector<v1::Event>& events = cluster.events();
+  MasterState reference;
+  size_t next = 0;
+  for (uint64_t p = 0; p <= cluster.position(); ++p) {
+    while (next < events.size() && events[next].position() <= p) {
+      ASSERT_TRUE(reference.Apply(events[next++]).ok());
+    }
+    absl::StatusOr<RebuildResult> rebuilt = cluster.history().RebuildAt(p);
+    const bool has_snapshot =
+        std::find(snapshots.begin(), snapshots.end(), p) != snapshots.end();
+    if (p <= g.archived_through || p >= g.installed || has_snapshot) {
+      ASSERT_TRUE(rebuilt.ok())
+          << "seed " << seed << " position " << p << ": " << rebuilt.status();
+      ASSERT_EQ(rebuilt->state.SerializeCanonical(),
+                reference.SerializeCanonical())
+          << "seed " << seed << " position " << p;
+      continue;
+    }
+    ASSERT_EQ(rebuilt.status().code(), absl::StatusCode::kOutOfRange)
+        << "seed " << seed << " position " << p << ": " << rebuilt.status();
+    const std::string message(rebuilt.status().message());
+    EXPECT_NE(message.find(absl::StrCat("positions ", g.archived_through + 1,
+                                        "..", g.log_begin - 1,
+                                        " are a gap in this master's archive")),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find(kGapReason), std::string::npos) << message;
+    EXPECT_NE(message.find("still exists in the other masters' archives"),
+              std::string::npos)
+        << message;
+  }
+  // Diffs across the gap work from both sides.
+  EXPECT_TRUE(
+      cluster.history().DiffBetween(g.archived_through, g.installed).ok());
+  EXPECT_EQ(cluster.history()
+                .DiffBetween(g.archived_through, g.archived_through + 1)
+                .status()
+                .code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+TEST(HistoryTest, TimeQueriesThatMayFallInTheGapAreOutOfRange) {
+  const uint64_t seed = BaseSeed();
+  Cluster cluster(FreshDir(), seed);
+  const GapScenario g = MakeGap(&cluster);
+  ASSERT_TRUE(
+      cluster.history().RecordGap(g.installed, kGapReason, g.recorded).ok());
+  for (int cycle = 0; cycle < 2; ++cycle) {
+    cluster.AppendEvents(20);
+    cluster.Checkpoint(/*tail=*/3);
+  }
+  const std::vector<v1::Event>& events = cluster.events();
+  auto time_at = [&](uint64_t position) {  // of the first event there
+    for (const v1::Event& e : events) {
+      if (e.position() >= position) return master::ToTime(e.time());
+    }
+    return absl::InfinitePast();
+  };
+  // Before the gap: answered from the archive.
+  for (absl::Time t : {time_at(1), time_at(g.archived_through / 2)}) {
+    absl::StatusOr<RebuildResult> rebuilt = cluster.history().RebuildAtTime(t);
+    ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+    EXPECT_EQ(rebuilt->state.SerializeCanonical(), FoldUntil(events, t));
+  }
+  // Among the gap's events: this master cannot place the cut.
+  const absl::Time inside = time_at((g.archived_through + g.log_begin) / 2);
+  absl::StatusOr<RebuildResult> in_gap =
+      cluster.history().RebuildAtTime(inside);
+  EXPECT_EQ(in_gap.status().code(), absl::StatusCode::kOutOfRange)
+      << in_gap.status();
+  EXPECT_NE(in_gap.status().message().find("are a gap"), std::string::npos)
+      << in_gap.status();
+  // After the installed snapshot, and after everything: the fold.
+  const absl::Time end = master::ToTime(events.back().time());
+  for (absl::Time t : {time_at(g.installed + 5), end, end + absl::Hours(1)}) {
+    absl::StatusOr<RebuildResult> rebuilt = cluster.history().RebuildAtTime(t);
+    ASSERT_TRUE(rebuilt.ok())
+        << "seed " << seed << " at " << t << ": " << rebuilt.status();
+    EXPECT_EQ(rebuilt->state.SerializeCanonical(), FoldUntil(events, t));
+  }
+}
+
+TEST(HistoryTest, RetentionTreatsTheGapLikeAnySegment) {
+  Cluster cluster(FreshDir(), BaseSeed());
+  const GapScenario g = MakeGap(&cluster);
+  ASSERT_TRUE(
+      cluster.history().RecordGap(g.installed, kGapReason, g.recorded).ok());
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    cluster.AppendEvents(20);
+    cluster.Checkpoint(/*tail=*/3);
+  }
+  // By age: the segments before the gap expire (their events are at least
+  // five minutes older than the gap's record); the gap stays, and still
+  // answers for its positions.
+  HistoryRetention policy;
+  policy.archive.max_age = absl::Hours(1);
+  absl::StatusOr<int> deleted = cluster.history().ApplyRetention(
+      policy, g.recorded + absl::Hours(1) - absl::Minutes(1));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_GT(*deleted, 0);
+  ASSERT_TRUE(cluster.archive().segments().front().gap.has_value());
+  EXPECT_EQ(cluster.history().RebuildAt(g.archived_through + 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(cluster.history().RebuildAt(g.installed).ok());
+
+  // Later it goes too (never past the newest snapshot); what was in it is
+  // then simply no longer retained.
+  deleted =
+      cluster.history().ApplyRetention(policy, g.recorded + absl::Hours(2));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(cluster.archive().GapAt(g.archived_through + 1), nullptr);
+  for (const SegmentInfo& s : cluster.archive().segments()) {
+    EXPECT_FALSE(s.gap.has_value());
+  }
+  const uint64_t oldest = *cluster.history().OldestRetainedPosition();
+  EXPECT_GE(oldest, g.installed);
+  absl::StatusOr<RebuildResult> gone =
+      cluster.history().RebuildAt(g.archived_through + 1);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_NE(gone.status().message().find("no longer retained"),
+            std::string::npos)
+      << gone.status();
   ExpectEveryPositionMatches(&cluster, oldest, cluster.position(), BaseSeed());
 }
 
