@@ -699,9 +699,9 @@ void Master::OnLeadership(bool leader) {
   info->mutable_address()->set_ip(options_.ip);
   info->mutable_address()->set_port(options_.masters[self_index_].port);
   info->set_version(kVersion);
+  OnElected(*info);  // before leader_options moves
   leader_ = std::make_unique<Leader>(std::move(leader_options), commands_.get(),
                                      &state_, [] { return absl::Now(); });
-  OnElected(*info);
   role_.store(Role::kLeading);
   LOG(INFO) << "leading at position " << applied_;
 }
