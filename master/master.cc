@@ -1140,14 +1140,14 @@ void Master::HandleSchedulerApi(http::Request request,
   });
 }
 
-// ---- Mesos's read-only endpoints (master/state_json.h) ------------------------
+// ---- Mesos's read-only endpoints (master/state_json.h) ---------------------
 
 namespace {
 
 // A read-only endpoint's 200 answer, wrapped for ?jsonp= as Mesos does; 400
 // for a callback that is not an identifier.
-http::Response ReadOnlyResponse(std::string json,
-                                const std::map<std::string, std::string>& query) {
+http::Response ReadOnlyResponse(
+    std::string json, const std::map<std::string, std::string>& query) {
   absl::StatusOr<JsonBody> body = WrapJsonp(std::move(json), query);
   if (!body.ok()) return http::Response::Error(400, body.status().message());
   http::Response response;
@@ -1179,8 +1179,8 @@ MasterIdentity Master::Identity() const {
     if (leader->host == self.host && leader->port == self.port) {
       identity.leader = identity.self;
     } else {
-      identity.leader = MasterEndpoint{"", leader->host, leader->host,
-                                       leader->port};
+      identity.leader =
+          MasterEndpoint{"", leader->host, leader->host, leader->port};
     }
   }
   identity.version = kVersion;

@@ -248,7 +248,7 @@ class Master {
   MasterIdentity Identity() const;
   const absl::Time start_time_ = absl::Now();
   absl::Time elected_time_ = absl::InfinitePast();  // master thread only
-  v1::MasterInfo elected_info_;                      // master thread only
+  v1::MasterInfo elected_info_;                     // master thread only
   // ---- end of the read-only endpoints' block ----------------------------
 
   // Created by the first MaybeFetchSnapshot(). Declared last so that it is

@@ -83,7 +83,7 @@ class Object {
   std::string text_;
 };
 
-// ---- Protobuf as Mesos's JSON::Protobuf prints it -----------------------------
+// ---- Protobuf as Mesos's JSON::Protobuf prints it ---------------------------
 
 std::string ProtoJson(const Message& message);
 
@@ -103,13 +103,11 @@ std::string ProtoValueJson(const Message& message, const Reflection* r,
       return absl::StrCat(repeated ? r->GetRepeatedInt64(message, field, index)
                                    : r->GetInt64(message, field));
     case FieldDescriptor::CPPTYPE_UINT32:
-      return absl::StrCat(repeated
-                              ? r->GetRepeatedUInt32(message, field, index)
-                              : r->GetUInt32(message, field));
+      return absl::StrCat(repeated ? r->GetRepeatedUInt32(message, field, index)
+                                   : r->GetUInt32(message, field));
     case FieldDescriptor::CPPTYPE_UINT64:
-      return absl::StrCat(repeated
-                              ? r->GetRepeatedUInt64(message, field, index)
-                              : r->GetUInt64(message, field));
+      return absl::StrCat(repeated ? r->GetRepeatedUInt64(message, field, index)
+                                   : r->GetUInt64(message, field));
     case FieldDescriptor::CPPTYPE_FLOAT:
       return Number(repeated ? r->GetRepeatedFloat(message, field, index)
                              : r->GetFloat(message, field));
@@ -167,8 +165,7 @@ std::string ProtoJson(const Message& message) {
       }
       object.Raw(field->name(), Array(items));
     } else if (r->HasField(message, field) ||
-               (field->has_default_value() &&
-                !field->options().deprecated())) {
+               (field->has_default_value() && !field->options().deprecated())) {
       object.Raw(field->name(), ProtoValueJson(message, r, field, -1));
     }
   }
@@ -188,7 +185,7 @@ void SetLegacyRole(v1::Resource* resource, const std::string& role) {
 }
 #pragma GCC diagnostic pop
 
-// ---- Mesos's models -----------------------------------------------------------
+// ---- Mesos's models ---------------------------------------------------------
 
 std::string SetText(const v1::MesosValue::Set& set) {
   return absl::StrCat("{", absl::StrJoin(set.item(), ", "), "}");
@@ -228,12 +225,12 @@ std::string DomainJson(const v1::DomainInfo& domain) {
   Object object;
   if (domain.has_fault_domain()) {
     const auto& fault = domain.fault_domain();
-    object.Raw("fault_domain",
-               Object()
-                   .Raw("region",
-                        Object().Str("name", fault.region().name()).Build())
-                   .Raw("zone", Object().Str("name", fault.zone().name()).Build())
-                   .Build());
+    object.Raw(
+        "fault_domain",
+        Object()
+            .Raw("region", Object().Str("name", fault.region().name()).Build())
+            .Raw("zone", Object().Str("name", fault.zone().name()).Build())
+            .Build());
   }
   return object.Build();
 }
@@ -292,7 +289,8 @@ std::string FullResourcesJson(const Resources& resources) {
 std::set<std::string> ReservationRoles(const Resources& resources) {
   std::set<std::string> roles;
   for (const v1::Resource& r : resources.ToProto()) {
-    if (r.reservations_size() > 0) roles.insert(r.reservations().rbegin()->role());
+    if (r.reservations_size() > 0)
+      roles.insert(r.reservations().rbegin()->role());
   }
   return roles;
 }
@@ -430,8 +428,8 @@ void AppendSlave(const MasterState& state, const v1::AgentRecord& agent,
   }
   const Resources total = state.TotalResources(id).value_or(Resources());
   object->Raw("resources", FlattenedResourcesJson(total))
-      .Raw("used_resources",
-           FlattenedResourcesJson(state.UsedResources(id).value_or(Resources())))
+      .Raw("used_resources", FlattenedResourcesJson(
+                                 state.UsedResources(id).value_or(Resources())))
       .Raw("offered_resources",
            FlattenedResourcesJson(
                state.OfferedResources(id).value_or(Resources())));
@@ -494,7 +492,7 @@ FrameworkTasks TasksOf(const MasterState& state,
     const v1::TaskRecord* record = state.FindTask(key.first, key.second);
     if (record == nullptr) continue;
     (record->task().state() == v1::TASK_UNREACHABLE ? tasks.unreachable
-                                                     : tasks.live)
+                                                    : tasks.live)
         .push_back(&record->task());
   }
   for (const v1::Task& task : framework.completed_tasks()) {
@@ -584,7 +582,8 @@ std::string FullFrameworkJson(const MasterState& state,
       .Raw("completed_tasks", tasks_json(tasks.completed));
 
   std::vector<std::string> offers;
-  for (const std::string& offer_id : state.OffersOfFramework(info.id().value())) {
+  for (const std::string& offer_id :
+       state.OffersOfFramework(info.id().value())) {
     const v1::OfferRecord* offer = state.FindOffer(offer_id);
     if (offer != nullptr) offers.push_back(OfferJson(offer->offer()));
   }
@@ -619,10 +618,9 @@ std::string FullFrameworkJson(const MasterState& state,
 
 // The task state counts of /master/state-summary (the states Mesos counts).
 constexpr v1::TaskState kSummaryStates[] = {
-    v1::TASK_STAGING,  v1::TASK_STARTING, v1::TASK_RUNNING,
-    v1::TASK_KILLING,  v1::TASK_FINISHED, v1::TASK_KILLED,
-    v1::TASK_FAILED,   v1::TASK_LOST,     v1::TASK_ERROR,
-    v1::TASK_UNREACHABLE};
+    v1::TASK_STAGING,  v1::TASK_STARTING,   v1::TASK_RUNNING, v1::TASK_KILLING,
+    v1::TASK_FINISHED, v1::TASK_KILLED,     v1::TASK_FAILED,  v1::TASK_LOST,
+    v1::TASK_ERROR,    v1::TASK_UNREACHABLE};
 
 using StateCounts = std::map<v1::TaskState, uint64_t>;
 
@@ -710,7 +708,8 @@ std::string FlattenedResourcesJson(const Resources& resources) {
     v1::Resource value;
     value.set_name(name);
     value.set_type(r.type());
-    if (r.type() == v1::MesosValue::RANGES) *value.mutable_ranges() = r.ranges();
+    if (r.type() == v1::MesosValue::RANGES)
+      *value.mutable_ranges() = r.ranges();
     if (r.type() == v1::MesosValue::SET) *value.mutable_set() = r.set();
     absl::StatusOr<Resources> one = Resources::FromProto(value);
     if (one.ok()) bare += *one;
@@ -718,9 +717,9 @@ std::string FlattenedResourcesJson(const Resources& resources) {
   std::map<std::string, std::string> fields;
   for (const auto& [name, value] : scalars) fields[name] = Number(value);
   for (const v1::Resource& r : bare.ToProto()) {
-    fields[r.name()] = Quote(r.type() == v1::MesosValue::RANGES
-                                 ? RangesToString(r.ranges())
-                                 : SetText(r.set()));
+    fields[r.name()] =
+        Quote(r.type() == v1::MesosValue::RANGES ? RangesToString(r.ranges())
+                                                 : SetText(r.set()));
   }
   Object object;
   for (const auto& [name, json] : fields) object.Raw(name, json);
@@ -796,19 +795,19 @@ std::string StateJson(const MasterState& state,
       .Raw("unregistered_frameworks", "[]");
 
   std::vector<std::string> masters;
-  for (const std::string& m : identity.cairn.masters) masters.push_back(Quote(m));
-  object.Raw(
-      "cairn",
-      Object()
-          .Raw("masters", Array(masters))
-          .Str("log_position", absl::StrCat(identity.cairn.log_position))
-          .Str("log_begin", absl::StrCat(identity.cairn.log_begin))
-          .Str("snapshot_position",
-               absl::StrCat(identity.cairn.snapshot_position))
-          .Str("last_applied", EventIdToString(state.last_applied()))
-          .Str("events_applied", absl::StrCat(state.events_applied()))
-          .Raw("unreachable_agents", Array(unreachable_ids))
-          .Build());
+  for (const std::string& m : identity.cairn.masters)
+    masters.push_back(Quote(m));
+  object.Raw("cairn",
+             Object()
+                 .Raw("masters", Array(masters))
+                 .Str("log_position", absl::StrCat(identity.cairn.log_position))
+                 .Str("log_begin", absl::StrCat(identity.cairn.log_begin))
+                 .Str("snapshot_position",
+                      absl::StrCat(identity.cairn.snapshot_position))
+                 .Str("last_applied", EventIdToString(state.last_applied()))
+                 .Str("events_applied", absl::StrCat(state.events_applied()))
+                 .Raw("unreachable_agents", Array(unreachable_ids))
+                 .Build());
   return object.Build();
 }
 
@@ -824,7 +823,8 @@ std::string StateSummaryJson(const MasterState& state,
   for (const v1::FrameworkRecord* f : frameworks) {
     const std::string& framework_id = f->info().id().value();
     const FrameworkTasks tasks = TasksOf(state, *f);
-    for (const auto* list : {&tasks.live, &tasks.unreachable, &tasks.completed}) {
+    for (const auto* list :
+         {&tasks.live, &tasks.unreachable, &tasks.completed}) {
       for (const v1::Task* task : *list) {
         const std::string& agent_id = task->agent_id().value();
         ++agent_counts[agent_id][task->state()];
@@ -933,21 +933,20 @@ std::string TasksJson(const MasterState& state, const TasksQuery& query) {
   // By the first status's timestamp; tasks without one sort as the oldest
   // (first when ascending, last when descending), as in Mesos.
   const bool ascending = query.ascending;
-  std::stable_sort(items.begin(), items.end(),
-                   [ascending](const Item& a, const Item& b) {
-                     const bool a_none = a.task->statuses().empty();
-                     const bool b_none = b.task->statuses().empty();
-                     if (a_none || b_none) {
-                       return ascending ? (a_none && !b_none)
-                                        : (!a_none && b_none);
-                     }
-                     const double ta = a.task->statuses(0).timestamp();
-                     const double tb = b.task->statuses(0).timestamp();
-                     return ascending ? ta < tb : ta > tb;
-                   });
+  std::stable_sort(
+      items.begin(), items.end(), [ascending](const Item& a, const Item& b) {
+        const bool a_none = a.task->statuses().empty();
+        const bool b_none = b.task->statuses().empty();
+        if (a_none || b_none) {
+          return ascending ? (a_none && !b_none) : (!a_none && b_none);
+        }
+        const double ta = a.task->statuses(0).timestamp();
+        const double tb = b.task->statuses(0).timestamp();
+        return ascending ? ta < tb : ta > tb;
+      });
   std::vector<std::string> out;
-  for (size_t i = query.offset;
-       i < items.size() && out.size() < query.limit; ++i) {
+  for (size_t i = query.offset; i < items.size() && out.size() < query.limit;
+       ++i) {
     out.push_back(TaskJson(*items[i].task, items[i].framework));
   }
   return Object().Raw("tasks", Array(out)).Build();
@@ -966,8 +965,7 @@ absl::StatusOr<JsonBody> WrapJsonp(
         "jsonp must be a JavaScript identifier (letters, digits, '_', '$', "
         "'.')");
   }
-  return JsonBody{"text/javascript",
-                  absl::StrCat(it->second, "(", json, ")")};
+  return JsonBody{"text/javascript", absl::StrCat(it->second, "(", json, ")")};
 }
 
 }  // namespace cairn::master

@@ -121,8 +121,9 @@ std::string FrameworksJson(
 // GET /master/slaves: slaves (each as in /master/state plus the
 // *_resources_full protobuf lists) and recovered_slaves (empty). With
 // `slave_id`, only that one.
-std::string SlavesJson(const MasterState& state,
-                       const std::optional<std::string>& slave_id = std::nullopt);
+std::string SlavesJson(
+    const MasterState& state,
+    const std::optional<std::string>& slave_id = std::nullopt);
 
 // The query of GET /master/tasks.
 struct TasksQuery {

@@ -21,7 +21,7 @@ using v1::Event;
 constexpr int64_t kSecond = 1000000000;
 constexpr int64_t kBase = 1700000000;  // event p happens at kBase + p seconds
 
-// ---- JSON reading helpers -----------------------------------------------------
+// ---- JSON reading helpers ---------------------------------------------------
 
 JsonValue Parse(const std::string& text) {
   absl::StatusOr<JsonValue> v = ParseJson(text);
@@ -80,7 +80,7 @@ std::vector<std::string> Ids(const JsonValue& array,
   return out;
 }
 
-// ---- Events ---------------------------------------------------------------------
+// ---- Events -----------------------------------------------------------------
 
 Resources Res(const std::string& text) {
   absl::StatusOr<Resources> r = Resources::Parse(text);
@@ -112,7 +112,8 @@ v1::FrameworkInfo Info(const std::string& id, bool multi_role) {
   info.set_hostname("sched.example");
   info.set_webui_url("http://sched.example/ui");
   if (multi_role) {
-    info.add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
+    info.add_capabilities()->set_type(
+        v1::FrameworkInfo::Capability::MULTI_ROLE);
     info.add_roles("web");
   } else {
 #pragma GCC diagnostic push
@@ -175,7 +176,7 @@ Event Ack(const std::string& framework, const std::string& task,
   return e;
 }
 
-// ---- The state every test reads -------------------------------------------------
+// ---- The state every test reads ---------------------------------------------
 //
 // Agents: a1 (active: a dynamic reservation for "web", tasks, an offer),
 // a2 (unreachable, with t3), a3 (removed), a4 (active, draining).
@@ -185,8 +186,9 @@ Event Ack(const std::string& framework, const std::string& task,
 class StateJsonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Event a1 = AgentRegistered("a1", "cpus:4;mem:4096;disk:100;"
-                                     "ports:[31000-31009]");
+    Event a1 = AgentRegistered("a1",
+                               "cpus:4;mem:4096;disk:100;"
+                               "ports:[31000-31009]");
     auto* info = a1.mutable_agent_registered()->mutable_info();
     auto* rack = info->add_attributes();
     rack->set_name("rack");
@@ -199,14 +201,14 @@ class StateJsonTest : public ::testing::Test {
     auto* fault = info->mutable_domain()->mutable_fault_domain();
     fault->mutable_region()->set_name("eu");
     fault->mutable_zone()->set_name("eu-1");
-    ApplyOk(a1);                                               // 1
-    ApplyOk(AgentRegistered("a2", "cpus:2;mem:1024"));         // 2
-    ApplyOk(AgentRegistered("a3", "cpus:1;mem:512"));          // 3
-    ApplyOk(AgentRegistered("a4", "cpus:1;mem:512"));          // 4
-    ApplyOk(Subscribed(Info("f1", /*multi_role=*/true)));      // 5
-    ApplyOk(Subscribed(Info("f2", /*multi_role=*/false)));     // 6
+    ApplyOk(a1);                                            // 1
+    ApplyOk(AgentRegistered("a2", "cpus:2;mem:1024"));      // 2
+    ApplyOk(AgentRegistered("a3", "cpus:1;mem:512"));       // 3
+    ApplyOk(AgentRegistered("a4", "cpus:1;mem:512"));       // 4
+    ApplyOk(Subscribed(Info("f1", /*multi_role=*/true)));   // 5
+    ApplyOk(Subscribed(Info("f2", /*multi_role=*/false)));  // 6
 
-    Event reserve;                                             // 7
+    Event reserve;  // 7
     reserve.mutable_resources_reserved()->mutable_agent_id()->set_value("a1");
     for (v1::Resource r : Res("cpus:1;mem:512").ToProto()) {
       auto* reservation = r.add_reservations();
@@ -293,11 +295,12 @@ class StateJsonTest : public ::testing::Test {
   uint64_t position_ = 0;
 };
 
-// ---- Resources --------------------------------------------------------------------
+// ---- Resources --------------------------------------------------------------
 
 TEST(FlattenedResourcesTest, HasMesosDefaultsAndSumsAcrossRoles) {
-  Resources r = Res("cpus:2;mem:1024;ports:[31000-31002];cpus(web):1.5;"
-                    "ports(web):[31005-31005]");
+  Resources r =
+      Res("cpus:2;mem:1024;ports:[31000-31002];cpus(web):1.5;"
+          "ports(web):[31005-31005]");
   JsonValue json = Parse(FlattenedResourcesJson(r));
   EXPECT_DOUBLE_EQ(Num(json, "cpus"), 3.5);
   EXPECT_DOUBLE_EQ(Num(json, "mem"), 1024);
@@ -333,7 +336,7 @@ TEST(FlattenedResourcesTest, RevocableAndSetResourcesAsMesosNamesThem) {
   EXPECT_EQ(Str(json, "zones"), "{a, b}");
 }
 
-// ---- /master/state ---------------------------------------------------------------
+// ---- /master/state ----------------------------------------------------------
 
 TEST_F(StateJsonTest, StateDescribesTheMasterAsMesosDoes) {
   JsonValue json = Parse(StateJson(state_, Identity()));
@@ -370,8 +373,7 @@ TEST_F(StateJsonTest, StateKeepsCairnFieldsUnderTheCairnObject) {
   EXPECT_EQ(Str(cairn, "log_position"), "42");
   EXPECT_EQ(Str(cairn, "log_begin"), "7");
   EXPECT_EQ(Str(cairn, "snapshot_position"), "30");
-  EXPECT_EQ(Str(cairn, "last_applied"),
-            EventIdToString(state_.last_applied()));
+  EXPECT_EQ(Str(cairn, "last_applied"), EventIdToString(state_.last_applied()));
   EXPECT_EQ(Strings(Get(cairn, "masters")),
             (std::vector<std::string>{"10.0.0.1:5050", "10.0.0.2:5050"}));
   EXPECT_EQ(Strings(Get(cairn, "unreachable_agents")),
@@ -490,8 +492,7 @@ TEST_F(StateJsonTest, FrameworkSplitsTasksAsMesosDoes) {
   const JsonValue* f1 = ById(Get(json, "frameworks"), "f1");
   ASSERT_NE(f1, nullptr);
   EXPECT_EQ(Ids(Get(*f1, "tasks")), (std::vector<std::string>{"t1", "t4"}));
-  EXPECT_EQ(Ids(Get(*f1, "unreachable_tasks")),
-            std::vector<std::string>{"t3"});
+  EXPECT_EQ(Ids(Get(*f1, "unreachable_tasks")), std::vector<std::string>{"t3"});
   EXPECT_EQ(Ids(Get(*f1, "completed_tasks")), std::vector<std::string>{"t2"});
 
   const JsonValue* t1 = ById(Get(*f1, "tasks"), "t1");
@@ -582,7 +583,7 @@ TEST_F(StateJsonTest, LabelsAreKeyValueObjects) {
   EXPECT_EQ(Str(labels.items[0], "value"), "ops");
 }
 
-// ---- /master/state-summary -------------------------------------------------------
+// ---- /master/state-summary --------------------------------------------------
 
 TEST_F(StateJsonTest, SummaryCountsTasksOfRegisteredFrameworks) {
   JsonValue json = Parse(StateSummaryJson(state_, Identity()));
@@ -613,7 +614,7 @@ TEST_F(StateJsonTest, SummaryCountsTasksOfRegisteredFrameworks) {
   EXPECT_EQ(Str(f1, "name"), "f1-name");
 }
 
-// ---- /master/frameworks, /master/slaves --------------------------------------------
+// ---- /master/frameworks, /master/slaves -------------------------------------
 
 TEST_F(StateJsonTest, FrameworksEndpointListsAllAndFiltersById) {
   JsonValue all = Parse(FrameworksJson(state_));
@@ -663,7 +664,7 @@ TEST_F(StateJsonTest, SlavesEndpointAddsFullResourcesAndFiltersById) {
   EXPECT_EQ(Get(a1, "offered_resources_full").items.size(), 3u);
 }
 
-// ---- /master/tasks ------------------------------------------------------------------
+// ---- /master/tasks ----------------------------------------------------------
 
 TEST_F(StateJsonTest, TasksAreNewestFirstByDefault) {
   JsonValue json = Parse(TasksJson(state_, TasksQuery()));
@@ -683,8 +684,8 @@ TEST_F(StateJsonTest, TasksAscendingWithOffsetAndLimit) {
 }
 
 TEST_F(StateJsonTest, TasksFilterByFrameworkAndTask) {
-  JsonValue by_framework = Parse(TasksJson(
-      state_, TasksQuery::FromQuery({{"framework_id", "f2"}})));
+  JsonValue by_framework =
+      Parse(TasksJson(state_, TasksQuery::FromQuery({{"framework_id", "f2"}})));
   EXPECT_EQ(Ids(Get(by_framework, "tasks")), std::vector<std::string>{"t5"});
   JsonValue by_task =
       Parse(TasksJson(state_, TasksQuery::FromQuery({{"task_id", "t3"}})));
@@ -703,7 +704,7 @@ TEST(TasksQueryTest, MalformedOrNegativeNumbersTakeDefaults) {
   EXPECT_EQ(defaults.limit, 100u);
 }
 
-// ---- /master/flags, jsonp ----------------------------------------------------------
+// ---- /master/flags, jsonp ---------------------------------------------------
 
 TEST(FlagsJsonTest, WrapsFlagsAsStrings) {
   EXPECT_EQ(FlagsJson({{"port", "5050"}, {"quiet", "true"}}),
@@ -727,7 +728,8 @@ TEST(WrapJsonpTest, CallbackWrapsAsJavascript) {
 }
 
 TEST(WrapJsonpTest, RejectsCallbacksThatAreNotIdentifiers) {
-  for (const char* bad : {"", "alert(1);x", "a..b", "1abc", "a b", "</script>"}) {
+  for (const char* bad :
+       {"", "alert(1);x", "a..b", "1abc", "a b", "</script>"}) {
     absl::StatusOr<JsonBody> body = WrapJsonp("{}", {{"jsonp", bad}});
     EXPECT_EQ(body.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }

@@ -288,8 +288,7 @@ TEST_F(MasterStateEndpointsTest, JsonpWrapsTheBodyAsJavascript) {
   EXPECT_EQ(response->headers.Get("Content-Type"), "text/javascript");
   ASSERT_TRUE(absl::StartsWith(response->body, "cb(")) << response->body;
   ASSERT_TRUE(absl::EndsWith(response->body, ")"));
-  const std::string inner =
-      response->body.substr(3, response->body.size() - 4);
+  const std::string inner = response->body.substr(3, response->body.size() - 4);
   absl::StatusOr<JsonValue> json = ParseJson(inner);
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_TRUE(json->Find("slaves") != nullptr);
@@ -301,8 +300,8 @@ TEST_F(MasterStateEndpointsTest, JsonpWrapsTheBodyAsJavascript) {
   EXPECT_TRUE(absl::StartsWith(flags->body, "a.b_1({\"flags\":"))
       << flags->body;
 
-  absl::StatusOr<http::Response> bad = cluster_->Request(
-      0, "GET", "/master/tasks?jsonp=alert(1)%3Bx");
+  absl::StatusOr<http::Response> bad =
+      cluster_->Request(0, "GET", "/master/tasks?jsonp=alert(1)%3Bx");
   ASSERT_TRUE(bad.ok()) << bad.status();
   EXPECT_EQ(bad->status, 400) << bad->body;
 }
