@@ -24,6 +24,7 @@
 #include "cairn/v1/scheduler.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "log/transport.h"
+#include "monitoring/metrics_http.h"
 
 namespace cairn::master {
 
@@ -289,9 +290,11 @@ class Master::LogAdapter : public EventLog {
   explicit LogAdapter(Master* master) : master_(master) {}
   void Append(std::string entry, AppendDone done) override {
     Master* master = master_;
+    const absl::Time start = absl::Now();  // registrar/state_store_ms
     master_->log_->Append(
         std::move(entry),
-        [master, done = std::move(done)](absl::StatusOr<log::Position> p) {
+        [master, start, done = std::move(done)](absl::StatusOr<log::Position> p) {
+          if (p.ok()) master->metrics_->RecordAppend(absl::Now() - start);
           master->Post([done, p] {
             if (!p.ok()) {
               done(p.status());
@@ -428,6 +431,8 @@ absl::Status Master::Init() {
   commands_ = std::make_unique<CommandPath>(
       log_adapter_.get(), [] { return absl::Now(); },
       [this](absl::Status why) { Post([this, why] { StepDown(why); }); });
+
+  InitMetrics();
 
   // Recovery: the newest snapshot plus whatever this replica has learned;
   // the tail thread folds the rest as it arrives.
@@ -711,6 +716,7 @@ void Master::StepDown(const absl::Status& why) {
   // Pending requests are answered (503) while the Leader still exists; then
   // it ends every agent and scheduler stream.
   commands_->StepDown(why);
+  if (leader_ != nullptr) metrics_->OnLeaderEnding(*leader_);
   leader_.reset();
   for (const auto& observer : stepdown_observers_) observer();
   role_.store(Role::kStandby);
@@ -736,6 +742,7 @@ void Master::TickLoop() {
         tick_posted_ = false;
       }
       if (leader_ != nullptr) leader_->Tick(absl::Now());
+      PublishMetrics();
     });
     cv_.notify_all();
   }
@@ -777,6 +784,30 @@ void Master::TailLoop() {
   }
 }
 
+// ---- metrics ----------------------------------------------------------------
+
+void Master::InitMetrics() {
+  MasterMetrics::Sources sources;
+  sources.elected = [this] { return role_.load() == Role::kLeading; };
+  sources.event_queue_length = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size();
+  };
+  sources.log_status = [this] { return log_->Status(); };
+  sources.applied = [this] { return applied_published_.load(); };
+  sources.replica_id = static_cast<uint32_t>(self_index_ + 1);
+  sources.ensemble_size = options_.masters.size();
+  sources.start_time = start_time_;
+  metrics_ = std::make_unique<MasterMetrics>(&metrics_registry_,
+                                             std::move(sources));
+  applied_observers_.push_back(
+      [this](const v1::Event& event) { metrics_->OnEventApplied(event); });
+}
+
+void Master::PublishMetrics() {
+  metrics_->Publish(state_, applied_, leader_.get());
+}
+
 // ---- HTTP -------------------------------------------------------------------
 
 std::optional<MasterAddress> Master::KnownLeader() const {
@@ -812,6 +843,7 @@ bool Master::RedirectUnlessLeading(const http::Request& request,
 }
 
 void Master::RegisterRoutes() {
+  monitoring::ServeMetrics(http_.get(), &metrics_registry_);
   http_->HandleSync("GET", "/health", [](const http::Request&) {
     return http::Response::Text(200, "");
   });
@@ -1030,6 +1062,7 @@ void Master::HandleAgentApi(http::Request request,
     r->Respond(*std::move(bad));
     return;
   }
+  metrics_->OnAgentCall(call);
   const std::string stream_id = request.headers.Get("X-Cairn-Stream-Id");
   const CommandContext context = ContextOf(request);
   if (call.type() != v1::AgentCall::SUBSCRIBE) {
@@ -1091,6 +1124,7 @@ void Master::HandleSchedulerApi(http::Request request,
     r->Respond(*std::move(bad));
     return;
   }
+  metrics_->OnSchedulerCall(call);
   const CommandContext context = ContextOf(request);
   if (call.type() != v1::scheduler::Call::SUBSCRIBE) {
     const std::string stream_id = request.headers.Get("Mesos-Stream-Id");

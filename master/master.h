@@ -46,13 +46,16 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/http_server.h"
 #include "log/replicated_log.h"
 #include "master/command_path.h"
 #include "master/leader.h"
+#include "master/master_metrics.h"
 #include "master/state.h"
 #include "master/state_json.h"
+#include "monitoring/metrics.h"
 #include "recovery/archive.h"
 #include "recovery/history.h"
 #include "recovery/snapshot_fetch.h"
@@ -182,6 +185,18 @@ class Master {
 
   const MasterOptions options_;
   const size_t self_index_;  // into options_.masters
+
+  // ---- metrics (master/master_metrics.h) ---------------------------------
+  // GET /metrics/snapshot and GET /metrics on every master. Declared before
+  // the log and the threads so that it outlives them; scrapes (HTTP
+  // threads) end when http_ stops.
+  // Creates metrics_ and hooks it to the fold (before the first Rebuild).
+  void InitMetrics();
+  // Master thread: refreshes the state gauges (called on every tick).
+  void PublishMetrics();
+  monitoring::Registry metrics_registry_;
+  std::unique_ptr<MasterMetrics> metrics_;
+  // ---- end of metrics -----------------------------------------------------
 
   std::unique_ptr<log::ReplicatedLog> log_;
   std::unique_ptr<LogAdapter> log_adapter_;
