@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,12 +78,94 @@ struct ReportedTask {
   }
 };
 
+// A task as the leader's GET /master/state lists it.
+struct StateTask {
+  std::string agent_id;
+  std::string state;  // "TASK_RUNNING", ...
+  std::string list;   // tasks, unreachable_tasks or completed_tasks
+
+  bool operator==(const StateTask& other) const {
+    return agent_id == other.agent_id && state == other.state &&
+           list == other.list;
+  }
+};
+
+// The agents, frameworks and tasks in the leader's GET /master/state
+// (Mesos's shape, master/state_json.h).
+struct StateView {
+  std::set<std::string> agents;  // slaves[].id
+  // frameworks[] (not completed): id -> "connected" / "active".
+  std::map<std::string, bool> connected;
+  std::map<std::string, bool> active;
+  std::set<std::string> completed_frameworks;
+  // Every task of every framework, by "<framework id>/<task id>".
+  std::map<std::string, StateTask> tasks;
+
+  std::set<std::string> FrameworkIds() const {
+    std::set<std::string> ids;
+    for (const auto& [id, connected_flag] : connected) ids.insert(id);
+    return ids;
+  }
+};
+
+std::string Describe(const std::map<std::string, StateTask>& tasks) {
+  std::string text;
+  for (const auto& [id, task] : tasks) {
+    absl::StrAppend(&text, id, "@", task.agent_id, "=", task.state, "(",
+                    task.list, ") ");
+  }
+  return text;
+}
+
+// Parses GET /master/state.
+absl::StatusOr<StateView> ParseState(const std::string& body) {
+  absl::StatusOr<JsonValue> json = ParseJson(body);
+  if (!json.ok()) return json.status();
+  const JsonValue* slaves = json->Find("slaves");
+  const JsonValue* frameworks = json->Find("frameworks");
+  const JsonValue* completed = json->Find("completed_frameworks");
+  if (slaves == nullptr || frameworks == nullptr || completed == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not Mesos's /master/state: ", body.substr(0, 200)));
+  }
+  StateView view;
+  for (const JsonValue& slave : slaves->items) {
+    view.agents.insert(slave.Text("id").value_or(""));
+  }
+  auto add_tasks = [&view](const JsonValue& framework) {
+    for (const char* list :
+         {"tasks", "unreachable_tasks", "completed_tasks"}) {
+      const JsonValue* tasks = framework.Find(list);
+      if (tasks == nullptr) continue;
+      for (const JsonValue& task : tasks->items) {
+        view.tasks[absl::StrCat(task.Text("framework_id").value_or(""), "/",
+                                task.Text("id").value_or(""))] =
+            StateTask{task.Text("slave_id").value_or(""),
+                      task.Text("state").value_or(""), list};
+      }
+    }
+  };
+  for (const JsonValue& framework : frameworks->items) {
+    const std::string id = framework.Text("id").value_or("");
+    view.connected[id] = framework.Bool("connected").value_or(false);
+    view.active[id] = framework.Bool("active").value_or(false);
+    add_tasks(framework);
+  }
+  for (const JsonValue& framework : completed->items) {
+    view.completed_frameworks.insert(framework.Text("id").value_or(""));
+    add_tasks(framework);
+  }
+  return view;
+}
+
 // What the masters report about the cluster.
 struct Reported {
   // From /master/replica (equal on every master; see WaitForEqualStates).
   uint64_t agents = 0;
   uint64_t frameworks = 0;
   uint64_t tasks = 0;
+  // The leader's GET /master/state.
+  StateView state;
   // The framework's live tasks by id, from the leader's RECONCILE answers.
   std::map<std::string, ReportedTask> live_tasks;
 
@@ -240,34 +323,111 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     return filters;
   }
 
+  // Applies the framework's OFFERS and RESCIND events to `offers_`, in
+  // arrival order: every queued one, then, while `offers_` has no offer on
+  // an agent `wanted` accepts, whatever arrives before `deadline`.
+  void TakeOffers(const std::function<bool(const std::string&)>& wanted,
+                  absl::Time deadline) {
+    auto is_offer_event = [](const Event& e) {
+      return e.type() == Event::OFFERS || e.type() == Event::RESCIND;
+    };
+    auto has_wanted = [&] {
+      for (const auto& [id, offer] : offers_) {
+        if (wanted(offer.agent_id().value())) return true;
+      }
+      return false;
+    };
+    while (true) {
+      // Queued events first (a deadline in the past never waits).
+      const absl::Time until = has_wanted() ? absl::InfinitePast() : deadline;
+      absl::StatusOr<Event> event = scheduler_->WaitForEvent(is_offer_event, until);
+      if (!event.ok()) {
+        ASSERT_TRUE(has_wanted()) << "no usable offer: " << event.status();
+        return;
+      }
+      if (event->type() == Event::RESCIND) {
+        offers_.erase(event->rescind().offer_id().value());
+        continue;
+      }
+      for (const v1::Offer& offer : event->offers().offers()) {
+        offers_[offer.id().value()] = offer;
+      }
+    }
+  }
+
+  // An outstanding offer on `agent_id` (which TakeOffers() found), removed
+  // from `offers_`.
+  v1::Offer UseOffer(const std::string& agent_id) {
+    for (auto it = offers_.begin(); it != offers_.end(); ++it) {
+      if (it->second.agent_id().value() == agent_id) {
+        v1::Offer offer = std::move(it->second);
+        offers_.erase(it);
+        return offer;
+      }
+    }
+    ADD_FAILURE() << "no offer on " << agent_id;
+    return v1::Offer();
+  }
+
   // Takes one offer from each agent and launches `per_agent` tasks
   // ("task-<agent>-<n>") on each; the unused rest is refused for an hour,
   // so the state stops changing. Fills `agent_of_task` (task id -> agent
-  // id).
+  // id). REQUIRES: no failover since the agents subscribed (their offers
+  // are not rescinded meanwhile).
   void LaunchOnEveryAgent(int per_agent,
                           std::map<std::string, std::string>* agent_of_task) {
-    std::map<std::string, v1::Offer> offers;
     const absl::Time deadline = absl::Now() + kTimeout;
-    while (offers.size() < agents_.size()) {
-      absl::StatusOr<Event> event =
-          scheduler_->NextEvent(Event::OFFERS, deadline);
-      ASSERT_TRUE(event.ok()) << event.status();
-      for (const v1::Offer& offer : event->offers().offers()) {
-        if (!offers.emplace(offer.agent_id().value(), offer).second) {
-          ASSERT_TRUE(scheduler_->Decline({offer.id()}).ok());
-        }
-      }
-    }
     for (size_t a = 0; a < agents_.size(); ++a) {
-      const v1::Offer& offer = offers.at(agent_ids_[a].value());
+      const std::string agent_id = agent_ids_[a].value();
+      ASSERT_NO_FATAL_FAILURE(TakeOffers(
+          [&agent_id](const std::string& id) { return id == agent_id; },
+          deadline));
+      const v1::Offer offer = UseOffer(agent_id);
       std::vector<v1::TaskInfo> tasks;
       for (int t = 0; t < per_agent; ++t) {
         tasks.push_back(CommandTask(absl::StrCat("task-", a, "-", t)));
-        (*agent_of_task)[tasks.back().task_id().value()] =
-            agent_ids_[a].value();
+        (*agent_of_task)[tasks.back().task_id().value()] = agent_id;
       }
       absl::Status launched = scheduler_->Launch(offer, tasks, RefuseForAnHour());
       ASSERT_TRUE(launched.ok()) << launched;
+    }
+  }
+
+  // Launches `task` on any agent offering room, retrying with the next
+  // offer while the master answers that the offer was no longer valid (an
+  // offer may be rescinded after it was taken, e.g. when its agent
+  // reregisters with a new leader). Acknowledges the TASK_RUNNING update
+  // and returns the index of the agent that runs it.
+  void LaunchSomewhere(const v1::TaskInfo& task, int* agent_index) {
+    const absl::Time deadline = absl::Now() + kTimeout;
+    while (true) {
+      ASSERT_NO_FATAL_FAILURE(
+          TakeOffers([](const std::string&) { return true; }, deadline));
+      const v1::Offer offer = UseOffer(offers_.begin()->second.agent_id().value());
+      ASSERT_TRUE(scheduler_->Launch(offer, {task}, RefuseForAnHour()).ok());
+      absl::StatusOr<Event> update = scheduler_->WaitForEvent(
+          [&task](const Event& e) {
+            return e.type() == Event::UPDATE &&
+                   e.update().status().task_id().value() ==
+                       task.task_id().value();
+          },
+          deadline);
+      ASSERT_TRUE(update.ok()) << update.status();
+      const v1::TaskStatus& status = update->update().status();
+      if (status.reason() == v1::TaskStatus::REASON_INVALID_OFFERS) {
+        EXPECT_TRUE(status.uuid().empty());
+        continue;
+      }
+      ASSERT_EQ(status.state(), v1::TASK_RUNNING) << status.DebugString();
+      ASSERT_FALSE(status.uuid().empty());
+      ASSERT_TRUE(scheduler_->Acknowledge(status).ok());
+      acknowledged_.insert(status.uuid());
+      for (size_t a = 0; a < agent_ids_.size(); ++a) {
+        if (agent_ids_[a].value() == offer.agent_id().value()) {
+          *agent_index = static_cast<int>(a);
+        }
+      }
+      return;
     }
   }
 
@@ -348,15 +508,19 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     }
   }
 
-  // Expects no UPDATE (with a uuid) among the framework's queued events, and
-  // drops them all. Called after a reconciliation, whose answers follow any
-  // pending update on the stream.
+  // Expects no UPDATE (with a uuid) among the framework's queued events,
+  // and drops those. Called after a reconciliation, whose answers follow any
+  // pending update on the stream. Other events (OFFERS...) stay queued.
   void ExpectNoUpdateQueued(const std::string& when) {
-    for (const Event& event : scheduler_->TakeEvents()) {
-      EXPECT_FALSE(IsUpdate(event))
-          << "update of " << event.update().status().task_id().value()
-          << " to " << v1::TaskState_Name(event.update().status().state())
-          << " delivered " << when;
+    while (true) {
+      // A deadline in the past: only what is queued already.
+      absl::StatusOr<Event> event =
+          scheduler_->WaitForEvent(IsUpdate, absl::InfinitePast());
+      if (!event.ok()) return;
+      ADD_FAILURE() << "update of " << event->update().status().task_id().value()
+                    << " to "
+                    << v1::TaskState_Name(event->update().status().state())
+                    << " delivered " << when;
     }
   }
 
@@ -397,18 +561,59 @@ class MasterAgentsFailoverTest : public ::testing::Test {
   }
 
   // What the masters in `indices` report, once their states are equal.
-  absl::StatusOr<Reported> Report(const std::vector<int>& indices,
+  // GET /master/state of master `i`. Errors: the transport's, or
+  // kUnavailable naming the status when the answer is not 200.
+  absl::StatusOr<StateView> GetState(int i) {
+    absl::StatusOr<http::Response> response =
+        cluster_->Request(i, "GET", "/master/state");
+    if (!response.ok()) return response.status();
+    if (response->status != 200) {
+      return absl::UnavailableError(absl::StrCat(
+          "GET /master/state: ", response->status, " ", response->body));
+    }
+    return ParseState(response->body);
+  }
+
+  // Polls the leader's /master/state until `condition` holds of it; the
+  // last view. kDeadlineExceeded after kTimeout.
+  absl::StatusOr<StateView> WaitForState(
+      int leader, const std::function<bool(const StateView&)>& condition) {
+    const absl::Time deadline = absl::Now() + kTimeout;
+    absl::StatusOr<StateView> view;
+    while (true) {
+      view = GetState(leader);
+      if (view.ok() && condition(*view)) return view;
+      if (absl::Now() >= deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "/master/state: ",
+            view.ok() ? Describe(view->tasks) : view.status().ToString()));
+      }
+      absl::SleepFor(kPollPause);
+    }
+  }
+
+  // What the masters in `indices` report once their states are equal:
+  // counts from /master/replica, the leader's /master/state, and the
+  // leader's answers to a reconciliation.
+  absl::StatusOr<Reported> Report(int leader, const std::vector<int>& indices,
                                   uint64_t min_applied,
                                   MasterReplica* replica_out = nullptr) {
     absl::StatusOr<MasterReplica> replica =
         cluster_->WaitForEqualStates(indices, min_applied);
     if (!replica.ok()) return replica.status();
+    if (replica->leader != cluster_->Address(leader)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the leader is ", replica->leader, ", not ", cluster_->Address(leader)));
+    }
     absl::StatusOr<JsonValue> json = ParseJson(replica->json);
     if (!json.ok()) return json.status();
     Reported reported;
     reported.agents = json->Uint("agents").value_or(0);
     reported.frameworks = json->Uint("frameworks").value_or(0);
     reported.tasks = json->Uint("tasks").value_or(0);
+    absl::StatusOr<StateView> state = GetState(leader);
+    if (!state.ok()) return state.status();
+    reported.state = *std::move(state);
     absl::StatusOr<std::map<std::string, ReportedTask>> tasks =
         ReconcileTasks();
     if (!tasks.ok()) return tasks.status();
@@ -417,14 +622,53 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     return reported;
   }
 
-  // Expects `after` to report exactly what `before` did.
+  // Expects `after` to report exactly the agents, frameworks and tasks
+  // (ids, states, agents) `before` did. Whether a framework is connected is
+  // not compared: see ExpectFrameworkConnected.
   static void ExpectSameReport(const Reported& before, const Reported& after) {
     EXPECT_EQ(after.agents, before.agents);
     EXPECT_EQ(after.frameworks, before.frameworks);
     EXPECT_EQ(after.tasks, before.tasks);
+    EXPECT_EQ(after.state.agents, before.state.agents);
+    EXPECT_EQ(after.state.FrameworkIds(), before.state.FrameworkIds());
+    EXPECT_EQ(after.state.completed_frameworks,
+              before.state.completed_frameworks);
+    EXPECT_EQ(after.state.tasks, before.state.tasks)
+        << "before: " << Describe(before.state.tasks)
+        << "\nafter: " << Describe(after.state.tasks);
     EXPECT_EQ(after.live_tasks, before.live_tasks)
         << "before: " << Describe(before.live_tasks)
         << "\nafter: " << Describe(after.live_tasks);
+  }
+
+  // Expects the framework listed as connected and active.
+  void ExpectFrameworkConnected(const StateView& state) {
+    EXPECT_TRUE(state.connected.count(framework_id_.value()) > 0 &&
+                state.connected.at(framework_id_.value()))
+        << framework_id_.value();
+    EXPECT_TRUE(state.active.count(framework_id_.value()) > 0 &&
+                state.active.at(framework_id_.value()))
+        << framework_id_.value();
+  }
+
+  // After an election and before the framework resubscribes: the new
+  // leader lists every agent, framework and task of `before`, and shows the
+  // framework disconnected (its failover timeout runs).
+  void ExpectKnownBeforeResubscription(int leader, const Reported& before) {
+    const std::string id = framework_id_.value();
+    absl::StatusOr<StateView> state =
+        WaitForState(leader, [&id](const StateView& view) {
+          auto it = view.connected.find(id);
+          return it != view.connected.end() && !it->second;
+        });
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_EQ(state->agents, before.state.agents);
+    EXPECT_EQ(state->FrameworkIds(), before.state.FrameworkIds());
+    EXPECT_EQ(state->completed_frameworks, before.state.completed_frameworks);
+    EXPECT_EQ(state->tasks, before.state.tasks)
+        << "before: " << Describe(before.state.tasks)
+        << "\nat election: " << Describe(state->tasks);
+    EXPECT_FALSE(state->active.at(id));
   }
 
   // Resubscribes the framework once its stream with the old leader ended
@@ -455,6 +699,8 @@ class MasterAgentsFailoverTest : public ::testing::Test {
   std::unique_ptr<SchedulerClient> scheduler_;
   v1::FrameworkID framework_id_;
   std::vector<v1::AgentID> agent_ids_;
+  // Offers the framework holds (OFFERS less RESCINDs less used), by id.
+  std::map<std::string, v1::Offer> offers_;
   // Uuids of the UPDATEs the framework acknowledged (answered 202).
   std::set<std::string> acknowledged_;
   int reconciliations_ = 0;
@@ -478,8 +724,22 @@ TEST_F(MasterAgentsFailoverTest,
 
   MasterReplica replica_before_kill;
   absl::StatusOr<Reported> before_kill =
-      Report({0, 1, 2}, 1, &replica_before_kill);
+      Report(leader, {0, 1, 2}, 1, &replica_before_kill);
   ASSERT_TRUE(before_kill.ok()) << before_kill.status();
+  EXPECT_EQ(before_kill->state.agents,
+            std::set<std::string>({agent_ids_[0].value(),
+                                   agent_ids_[1].value()}));
+  EXPECT_EQ(before_kill->state.FrameworkIds(),
+            std::set<std::string>({framework_id_.value()}));
+  ExpectFrameworkConnected(before_kill->state);
+  ASSERT_EQ(before_kill->state.tasks.size(), agent_of_task.size())
+      << Describe(before_kill->state.tasks);
+  for (const auto& [id, agent] : agent_of_task) {
+    EXPECT_EQ(before_kill->state.tasks[absl::StrCat(framework_id_.value(), "/",
+                                                    id)],
+              (StateTask{agent, "TASK_RUNNING", "tasks"}))
+        << id;
+  }
   EXPECT_EQ(before_kill->agents, static_cast<uint64_t>(kAgents));
   EXPECT_EQ(before_kill->frameworks, 1u);
   EXPECT_EQ(before_kill->tasks, static_cast<uint64_t>(kAgents * kTasksPerAgent));
@@ -497,20 +757,23 @@ TEST_F(MasterAgentsFailoverTest,
   int next = -1;
   ASSERT_NO_FATAL_FAILURE(KillLeader(leader, &survivors, &next));
 
-  // Before anyone resubscribed, it already knows them all (from the log).
+  // Before the framework resubscribed, the new leader knows everything
+  // (from the log) and shows the framework disconnected.
   std::optional<MasterReplica> at_election = cluster_->GetReplica(next);
   ASSERT_TRUE(at_election.has_value());
   EXPECT_EQ(Counts(*at_election), Counts(replica_before_kill))
       << at_election->json;
+  ASSERT_NO_FATAL_FAILURE(ExpectKnownBeforeResubscription(next, *before_kill));
 
   // The agents resubscribe by themselves, the framework when told to.
   ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
   ASSERT_NO_FATAL_FAILURE(WaitForAgentsResubscribed(2));
   WaitForAgentsQuiet();
 
-  absl::StatusOr<Reported> after_kill = Report(survivors, 1);
+  absl::StatusOr<Reported> after_kill = Report(next, survivors, 1);
   ASSERT_TRUE(after_kill.ok()) << after_kill.status();
   ExpectSameReport(*before_kill, *after_kill);
+  ExpectFrameworkConnected(after_kill->state);
   ExpectEachLaunchOnce(kAgents * kTasksPerAgent);
   // Every update was acknowledged before the kill: the new leader (which
   // sends pending updates right after SUBSCRIBED, before any
@@ -519,29 +782,10 @@ TEST_F(MasterAgentsFailoverTest,
 
   // ---- 3. One more task through the new leader, to TASK_FINISHED ---------
   ASSERT_TRUE(scheduler_->Revive().ok());
-  absl::StatusOr<Event> offer_event =
-      scheduler_->NextEvent(Event::OFFERS, absl::Now() + kTimeout);
-  ASSERT_TRUE(offer_event.ok()) << offer_event.status();
-  ASSERT_GT(offer_event->offers().offers_size(), 0);
-  const v1::Offer& extra_offer = offer_event->offers().offers(0);
-  std::vector<v1::OfferID> others;
-  for (const v1::Offer& offer : offer_event->offers().offers()) {
-    if (offer.id().value() != extra_offer.id().value()) {
-      others.push_back(offer.id());
-    }
-  }
-  if (!others.empty()) {
-    ASSERT_TRUE(scheduler_->Decline(others, RefuseForAnHour()).ok());
-  }
-  int extra_agent = -1;
-  for (int a = 0; a < kAgents; ++a) {
-    if (agent_ids_[a].value() == extra_offer.agent_id().value()) extra_agent = a;
-  }
-  ASSERT_NE(extra_agent, -1) << extra_offer.agent_id().value();
   const v1::TaskInfo extra = CommandTask("task-extra");
-  ASSERT_TRUE(
-      scheduler_->Launch(extra_offer, {extra}, RefuseForAnHour()).ok());
-  ASSERT_NO_FATAL_FAILURE(TakeUpdates(1, v1::TASK_RUNNING));
+  int extra_agent = -1;
+  ASSERT_NO_FATAL_FAILURE(LaunchSomewhere(extra, &extra_agent));
+  ASSERT_NE(extra_agent, -1);
   FakeAgent* runner = agents_[extra_agent].get();
   ASSERT_TRUE(runner->WaitUntil(
       [runner] { return runner->unacknowledged_updates() == 0; },
@@ -570,14 +814,23 @@ TEST_F(MasterAgentsFailoverTest,
   ASSERT_TRUE(cluster_->WaitForHealth(leader, absl::Now() + kTimeout));
 
   MasterReplica replica_before_stop;
-  absl::StatusOr<Reported> before_stop =
-      Report({0, 1, 2}, replica_before_kill.applied + 1, &replica_before_stop);
+  absl::StatusOr<Reported> before_stop = Report(
+      next, {0, 1, 2}, replica_before_kill.applied + 1, &replica_before_stop);
   ASSERT_TRUE(before_stop.ok()) << before_stop.status();
-  // The finished task is no longer live; the others are as before the kill.
+  // The finished task is completed; the others are as before the kill.
   EXPECT_EQ(before_stop->live_tasks, before_kill->live_tasks)
       << Describe(before_stop->live_tasks);
   EXPECT_EQ(before_stop->agents, before_kill->agents);
   EXPECT_EQ(before_stop->frameworks, before_kill->frameworks);
+  EXPECT_EQ(before_stop->state.agents, before_kill->state.agents);
+  EXPECT_EQ(before_stop->state.FrameworkIds(),
+            before_kill->state.FrameworkIds());
+  std::map<std::string, StateTask> expected_tasks = before_kill->state.tasks;
+  expected_tasks[absl::StrCat(framework_id_.value(), "/task-extra")] =
+      StateTask{agent_ids_[extra_agent].value(), "TASK_FINISHED",
+                "completed_tasks"};
+  EXPECT_EQ(before_stop->state.tasks, expected_tasks)
+      << Describe(before_stop->state.tasks);
 
   // ---- 4. Stop all three masters, start them again -----------------------
   for (int i = 0; i < 3; ++i) cluster_->Kill(i);
@@ -605,14 +858,16 @@ TEST_F(MasterAgentsFailoverTest,
   absl::StatusOr<int> third = cluster_->WaitForLeader({0, 1, 2});
   ASSERT_TRUE(third.ok()) << third.status();
   ASSERT_TRUE(WaitUntilServing(*third, absl::Now() + kTimeout));
+  ASSERT_NO_FATAL_FAILURE(ExpectKnownBeforeResubscription(*third, *before_stop));
   ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
   ASSERT_NO_FATAL_FAILURE(WaitForAgentsResubscribed(3));
   WaitForAgentsQuiet();
   MasterReplica replica_after_restart;
-  absl::StatusOr<Reported> after_restart =
-      Report({0, 1, 2}, replica_before_stop.applied, &replica_after_restart);
+  absl::StatusOr<Reported> after_restart = Report(
+      *third, {0, 1, 2}, replica_before_stop.applied, &replica_after_restart);
   ASSERT_TRUE(after_restart.ok()) << after_restart.status();
   ExpectSameReport(*before_stop, *after_restart);
+  ExpectFrameworkConnected(after_restart->state);
   ExpectEachLaunchOnce(kAgents * kTasksPerAgent + 1);
   ExpectNoUpdateQueued("again after the restart");
 }
@@ -676,13 +931,24 @@ TEST_F(MasterAgentsFailoverTest,
   EXPECT_EQ(finished.back().uuid(), finished_uuid);
 
   WaitForAgentsQuiet();
-  absl::StatusOr<Reported> after = Report(survivors, 1);
+  absl::StatusOr<Reported> after = Report(next, survivors, 1);
   ASSERT_TRUE(after.ok()) << after.status();
   ASSERT_EQ(after->live_tasks.size(), 1u) << Describe(after->live_tasks);
   EXPECT_EQ(after->live_tasks.begin()->first, running[1].task_id().value());
   EXPECT_EQ(after->live_tasks.begin()->second.state, v1::TASK_RUNNING);
   EXPECT_EQ(after->agents, 1u);
   EXPECT_EQ(after->frameworks, 1u);
+  const std::string agent_id = agent_ids_[0].value();
+  EXPECT_EQ(after->state.tasks,
+            (std::map<std::string, StateTask>{
+                {absl::StrCat(framework_id_.value(), "/",
+                              finished_task.value()),
+                 {agent_id, "TASK_FINISHED", "completed_tasks"}},
+                {absl::StrCat(framework_id_.value(), "/",
+                              running[1].task_id().value()),
+                 {agent_id, "TASK_RUNNING", "tasks"}}}))
+      << Describe(after->state.tasks);
+  ExpectFrameworkConnected(after->state);
   ExpectNoUpdateQueued("again after its acknowledgement");
   ExpectEachLaunchOnce(2);
   EXPECT_EQ(agent->stray_acknowledgements(), 0u);
