@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 
@@ -1962,6 +1964,7 @@ void Leader::Tick(absl::Time now) {
 
   ExpireOffers(now);
   MaybeAllocate(now);
+  CheckDrainingAgents();  // Operator API: DRAIN_AGENT's AgentDrained
 }
 
 void Leader::ExpireOffers(absl::Time now) {
@@ -2057,6 +2060,791 @@ void Leader::MaybeAllocate(absl::Time now) {
     }
   };
   request.on_failure = [this](const absl::Status&) { allocating_ = false; };
+  Submit(std::move(request));
+}
+
+
+// ---- Operator API -----------------------------------------------------------
+
+namespace {
+
+// Mesos answers a synchronous operator mutation 200 OK.
+Answer OperatorOk() {
+  Answer answer;
+  answer.code = 200;
+  return answer;
+}
+
+// Mesos's largest quota quantities (master/quota.cpp): 1 exabyte (in MB)
+// for mem and disk, 1 trillion for anything else.
+constexpr double kMaxQuotaMegabytes = 1024.0 * 1024 * 1024 * 1024;
+constexpr double kMaxQuotaOther = 1e12;
+
+// Scalar quantities by resource name.
+using Quantities = std::map<std::string, double>;
+
+void AddScalar(const v1::Resource& r, Quantities* q) {
+  if (r.type() == v1::MesosValue::SCALAR) (*q)[r.name()] += r.scalar().value();
+}
+
+std::string QuantitiesToString(const Quantities& q) {
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : q) {
+    parts.push_back(absl::StrCat(name, ":", RoundScalar(value)));
+  }
+  return parts.empty() ? "{}" : absl::StrJoin(parts, ";");
+}
+
+// The role a task's or offer's unreserved resource is allocated to: its
+// allocation_info, else the framework's only role ("" if it has several).
+std::string AllocationRole(const v1::Resource& r,
+                           const v1::FrameworkRecord* framework) {
+  if (r.has_allocation_info()) return r.allocation_info().role();
+  if (framework == nullptr) return "";
+  const std::set<std::string> roles = SubscribedRoles(framework->info());
+  return roles.size() == 1 ? *roles.begin() : "";
+}
+
+// What `role` consumes of its quota (Mesos's consumed quota): every
+// resource reserved to it (or below it) on an active agent, plus the
+// unreserved resources its live tasks use and its outstanding offers hold.
+Quantities ConsumedQuota(const MasterState& state, const std::string& role) {
+  Quantities consumed;
+  for (const std::string& agent_id : state.AgentIds()) {
+    const v1::AgentRecord* agent = state.FindAgent(agent_id);
+    if (agent->state() != v1::AgentRecord::ACTIVE) continue;
+    absl::StatusOr<Resources> total =
+        Resources::FromProto(agent->total_resources());
+    if (!total.ok()) continue;
+    for (const v1::Resource& r : total->ToProto()) {
+      if (r.reservations_size() > 0 &&
+          RoleCovers(role,
+                     r.reservations(r.reservations_size() - 1).role())) {
+        AddScalar(r, &consumed);
+      }
+    }
+    for (const TaskKey& key : state.TasksOnAgent(agent_id)) {
+      const v1::TaskRecord* task = state.FindTask(key.first, key.second);
+      if (task == nullptr || IsTerminalState(task->task().state())) continue;
+      const v1::FrameworkRecord* f = state.FindFramework(key.first);
+      for (const v1::Resource& r : task->task().resources()) {
+        if (r.reservations_size() == 0 &&
+            RoleCovers(role, AllocationRole(r, f))) {
+          AddScalar(r, &consumed);
+        }
+      }
+    }
+    for (const std::string& offer_id : state.OffersOnAgent(agent_id)) {
+      const v1::OfferRecord* offer = state.FindOffer(offer_id);
+      if (offer == nullptr) continue;
+      for (const v1::Resource& r : offer->offer().resources()) {
+        if (r.reservations_size() == 0 &&
+            RoleCovers(role, AllocationRole(r, nullptr))) {
+          AddScalar(r, &consumed);
+        }
+      }
+    }
+  }
+  return consumed;
+}
+
+// The non-revocable scalar totals of the active agents.
+Quantities ClusterCapacity(const MasterState& state) {
+  Quantities capacity;
+  for (const std::string& agent_id : state.AgentIds()) {
+    const v1::AgentRecord* agent = state.FindAgent(agent_id);
+    if (agent->state() != v1::AgentRecord::ACTIVE) continue;
+    for (const v1::Resource& r : agent->total_resources()) {
+      if (!r.has_revocable()) AddScalar(r, &capacity);
+    }
+  }
+  return capacity;
+}
+
+// True iff every quantity of `needed` is at most the same one of `have`
+// (absent: 0), compared as Mesos's fixed point.
+bool QuantitiesContain(const Quantities& have, const Quantities& needed) {
+  for (const auto& [name, value] : needed) {
+    auto it = have.find(name);
+    const double available = it == have.end() ? 0 : it->second;
+    if (RoundScalar(value) > RoundScalar(available)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Leader::TeardownFramework(const std::string& framework_id,
+                               const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (framework_id.empty()) {
+    done(Answer::Error(400, "TEARDOWN needs a framework_id",
+                       "teardown.framework_id"));
+    return;
+  }
+  const v1::FrameworkRecord* f = view().FindFramework(framework_id);
+  if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
+    done(Answer::Error(400,
+                       absl::StrCat("No framework found with ID ", framework_id),
+                       "teardown.framework_id"));
+    return;
+  }
+  RemoveFramework(framework_id, "torn down by an operator", context,
+                  [done = std::move(done)](Answer answer) {
+                    if (answer.ok()) answer.code = 200;
+                    done(std::move(answer));
+                  });
+}
+
+void Leader::MarkAgentGone(const std::string& agent_id,
+                           const CommandContext& context, Done done) {
+  auto answer = [&done](Answer a) {
+    if (done) done(std::move(a));
+  };
+  if (!leading()) {
+    answer(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (agent_id.empty()) {
+    answer(Answer::Error(400, "MARK_AGENT_GONE needs an agent_id",
+                         "mark_agent_gone.agent_id"));
+    return;
+  }
+  const v1::AgentRecord* agent = view().FindAgent(agent_id);
+  if (agent == nullptr) {
+    answer(Answer::Error(404, absl::StrCat("Agent '", agent_id, "' not found"),
+                         "mark_agent_gone.agent_id"));
+    return;
+  }
+  if (agent->state() == v1::AgentRecord::REMOVED) {
+    answer(OperatorOk());  // already gone
+    return;
+  }
+  if (marking_gone_.count(agent_id) > 0) {
+    answer(Answer::Error(
+        503, absl::StrCat("Agent '", agent_id, "' is already being marked gone")));
+    return;
+  }
+  marking_gone_.insert(agent_id);
+  Request request;
+  request.context = context;
+  request.decide = [this, agent_id](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::AgentRecord* agent = view.FindAgent(agent_id);
+    if (agent == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("Agent '", agent_id, "' not found"));
+    }
+    if (agent->state() == v1::AgentRecord::REMOVED) {
+      return std::vector<Event>{};
+    }
+    std::vector<Event> events;
+    for (const TaskKey& key : view.TasksOnAgent(agent_id)) {
+      const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+      if (task == nullptr || IsTerminalState(task->task().state())) continue;
+      // As Mesos: frameworks that do not know TASK_GONE_BY_OPERATOR hear
+      // TASK_LOST.
+      const bool aware = PartitionAware(view, key.first);
+      events.push_back(MasterStatus(
+          *task, aware ? v1::TASK_GONE_BY_OPERATOR : v1::TASK_LOST,
+          aware ? TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR
+                : TaskStatus::REASON_AGENT_REMOVED,
+          "the agent was marked gone by an operator"));
+    }
+    Event removed;
+    v1::AgentRemoved* r = removed.mutable_agent_removed();
+    r->mutable_agent_id()->set_value(agent_id);
+    r->set_by_operator(true);
+    r->set_reason("marked gone by an operator");
+    events.push_back(std::move(removed));
+    return events;
+  };
+  request.on_commit = [this, agent_id](Done done) {
+    marking_gone_.erase(agent_id);
+    LOG(WARNING) << "agent " << agent_id << " marked gone by an operator";
+    EndAgentStream(agent_id, 403, "the agent was marked gone by an operator");
+    agents_.erase(agent_id);
+    if (done) done(OperatorOk());
+  };
+  request.on_failure = [this, agent_id](const absl::Status&) {
+    marking_gone_.erase(agent_id);
+  };
+  request.done = std::move(done);
+  request.error_field = "mark_agent_gone.agent_id";
+  Submit(std::move(request));
+}
+
+void Leader::DrainAgent(const std::string& agent_id,
+                        const v1::DrainConfig& config,
+                        const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (agent_id.empty()) {
+    done(Answer::Error(400, "DRAIN_AGENT needs an agent_id",
+                       "drain_agent.agent_id"));
+    return;
+  }
+  if (config.max_grace_period().nanoseconds() < 0) {
+    done(Answer::Error(400, "max_grace_period must not be negative",
+                       "drain_agent.max_grace_period"));
+    return;
+  }
+  const v1::AgentRecord* agent = view().FindAgent(agent_id);
+  if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
+    done(Answer::Error(400, "Unknown agent", "drain_agent.agent_id"));
+    return;
+  }
+  if (marking_gone_.count(agent_id) > 0) {
+    done(Answer::Error(409, "Agent is currently being marked gone",
+                       "drain_agent.agent_id"));
+    return;
+  }
+  if (agent->drain_info().state() == v1::DRAINED) {
+    done(OperatorOk());
+    return;
+  }
+  auto kills = std::make_shared<std::vector<TaskKey>>();
+  Request request;
+  request.context = context;
+  request.decide = [this, agent_id, config, kills](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    kills->clear();
+    const v1::AgentRecord* agent = view.FindAgent(agent_id);
+    if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
+      return absl::InvalidArgumentError("Unknown agent");
+    }
+    if (agent->drain_info().state() == v1::DRAINED) {
+      return std::vector<Event>{};
+    }
+    std::vector<Event> events;
+    Event started;
+    started.mutable_agent_drain_started()->mutable_agent_id()->set_value(
+        agent_id);
+    *started.mutable_agent_drain_started()->mutable_config() = config;
+    events.push_back(std::move(started));
+    for (const TaskKey& key : view.TasksOnAgent(agent_id)) {
+      const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+      if (task == nullptr || IsTerminalState(task->task().state())) continue;
+      if (dispatched_.count(key) == 0) {
+        // Never sent to the agent: the master ends it alone.
+        events.push_back(MasterStatus(
+            *task, v1::TASK_KILLED, TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
+            "killed before it was sent to its agent: the agent is draining"));
+        continue;
+      }
+      // The task's grace period (a pending kill's, else its own), capped.
+      std::optional<int64_t> grace;
+      if (task->kill_request().kill_policy().has_grace_period()) {
+        grace = task->kill_request().kill_policy().grace_period().nanoseconds();
+      } else if (task->info().kill_policy().has_grace_period()) {
+        grace = task->info().kill_policy().grace_period().nanoseconds();
+      }
+      if (config.has_max_grace_period()) {
+        const int64_t max = config.max_grace_period().nanoseconds();
+        grace = grace.has_value() ? std::min(*grace, max) : max;
+      }
+      Event e;
+      v1::TaskKillRequested* k = e.mutable_task_kill_requested();
+      k->mutable_framework_id()->set_value(key.first);
+      k->mutable_task_id()->set_value(key.second);
+      if (grace.has_value()) {
+        k->mutable_kill_policy()->mutable_grace_period()->set_nanoseconds(
+            *grace);
+      }
+      events.push_back(std::move(e));
+      kills->push_back(key);
+    }
+    return events;
+  };
+  request.on_commit = [this, agent_id, kills](Done done) {
+    LOG(INFO) << "agent " << agent_id << " is draining (" << kills->size()
+              << " tasks to kill)";
+    for (const TaskKey& key : *kills) {
+      const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+      if (task != nullptr && !IsTerminalState(task->task().state())) {
+        SendKill(task->task().agent_id().value(), key);
+      }
+    }
+    CheckDrainingAgents();
+    if (done) done(OperatorOk());
+  };
+  request.done = std::move(done);
+  request.error_field = "drain_agent.agent_id";
+  Submit(std::move(request));
+}
+
+void Leader::CheckDrainingAgents() {
+  if (!leading()) return;
+  std::vector<std::string> drained;
+  for (const auto& entry : agents_) {
+    const std::string& id = entry.first;
+    if (finishing_drain_.count(id) > 0 || marking_gone_.count(id) > 0) {
+      continue;
+    }
+    const v1::AgentRecord* agent = committed_->FindAgent(id);
+    if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED ||
+        agent->drain_info().state() != v1::DRAINING) {
+      continue;
+    }
+    bool live = false;
+    for (const TaskKey& key : committed_->TasksOnAgent(id)) {
+      const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+      if (task != nullptr && !IsTerminalState(task->task().state())) {
+        live = true;
+        break;
+      }
+    }
+    if (!live) drained.push_back(id);
+  }
+  for (const std::string& id : drained) {
+    finishing_drain_.insert(id);
+    Request request;
+    request.context.principal = "master";
+    request.decide = [id](const MasterState& view)
+        -> absl::StatusOr<std::vector<Event>> {
+      const v1::AgentRecord* agent = view.FindAgent(id);
+      if (agent == nullptr || agent->drain_info().state() != v1::DRAINING) {
+        return std::vector<Event>{};
+      }
+      for (const TaskKey& key : view.TasksOnAgent(id)) {
+        const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+        if (task != nullptr && !IsTerminalState(task->task().state())) {
+          return std::vector<Event>{};
+        }
+      }
+      Event e;
+      e.mutable_agent_drained()->mutable_agent_id()->set_value(id);
+      return std::vector<Event>{std::move(e)};
+    };
+    request.on_commit = [this, id](Done) {
+      finishing_drain_.erase(id);
+      const v1::AgentRecord* agent = committed_->FindAgent(id);
+      if (agent == nullptr || agent->drain_info().state() != v1::DRAINED) {
+        return;
+      }
+      LOG(INFO) << "agent " << id << " is drained";
+      if (agent->drain_info().config().mark_gone()) {
+        CommandContext context;
+        context.principal = "master";
+        MarkAgentGone(id, context, nullptr);
+      }
+    };
+    request.on_failure = [this, id](const absl::Status&) {
+      finishing_drain_.erase(id);
+    };
+    Submit(std::move(request));
+  }
+}
+
+void Leader::DeactivateAgent(const std::string& agent_id,
+                             const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  const v1::AgentRecord* agent =
+      agent_id.empty() ? nullptr : view().FindAgent(agent_id);
+  if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
+    done(Answer::Error(400, "Unknown agent", "deactivate_agent.agent_id"));
+    return;
+  }
+  if (agent->deactivated()) {
+    done(OperatorOk());
+    return;
+  }
+  Request request;
+  request.context = context;
+  request.decide = [agent_id](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::AgentRecord* agent = view.FindAgent(agent_id);
+    if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
+      return absl::InvalidArgumentError("Unknown agent");
+    }
+    if (agent->deactivated()) return std::vector<Event>{};
+    Event e;
+    e.mutable_agent_deactivated()->mutable_agent_id()->set_value(agent_id);
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [](Done done) {
+    if (done) done(OperatorOk());
+  };
+  request.done = std::move(done);
+  request.error_field = "deactivate_agent.agent_id";
+  Submit(std::move(request));
+}
+
+void Leader::ReactivateAgent(const std::string& agent_id,
+                             const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  // The same checks on the view now and again when deciding.
+  auto check = [agent_id](const MasterState& view) -> absl::Status {
+    const v1::AgentRecord* agent =
+        agent_id.empty() ? nullptr : view.FindAgent(agent_id);
+    if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
+      return absl::InvalidArgumentError("Unknown agent");
+    }
+    if (!agent->deactivated()) {
+      return absl::InvalidArgumentError("Agent is not deactivated");
+    }
+    if (agent->drain_info().state() == v1::DRAINING) {
+      return absl::InvalidArgumentError(
+          "Agent is still in the DRAINING state");
+    }
+    return absl::OkStatus();
+  };
+  absl::Status valid = check(view());
+  if (!valid.ok()) {
+    done(Answer::Error(400, std::string(valid.message()),
+                       "reactivate_agent.agent_id"));
+    return;
+  }
+  Request request;
+  request.context = context;
+  request.decide = [agent_id, check](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    absl::Status valid = check(view);
+    if (!valid.ok()) return valid;
+    Event e;
+    e.mutable_agent_reactivated()->mutable_agent_id()->set_value(agent_id);
+    return std::vector<Event>{std::move(e)};
+  };
+  request.on_commit = [](Done done) {
+    if (done) done(OperatorOk());
+  };
+  request.done = std::move(done);
+  request.error_field = "reactivate_agent.agent_id";
+  Submit(std::move(request));
+}
+
+void Leader::UpdateWeights(
+    const google::protobuf::RepeatedPtrField<v1::WeightInfo>& weights,
+    const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  Event e;
+  v1::WeightsUpdated* updated = e.mutable_weights_updated();
+  for (int i = 0; i < weights.size(); ++i) {
+    const std::string field =
+        absl::StrCat("update_weights.weight_infos[", i, "]");
+    // Mesos trims the role.
+    const std::string role(absl::StripAsciiWhitespace(weights[i].role()));
+    absl::Status valid = role == "*"
+                             ? absl::InvalidArgumentError(
+                                   "the default role '*' has no weight")
+                             : ValidateRoleName(role);
+    if (!valid.ok()) {
+      done(Answer::Error(400, std::string(valid.message()),
+                         absl::StrCat(field, ".role")));
+      return;
+    }
+    const double weight = weights[i].weight();
+    if (!std::isfinite(weight) || weight <= 0) {
+      done(Answer::Error(
+          400, absl::StrCat("weight of role '", role, "' must be > 0"),
+          absl::StrCat(field, ".weight")));
+      return;
+    }
+    v1::WeightInfo* info = updated->add_weights();
+    info->set_role(role);
+    info->set_weight(weight);
+  }
+  Request request;
+  request.context = context;
+  request.decide =
+      [e](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
+    return std::vector<Event>{e};
+  };
+  request.on_commit = [](Done done) {
+    if (done) done(OperatorOk());
+  };
+  request.done = std::move(done);
+  request.error_field = "update_weights.weight_infos";
+  Submit(std::move(request));
+}
+
+void Leader::UpdateQuota(
+    const google::protobuf::RepeatedPtrField<v1::QuotaConfig>& configs,
+    bool force, const CommandContext& context, Done done) {
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  std::set<std::string> roles;
+  for (int i = 0; i < configs.size(); ++i) {
+    const v1::QuotaConfig& config = configs[i];
+    const std::string field = absl::StrCat("update_quota.quota_configs[", i, "]");
+    const std::string& role = config.role();
+    absl::Status valid =
+        role.empty() ? absl::InvalidArgumentError(
+                           "'QuotaConfig.role' must be set")
+        : role == "*" ? absl::InvalidArgumentError(
+                            "quota cannot be set on the default role '*'")
+                      : ValidateRoleName(role);
+    if (valid.ok() && role.find('/') != std::string::npos) {
+      // As Mesos (MESOS-7402).
+      valid = absl::InvalidArgumentError(absl::StrCat(
+          "Updating quota on nested role '", role, "' is not supported yet"));
+    }
+    if (valid.ok() && !roles.insert(role).second) {
+      valid = absl::InvalidArgumentError(
+          absl::StrCat("role '", role, "' appears twice"));
+    }
+    if (!valid.ok()) {
+      done(Answer::Error(400, std::string(valid.message()),
+                         absl::StrCat(field, ".role")));
+      return;
+    }
+    for (const bool limits : {false, true}) {
+      const auto& map = limits ? config.limits() : config.guarantees();
+      for (const auto& [name, scalar] : map) {
+        const double value = scalar.value();
+        const double max =
+            name == "mem" || name == "disk" ? kMaxQuotaMegabytes : kMaxQuotaOther;
+        std::string why;
+        if (!std::isfinite(value) || value < 0) {
+          why = "must be finite and >= 0";
+        } else if (value > max) {
+          why = absl::StrCat("is larger than the supported maximum ", max);
+        }
+        if (!why.empty()) {
+          done(Answer::Error(
+              400,
+              absl::StrCat("Invalid QuotaConfig: {'", name, "': ", value, "} ",
+                           why),
+              absl::StrCat(field, limits ? ".limits" : ".guarantees")));
+          return;
+        }
+      }
+    }
+    for (const auto& [name, guarantee] : config.guarantees()) {
+      auto limit = config.limits().find(name);
+      if (limit != config.limits().end() &&
+          RoundScalar(guarantee.value()) > RoundScalar(limit->second.value())) {
+        done(Answer::Error(
+            400,
+            absl::StrCat("Invalid QuotaConfig: the guarantee of '", name,
+                         "' (", guarantee.value(), ") exceeds its limit (",
+                         limit->second.value(), ")"),
+            absl::StrCat(field, ".guarantees")));
+        return;
+      }
+    }
+  }
+  if (!force) {
+    const MasterState& state = view();
+    for (int i = 0; i < configs.size(); ++i) {
+      const v1::QuotaConfig& config = configs[i];
+      if (config.limits().empty()) continue;
+      Quantities limits;
+      for (const auto& [name, scalar] : config.limits()) {
+        limits[name] = scalar.value();
+      }
+      Quantities consumed = ConsumedQuota(state, config.role());
+      Quantities limited;  // the consumption of the limited names
+      for (const auto& [name, value] : limits) {
+        if (consumed.count(name) > 0) limited[name] = consumed[name];
+      }
+      if (!QuantitiesContain(limits, limited)) {
+        done(Answer::Error(
+            400,
+            absl::StrCat("Invalid QuotaConfig: Role '", config.role(),
+                         "' is already consuming '",
+                         QuantitiesToString(limited),
+                         "'; this is more than the requested limits '",
+                         QuantitiesToString(limits),
+                         "' (use 'force' flag to bypass this check)"),
+            absl::StrCat("update_quota.quota_configs[", i, "].limits")));
+        return;
+      }
+    }
+    std::map<std::string, const v1::QuotaConfig*> after;
+    for (const auto& [role, config] : state.quotas()) after[role] = &config;
+    for (const v1::QuotaConfig& config : configs) after[config.role()] = &config;
+    Quantities guarantees;
+    for (const auto& [role, config] : after) {
+      for (const auto& [name, scalar] : config->guarantees()) {
+        guarantees[name] += scalar.value();
+      }
+    }
+    const Quantities capacity = ClusterCapacity(state);
+    if (!QuantitiesContain(capacity, guarantees)) {
+      done(Answer::Error(
+          400,
+          absl::StrCat("Invalid QuotaConfig: total quota guarantees '",
+                       QuantitiesToString(guarantees),
+                       "' exceed cluster capacity '",
+                       QuantitiesToString(capacity),
+                       "' (use 'force' flag to bypass this check)"),
+          "update_quota.quota_configs"));
+      return;
+    }
+  }
+  Event e;
+  *e.mutable_quota_updated()->mutable_configs() = configs;
+  Request request;
+  request.context = context;
+  request.decide =
+      [e](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
+    return std::vector<Event>{e};
+  };
+  request.on_commit = [](Done done) {
+    if (done) done(OperatorOk());
+  };
+  request.done = std::move(done);
+  request.error_field = "update_quota.quota_configs";
+  Submit(std::move(request));
+}
+
+void Leader::ReserveResources(
+    const std::string& agent_id,
+    const google::protobuf::RepeatedPtrField<v1::Resource>& source,
+    const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
+    const CommandContext& context, Done done) {
+  if (!source.empty()) {
+    // Only the plain form is served: `source` must be what `resources`
+    // are reserved from.
+    absl::StatusOr<Resources> from = Resources::FromProto(source);
+    absl::StatusOr<Resources> to = Resources::FromProto(resources);
+    absl::StatusOr<Resources> popped =
+        to.ok() ? to->WithoutAllocationInfo().PopReservation() : to.status();
+    if (!from.ok() || !popped.ok() ||
+        from->WithoutAllocationInfo() != *popped) {
+      done(Answer::Error(
+          400,
+          "source must be the resources with their last reservation removed",
+          "reserve_resources.source"));
+      return;
+    }
+  }
+  ChangeReservation(true, agent_id, resources, context, std::move(done));
+}
+
+void Leader::UnreserveResources(
+    const std::string& agent_id,
+    const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
+    const CommandContext& context, Done done) {
+  ChangeReservation(false, agent_id, resources, context, std::move(done));
+}
+
+void Leader::ChangeReservation(
+    bool reserve, const std::string& agent_id,
+    const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
+    const CommandContext& context, Done done) {
+  const std::string call = reserve ? "reserve_resources" : "unreserve_resources";
+  if (!leading()) {
+    done(Answer::Error(503, "not the leading master"));
+    return;
+  }
+  if (agent_id.empty()) {
+    done(Answer::Error(400, "agent_id is required",
+                       absl::StrCat(call, ".agent_id")));
+    return;
+  }
+  const std::string field = absl::StrCat(call, ".resources");
+  absl::StatusOr<Resources> parsed = Resources::FromProto(resources);
+  if (!parsed.ok()) {
+    done(Answer::Error(400, std::string(parsed.status().message()), field));
+    return;
+  }
+  const Resources reserved = parsed->WithoutAllocationInfo();
+  if (reserved.empty()) {
+    done(Answer::Error(400, "no resources", field));
+    return;
+  }
+  for (const v1::Resource& r : reserved.ToProto()) {
+    if (r.reservations_size() == 0 ||
+        r.reservations(r.reservations_size() - 1).type() !=
+            v1::Resource::ReservationInfo::DYNAMIC) {
+      done(Answer::Error(
+          400,
+          absl::StrCat("resource ", r.name(),
+                       " does not end in a dynamic reservation"),
+          field));
+      return;
+    }
+    const std::string& role = r.reservations(r.reservations_size() - 1).role();
+    absl::Status valid = role == "*" ? absl::InvalidArgumentError(
+                                           "cannot reserve for the role '*'")
+                                     : ValidateRoleName(role);
+    if (!valid.ok()) {
+      done(Answer::Error(400, std::string(valid.message()), field));
+      return;
+    }
+  }
+  absl::StatusOr<Resources> unreserved = reserved.PopReservation();
+  if (!unreserved.ok()) {
+    done(Answer::Error(400, std::string(unreserved.status().message()), field));
+    return;
+  }
+  const v1::AgentRecord* agent = view().FindAgent(agent_id);
+  if (agent == nullptr || agent->state() != v1::AgentRecord::ACTIVE) {
+    done(Answer::Error(400, "No agent found with specified ID",
+                       absl::StrCat(call, ".agent_id")));
+    return;
+  }
+  const Resources from = reserve ? *unreserved : reserved;
+  Request request;
+  request.context = context;
+  request.decide = [reserve, agent_id, from, reserved](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    const v1::AgentRecord* agent = view.FindAgent(agent_id);
+    if (agent == nullptr || agent->state() != v1::AgentRecord::ACTIVE) {
+      return absl::InvalidArgumentError("No agent found with specified ID");
+    }
+    absl::StatusOr<Resources> free = view.AvailableResources(agent_id);
+    Resources available = free.ok() ? *free : Resources();
+    std::vector<Event> events;
+    if (!available.Contains(from)) {
+      // Rescind outstanding offers on the agent, one at a time, until what
+      // they hold covers the shortfall (as Mesos does).
+      Resources missing = from - available;
+      Event rescinded;
+      for (const std::string& id : view.OffersOnAgent(agent_id)) {
+        const v1::OfferRecord* offer = view.FindOffer(id);
+        if (offer == nullptr) continue;
+        absl::StatusOr<Resources> held =
+            Resources::FromProto(offer->offer().resources());
+        if (!held.ok()) continue;
+        const Resources r = held->WithoutAllocationInfo();
+        if (missing - r == missing) continue;  // nothing the call needs
+        rescinded.mutable_offers_rescinded()->add_offer_ids()->set_value(id);
+        available += r;
+        missing -= r;
+        if (available.Contains(from)) break;
+      }
+      if (!available.Contains(from)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "agent ", agent_id, " has ", available.ToString(),
+            " available (outstanding offers included), not ",
+            from.ToString()));
+      }
+      events.push_back(std::move(rescinded));
+    }
+    Event e;
+    if (reserve) {
+      v1::ResourcesReserved* r = e.mutable_resources_reserved();
+      r->mutable_agent_id()->set_value(agent_id);
+      reserved.ToProto(r->mutable_resources());
+    } else {
+      v1::ResourcesUnreserved* r = e.mutable_resources_unreserved();
+      r->mutable_agent_id()->set_value(agent_id);
+      reserved.ToProto(r->mutable_resources());
+    }
+    events.push_back(std::move(e));
+    return events;
+  };
+  request.done = std::move(done);  // 202 once committed, as Mesos
+  request.error_field = field;
   Submit(std::move(request));
 }
 

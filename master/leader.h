@@ -199,6 +199,80 @@ class Leader {
     return dispatched_.count(key) > 0;
   }
 
+  // ---- Operator API (POST /api/v1, master/operator_api.h) ----------------
+  //
+  // Mutations an operator asks for, with Mesos's answers. Each validates
+  // against the speculative view (400 naming the field: the `field`
+  // argument's prefix, e.g. "drain_agent.agent_id"), goes through the
+  // command path, and answers once its events are committed and applied:
+  // 200 (RESERVE/UNRESERVE: 202), or 503 when leadership is lost first.
+
+  // TEARDOWN: kills the framework's live tasks (TASK_KILLED,
+  // REASON_FRAMEWORK_REMOVED) and removes it. 400 for an unknown or
+  // already removed framework.
+  void TeardownFramework(const std::string& framework_id,
+                         const CommandContext& context, Done done);
+  // MARK_AGENT_GONE: every live task of the agent becomes
+  // TASK_GONE_BY_OPERATOR (REASON_AGENT_REMOVED_BY_OPERATOR) for
+  // PARTITION_AWARE frameworks, TASK_LOST (REASON_AGENT_REMOVED) for the
+  // others, then AgentRemoved{by_operator}; the agent's stream ends with
+  // ERROR 403 and it may never come back. 200 also when it is already gone;
+  // 404 for an unknown agent; 503 while another MARK_AGENT_GONE of it is in
+  // flight.
+  void MarkAgentGone(const std::string& agent_id, const CommandContext& context,
+                     Done done);
+  // DRAIN_AGENT: AgentDrainStarted (no more offers), then a kill of every
+  // live task (TaskKillRequested + KILL to the agent, the kill policy's
+  // grace period capped at config.max_grace_period; a task never sent to
+  // the agent is ended by the master). Once no live task is left (checked
+  // at every Tick) the agent is DRAINED, and with config.mark_gone marked
+  // gone. 400 for an unknown or removed agent; 409 while it is being marked
+  // gone; 200 without a change for an agent already DRAINED.
+  void DrainAgent(const std::string& agent_id, const v1::DrainConfig& config,
+                  const CommandContext& context, Done done);
+  // DEACTIVATE_AGENT: no more offers for the agent (outstanding ones are
+  // rescinded). 400 for an unknown or removed agent; 200 without a change
+  // when it is already deactivated.
+  void DeactivateAgent(const std::string& agent_id,
+                       const CommandContext& context, Done done);
+  // REACTIVATE_AGENT: undoes deactivation and draining. 400 when the agent
+  // is unknown, not deactivated, or still DRAINING.
+  void ReactivateAgent(const std::string& agent_id,
+                       const CommandContext& context, Done done);
+  // UPDATE_WEIGHTS: 400 for an invalid role (or "*") or a weight that is
+  // not finite and > 0, naming update_weights.weight_infos[i].*.
+  void UpdateWeights(
+      const google::protobuf::RepeatedPtrField<v1::WeightInfo>& weights,
+      const CommandContext& context, Done done);
+  // UPDATE_QUOTA, all or nothing. 400 (naming
+  // update_quota.quota_configs[i].*) for a missing, invalid, nested or
+  // repeated role, a quantity that is negative, not finite or too large
+  // (Mesos's limits), a guarantee above its limit; and, unless `force`, a
+  // limit below what the role consumes now or guarantees beyond the
+  // cluster's capacity.
+  void UpdateQuota(
+      const google::protobuf::RepeatedPtrField<v1::QuotaConfig>& configs,
+      bool force, const CommandContext& context, Done done);
+  // RESERVE_RESOURCES / UNRESERVE_RESOURCES on an active agent: every
+  // resource must end in a DYNAMIC reservation (the one added or removed).
+  // Outstanding offers on the agent are rescinded as far as needed. 202
+  // once committed; 400 for an unknown agent or invalid resources (naming
+  // reserve_resources.* / unreserve_resources.*); 409 when the agent does
+  // not have them available (e.g. used by tasks).
+  void ReserveResources(
+      const std::string& agent_id,
+      const google::protobuf::RepeatedPtrField<v1::Resource>& source,
+      const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
+      const CommandContext& context, Done done);
+  void UnreserveResources(
+      const std::string& agent_id,
+      const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
+      const CommandContext& context, Done done);
+
+  // What GET_MASTER reports: this master's info and when it began leading.
+  const v1::MasterInfo& master_info() const { return options_.master_info; }
+  absl::Time elected_time() const { return elected_time_; }
+
  private:
   struct AgentConn {
     std::string stream_id;  // "" when no stream is open
@@ -354,6 +428,23 @@ class Leader {
   absl::Time last_allocation_ = absl::InfinitePast();
   bool expiring_ = false;
   bool checking_liveness_ = false;
+
+  // ---- Operator API -------------------------------------------------------
+
+  // Reserve (true) or unreserve with the shared validation.
+  void ChangeReservation(
+      bool reserve, const std::string& agent_id,
+      const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
+      const CommandContext& context, Done done);
+  // AgentDrained for every DRAINING agent without live tasks (then
+  // MarkAgentGone when its drain config says so). Called by Tick().
+  void CheckDrainingAgents();
+
+  const absl::Time elected_time_ = clock_();
+  // Agents with a MARK_AGENT_GONE (or a drain's mark_gone) in flight.
+  std::set<std::string> marking_gone_;
+  // Agents with an AgentDrained in flight.
+  std::set<std::string> finishing_drain_;
 };
 
 }  // namespace cairn::master
