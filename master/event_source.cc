@@ -47,6 +47,19 @@ LostPositions HistoryEventSource::LostFrom(
   lost.last = next_retained ? *next_retained - 1 : std::max(position, through);
   lost.oldest_retained = Oldest(bounds);
   lost.below_oldest = position < lost.oldest_retained;
+  if (!lost.below_oldest) {
+    // Name the whole gap: it begins after the retained range before it.
+    uint64_t previous_end = 0;
+    for (const recovery::SegmentInfo& s : archive_->segments()) {
+      if (s.last_position < position) {
+        previous_end = std::max(previous_end, s.last_position);
+      }
+    }
+    if (bounds.first <= bounds.last && bounds.last < position) {
+      previous_end = std::max(previous_end, bounds.last);
+    }
+    if (previous_end > 0) lost.first = previous_end + 1;
+  }
   if (lost.below_oldest) {
     lost.message = absl::StrCat(
         "positions ", lost.first, "..", lost.last,
