@@ -18,7 +18,9 @@ const recovery::SegmentInfo* HistoryEventSource::SegmentAt(
 
 uint64_t HistoryEventSource::Oldest(const recovery::LogBounds& bounds) const {
   uint64_t oldest = bounds.first;
-  if (!archive_->empty()) oldest = std::min(oldest, archive_->first_position());
+  for (const recovery::SegmentInfo& s : archive_->segments()) {
+    if (!s.gap.has_value()) oldest = std::min(oldest, s.first_position);
+  }
   return oldest;
 }
 
@@ -38,7 +40,7 @@ LostPositions HistoryEventSource::LostFrom(
     }
   };
   for (const recovery::SegmentInfo& s : archive_->segments()) {
-    consider(s.first_position);
+    if (!s.gap.has_value()) consider(s.first_position);
   }
   if (bounds.first <= bounds.last) consider(bounds.first);
 
@@ -51,7 +53,7 @@ LostPositions HistoryEventSource::LostFrom(
     // Name the whole gap: it begins after the retained range before it.
     uint64_t previous_end = 0;
     for (const recovery::SegmentInfo& s : archive_->segments()) {
-      if (s.last_position < position) {
+      if (!s.gap.has_value() && s.last_position < position) {
         previous_end = std::max(previous_end, s.last_position);
       }
     }
@@ -60,7 +62,14 @@ LostPositions HistoryEventSource::LostFrom(
     }
     if (previous_end > 0) lost.first = previous_end + 1;
   }
-  if (lost.below_oldest) {
+  const recovery::SegmentInfo* gap = SegmentAt(position);
+  if (gap != nullptr && gap->gap.has_value()) {
+    // A gap the archive recorded says why and where the history is instead.
+    lost.message = std::string(
+        recovery::GapError(*gap,
+                           absl::StrCat("events from position ", position))
+            .message());
+  } else if (lost.below_oldest) {
     lost.message = absl::StrCat(
         "positions ", lost.first, "..", lost.last,
         " are no longer retained on this master (deleted by history "
@@ -91,8 +100,11 @@ absl::StatusOr<EventPage> HistoryEventSource::Read(uint64_t from,
   bool refreshed = false;
   uint64_t cursor = from;
   while (cursor <= end) {
-    // The archive first: it is immutable, and holds what was truncated.
-    if (const recovery::SegmentInfo* segment = SegmentAt(cursor)) {
+    // The archive first: it is immutable, and holds what was truncated. A
+    // gap segment holds nothing: its positions are lost (below) unless the
+    // log still has them.
+    const recovery::SegmentInfo* segment = SegmentAt(cursor);
+    if (segment != nullptr && !segment->gap.has_value()) {
       const uint64_t to = std::min(end, segment->last_position);
       ASSIGN_OR_RETURN(std::vector<recovery::ArchivedEntry> entries,
                        archive_->Read(cursor, to));

@@ -480,6 +480,43 @@ TEST_F(HistoryEventSourceTest, AGapBetweenArchiveAndLogIsNamed) {
   EXPECT_EQ(page->entries.front().position, 11u);
 }
 
+TEST_F(HistoryEventSourceTest, ARecordedGapIsLostWithItsReason) {
+  ArchiveRange(archive_.get(), events_, 1, 3);
+  ASSERT_TRUE(archive_
+                  ->RecordGap(4, 8, "installed a peer's snapshot",
+                              absl::FromUnixSeconds(1700000000))
+                  .ok());
+  log_.Truncate(7);  // the log still holds 7 and 8, inside the gap
+  absl::StatusOr<EventPage> page = source_->Read(1, 1000, 100);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->next, 4u);
+  ASSERT_TRUE(page->lost.has_value());
+  EXPECT_EQ(page->lost->first, 4u);
+  EXPECT_EQ(page->lost->last, 6u);  // the log has the rest
+  EXPECT_TRUE(absl::StrContains(page->lost->message,
+                                "installed a peer's snapshot"))
+      << page->lost->message;
+  EXPECT_TRUE(absl::StrContains(page->lost->message, "other masters"))
+      << page->lost->message;
+  page = source_->Read(7, 1000, 100);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_FALSE(page->lost.has_value());
+  EXPECT_EQ(page->entries.front().position, 7u);
+  EXPECT_EQ(page->next, 21u);
+}
+
+TEST_F(HistoryEventSourceTest, AGapAtTheStartIsBelowTheOldestRetained) {
+  ASSERT_TRUE(archive_->RecordGap(1, 10, "wiped", absl::Now()).ok());
+  log_.Truncate(11);
+  EXPECT_EQ(*source_->OldestRetained(), 11u);
+  absl::StatusOr<EventPage> page = source_->Read(2, 1000, 100);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_TRUE(page->lost.has_value());
+  EXPECT_TRUE(page->lost->below_oldest);
+  EXPECT_EQ(page->lost->last, 10u);
+  EXPECT_TRUE(absl::StrContains(page->lost->message, "wiped"));
+}
+
 // ---- EventsApi over HTTP ----------------------------------------------------
 
 // Stands in for the master thread: runs posted work in order.
@@ -817,6 +854,28 @@ TEST_F(EventsApiTest, AGapEndsTheStreamExplicitlyAndIsGoneToStartIn) {
   EXPECT_TRUE(absl::StrContains(decoded.others[0], "\"reason\":\"lost\""));
   EXPECT_TRUE(absl::StrContains(decoded.others[0], "\"resume_from\":7"))
       << decoded.others[0];
+}
+
+TEST_F(EventsApiTest, ARecordedGapIsGoneWithItsReason) {
+  Start();
+  FoldHistory(10);
+  master_.Run([&] {
+    ArchiveRange(archive_.get(), all_, 1, 3);
+    ASSERT_TRUE(archive_
+                    ->RecordGap(4, 6, "this master was away",
+                                absl::FromUnixSeconds(1700000000))
+                    .ok());
+    log_.Truncate(7);
+  });
+  absl::StatusOr<http::Response> r = Request("/api/v1/events?from=4");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 410);
+  EXPECT_TRUE(absl::StrContains(r->body, "\"lost\":{\"first\":4,\"last\":6}"))
+      << r->body;
+  EXPECT_TRUE(absl::StrContains(r->body, "this master was away")) << r->body;
+  r = Request("/api/v1/events?from=7&to=10");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(EventsApiTest, ServerSentEventsResumeAfterLastEventId) {
