@@ -101,6 +101,21 @@ std::string WeightsJson(const std::map<std::string, double>& weights) {
   return absl::StrCat("[", absl::StrJoin(items, ","), "]");
 }
 
+// /master/replica's "archive": the positions this master's archive covers
+// and its gaps (positions it never saw; recovery/archive.h).
+std::string ArchiveJson(const recovery::Archive& archive) {
+  std::vector<std::string> gaps;
+  for (const recovery::SegmentInfo& s : archive.segments()) {
+    if (!s.gap.has_value()) continue;
+    gaps.push_back(absl::StrCat("{\"first\":\"", s.first_position,
+                                "\",\"last\":\"", s.last_position, "\"}"));
+  }
+  return absl::StrCat(
+      "{\"first\":\"", archive.empty() ? 0 : archive.first_position(),
+      "\",\"last\":\"", archive.empty() ? 0 : archive.last_position(),
+      "\",\"gaps\":[", absl::StrJoin(gaps, ","), "]}");
+}
+
 
 // How an API body or stream is encoded.
 enum class Encoding { kJson, kProtobuf };
@@ -596,6 +611,16 @@ void Master::MaybeSnapshot() {
   previous_snapshot_ = last_snapshot_;
   last_snapshot_ = applied_;
   absl::Status archived = history_->ArchiveThrough(applied_);
+  if (absl::IsFailedPrecondition(archived)) {
+    // The log was truncated past the archive's end before this master
+    // archived those positions (it was behind): the archive records them as
+    // a gap and goes on, so the log can still be truncated.
+    absl::Status gap = history_->RecordGap(
+        applied_,
+        "the log was truncated past them before this master archived them",
+        absl::Now());
+    archived = gap.ok() ? history_->ArchiveThrough(applied_) : gap;
+  }
   if (!archived.ok()) {
     LOG(WARNING) << "archiving through " << applied_ << ": " << archived
                  << " (the log is not truncated)";
@@ -661,6 +686,16 @@ void Master::OnSnapshotFetched(
   if (role_.load() != Role::kStandby || fetched->position <= applied_) return;
   LOG(INFO) << "installed the snapshot at position " << fetched->position
             << " from " << fetched->peer << "; rebuilding from it";
+  // What this master's archive lacks up to the snapshot is in no file of its
+  // own: recorded as a gap (the peers' archives hold it), archiving goes on
+  // after it, and this master can truncate the log when it leads.
+  absl::Status gap = history_->RecordGap(
+      fetched->position,
+      absl::StrCat("this master was away while the log was truncated past "
+                   "them, and installed the snapshot at position ",
+                   fetched->position, " from ", fetched->peer),
+      absl::Now());
+  if (!gap.ok()) LOG(WARNING) << "recording the archive's gap: " << gap;
   Rebuild();
   // Our replica may have been elected while the gap kept us from serving.
   if (log_leader_ && role_.load() == Role::kStandby) OnLeadership(true);
@@ -942,8 +977,8 @@ void Master::HandleReplica(std::shared_ptr<http::Responder> r) {
             ",\"state_crc32c\":\"",
             absl::StrFormat("%08x", Crc32c(state_.SerializeCanonical())),
             "\",\"snapshot_position\":\"", last_snapshot_,
-            "\",\"log\":{\"begin\":\"", status.begin,
-            "\",\"learned_through\":\"", status.learned_through,
+            "\",\"archive\":", ArchiveJson(*archive_), ",\"log\":{\"begin\":\"",
+            status.begin, "\",\"learned_through\":\"", status.learned_through,
             "\",\"serving\":", status.serving ? "true" : "false", "}}")));
   });
 }

@@ -9,11 +9,18 @@
 // and state checksum end equal to the others'; then the leader is SIGKILLed
 // and the two survivors (the wiped one among them) still agree and commit.
 //
+// The second case is a standby that keeps its store but is down long: the
+// log is truncated past everything it applied, so on restart it installs a
+// peer's snapshot too. Its archive records the positions it never saw as a
+// gap (recovery/archive.h) and archives again after it; without that it
+// could never archive, and never truncate the log when leading.
+//
 // Every wait polls an endpoint against a bounded deadline; nothing asserts
 // an outcome after a fixed sleep.
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,6 +70,49 @@ std::optional<uint64_t> LogBegin(const MasterReplica& replica) {
   const JsonValue* log = json->Find("log");
   if (log == nullptr) return std::nullopt;
   return log->Uint("begin");
+}
+
+// The "archive" of /master/replica: what the master's own archive covers
+// and its gaps.
+struct ArchiveView {
+  uint64_t first = 0;
+  uint64_t last = 0;  // 0: empty
+  std::vector<std::pair<uint64_t, uint64_t>> gaps;
+};
+
+std::optional<ArchiveView> ArchiveOf(const MasterReplica& replica) {
+  absl::StatusOr<JsonValue> json = ParseJson(replica.json);
+  if (!json.ok()) return std::nullopt;
+  const JsonValue* archive = json->Find("archive");
+  if (archive == nullptr) return std::nullopt;
+  ArchiveView view;
+  std::optional<uint64_t> first = archive->Uint("first");
+  std::optional<uint64_t> last = archive->Uint("last");
+  const JsonValue* gaps = archive->Find("gaps");
+  if (!first || !last || gaps == nullptr) return std::nullopt;
+  view.first = *first;
+  view.last = *last;
+  for (const JsonValue& gap : gaps->items) {
+    std::optional<uint64_t> from = gap.Uint("first");
+    std::optional<uint64_t> to = gap.Uint("last");
+    if (!from || !to) return std::nullopt;
+    view.gaps.emplace_back(*from, *to);
+  }
+  return view;
+}
+
+// The position in the master's "installed the snapshot at position N" line.
+std::optional<uint64_t> InstalledPosition(const std::string& log_text) {
+  const std::string line = "installed the snapshot at position ";
+  const size_t at = log_text.find(line);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t from = at + line.size();
+  const size_t end = log_text.find_first_not_of("0123456789", from);
+  uint64_t position = 0;
+  if (!absl::SimpleAtoi(log_text.substr(from, end - from), &position)) {
+    return std::nullopt;
+  }
+  return position;
 }
 
 class MasterSnapshotTransferTest : public ::testing::Test {
@@ -136,6 +187,26 @@ class MasterSnapshotTransferTest : public ::testing::Test {
         ADD_FAILURE() << "master " << i << "'s log never began after " << after
                       << ": " << (replica ? replica->json : "-");
         return 0;
+      }
+      absl::SleepFor(kPollPause);
+    }
+  }
+
+  // Polls until master `i`'s archive satisfies `done`; returns it.
+  template <typename Done>
+  std::optional<ArchiveView> WaitForArchive(int i, const std::string& what,
+                                            Done done) {
+    const absl::Time deadline = absl::Now() + kTimeout;
+    std::optional<MasterReplica> replica;
+    for (;;) {
+      replica = cluster_->GetReplica(i);
+      std::optional<ArchiveView> archive =
+          replica.has_value() ? ArchiveOf(*replica) : std::nullopt;
+      if (archive.has_value() && done(*archive)) return archive;
+      if (absl::Now() >= deadline) {
+        ADD_FAILURE() << "master " << i << "'s archive never " << what << ": "
+                      << (replica ? replica->json : "-");
+        return std::nullopt;
       }
       absl::SleepFor(kPollPause);
     }
@@ -272,6 +343,130 @@ TEST_F(MasterSnapshotTransferTest, WipedStandbyRejoinsFromPeerSnapshot) {
   std::printf("snapshot transfer: leader %s before, %s after the kill\n",
               cluster_->Address(leader).c_str(),
               cluster_->Address(*final_leader).c_str());
+}
+
+TEST_F(MasterSnapshotTransferTest,
+       StandbyDownLongRecordsAnArchiveGapAndArchivesAgain) {
+  absl::StatusOr<int> first = cluster_->WaitForLeader({0, 1, 2});
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int leader = *first;
+  const int away = (leader + 1) % 3;
+  const int other = (leader + 2) % 3;
+  const std::vector<int> all = {0, 1, 2};
+
+  // Snapshots, archiving and truncation on every master.
+  int weight = 1;
+  Updates(all, 3 * kSnapshotInterval, &weight);
+  ASSERT_FALSE(HasFatalFailure());
+  const uint64_t begin_before = WaitForLogBegin(leader, 1);
+  ASSERT_GT(begin_before, 1u);
+  ASSERT_TRUE(cluster_->WaitForEqualStates(all, begin_before).ok());
+  const std::optional<ArchiveView> archived = WaitForArchive(
+      away, "archived", [](const ArchiveView& a) { return a.last > 0; });
+  ASSERT_TRUE(archived.has_value());
+  ASSERT_TRUE(archived->gaps.empty());
+
+  // SIGKILL the standby; its store stays. The others go on until the log
+  // begins after everything it applied.
+  std::optional<MasterReplica> last_seen = cluster_->GetReplica(away);
+  ASSERT_TRUE(last_seen.has_value());
+  const std::optional<ArchiveView> archived_at_kill = ArchiveOf(*last_seen);
+  ASSERT_TRUE(archived_at_kill.has_value()) << last_seen->json;
+  cluster_->Kill(away);
+  Updates({leader, other}, 4 * kSnapshotInterval, &weight);
+  ASSERT_FALSE(HasFatalFailure());
+  const uint64_t begin_after = WaitForLogBegin(leader, last_seen->applied + 1);
+  ASSERT_GT(begin_after, last_seen->applied + 1);
+
+  // Restarted, it learns the truncation, installs a peer's snapshot and
+  // reaches the others' state.
+  absl::Status restart =
+      cluster_->Restart(away, absl::StrCat("master-", away, "-after-down.log"));
+  ASSERT_TRUE(restart.ok()) << restart;
+  Updates(all, 2, &weight);
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(cluster_->WaitForHealth(away, absl::Now() + kTimeout))
+      << cluster_->process(away)->LogTail();
+  std::optional<MasterReplica> leader_state = cluster_->GetReplica(leader);
+  ASSERT_TRUE(leader_state.has_value());
+  absl::StatusOr<MasterReplica> equal =
+      cluster_->WaitForEqualStates(all, leader_state->applied);
+  ASSERT_TRUE(equal.ok()) << equal.status() << "\n"
+                          << cluster_->process(away)->LogTail();
+  const std::string log_text = cluster_->process(away)->LogTail(1 << 20);
+  const std::optional<uint64_t> installed = InstalledPosition(log_text);
+  ASSERT_TRUE(installed.has_value()) << log_text;
+  EXPECT_GE(*installed, begin_after - 1);
+
+  // Its archive names the positions it never saw as a gap, right after what
+  // it had archived before it went down (as one gap segment, or two when it
+  // folded a little of its old log before learning of the truncation: then
+  // those positions were truncated before it archived them).
+  std::optional<MasterReplica> away_state = cluster_->GetReplica(away);
+  ASSERT_TRUE(away_state.has_value());
+  const std::optional<ArchiveView> with_gap = ArchiveOf(*away_state);
+  ASSERT_TRUE(with_gap.has_value()) << away_state->json;
+  ASSERT_FALSE(with_gap->gaps.empty()) << away_state->json;
+  EXPECT_LE(with_gap->gaps.size(), 2u) << away_state->json;
+  const uint64_t gap_first = with_gap->gaps.front().first;
+  const uint64_t gap_last = with_gap->gaps.back().second;
+  for (size_t k = 1; k < with_gap->gaps.size(); ++k) {
+    EXPECT_EQ(with_gap->gaps[k].first, with_gap->gaps[k - 1].second + 1)
+        << away_state->json;
+  }
+  EXPECT_EQ(gap_first, archived_at_kill->last + 1) << away_state->json;
+  EXPECT_GE(gap_last, last_seen->applied) << away_state->json;
+  EXPECT_LE(gap_last, *installed) << away_state->json;
+
+  // And it archives again: its archive's end passes the installed snapshot.
+  Updates(all, 2 * kSnapshotInterval, &weight);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::optional<ArchiveView> archiving =
+      WaitForArchive(away, "passed the installed snapshot",
+                     [&](const ArchiveView& a) { return a.last > *installed; });
+  ASSERT_TRUE(archiving.has_value());
+  EXPECT_EQ(archiving->gaps, with_gap->gaps);
+
+  // The leader dies. Whichever survivor leads (the restarted one can only
+  // because it archives again) truncates the log further, and they agree.
+  uint64_t begin_at_kill = 0;
+  for (int i : {away, other}) {
+    std::optional<MasterReplica> replica = cluster_->GetReplica(i);
+    ASSERT_TRUE(replica.has_value());
+    begin_at_kill = std::max(begin_at_kill, LogBegin(*replica).value_or(0));
+  }
+  cluster_->Kill(leader);
+  const std::vector<int> survivors = {away, other};
+  absl::StatusOr<int> second = cluster_->WaitForLeader(survivors);
+  ASSERT_TRUE(second.ok()) << second.status();
+  Updates(survivors, 3 * kSnapshotInterval, &weight);
+  ASSERT_FALSE(HasFatalFailure());
+  absl::StatusOr<int> final_leader = cluster_->WaitForLeader(survivors);
+  ASSERT_TRUE(final_leader.ok()) << final_leader.status();
+  const uint64_t begin_final = WaitForLogBegin(*final_leader, begin_at_kill);
+  EXPECT_GT(begin_final, begin_at_kill);
+  std::optional<MasterReplica> final_state =
+      cluster_->GetReplica(*final_leader);
+  ASSERT_TRUE(final_state.has_value());
+  ASSERT_TRUE(
+      cluster_->WaitForEqualStates(survivors, final_state->applied).ok());
+  absl::StatusOr<http::Response> weights =
+      cluster_->Request(*final_leader, "POST", "/api/v1", kGetWeights);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_EQ(weights->body, ExpectedWeights());
+  std::printf(
+      "down standby %s: archive gap %llu..%llu, snapshot installed at %llu, "
+      "archive now through %llu; after the leader's kill %s leads (%s) and "
+      "the log begins at %llu (was %llu)\n",
+      cluster_->Address(away).c_str(),
+      static_cast<unsigned long long>(gap_first),
+      static_cast<unsigned long long>(gap_last),
+      static_cast<unsigned long long>(*installed),
+      static_cast<unsigned long long>(archiving->last),
+      cluster_->Address(*final_leader).c_str(),
+      *final_leader == away ? "the restarted one" : "the other one",
+      static_cast<unsigned long long>(begin_final),
+      static_cast<unsigned long long>(begin_at_kill));
 }
 
 }  // namespace

@@ -7,9 +7,9 @@
 // its state ends equal to the leader's and the other standby's.
 //
 // Snapshots are off in effect (--snapshot_interval far above the number of
-// events), so the log is never truncated: snapshots are not transferred
-// between masters, so a wiped master can fold only a log that still starts
-// at position 1 (master/README.md, "Known limits").
+// events), so the log is never truncated and the wiped master folds it from
+// position 1. A wiped master rejoining after truncation, which must install
+// a peer's snapshot, is master_snapshot_transfer_test.
 //
 // Every wait polls an endpoint against a bounded deadline; nothing asserts
 // an outcome after a fixed sleep.
