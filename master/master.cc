@@ -447,6 +447,20 @@ absl::Status Master::Init() {
       log_adapter_.get(), [] { return absl::Now(); },
       [this](absl::Status why) { Post([this, why] { StepDown(why); }); });
 
+  // GET /api/v1/events (master/events_api.h): any master serves it from
+  // its own fold; it follows new events through an applied observer.
+  EventsApiOptions events_options;
+  events_options.master_address = options_.masters[self_index_].ToString();
+  events_api_ = std::make_unique<EventsApi>(
+      std::move(events_options),
+      std::make_unique<HistoryEventSource>(archive_.get(),
+                                           source_adapter_.get(),
+                                           [this] { return applied_; }),
+      [this](std::function<void()> work) { Post(std::move(work)); },
+      [this] { return std::string(RoleName(role_.load())); });
+  applied_observers_.push_back(
+      [this](const v1::Event& event) { events_api_->OnApplied(event); });
+
   InitMetrics();
 
   // Recovery: the newest snapshot plus whatever this replica has learned;
@@ -942,6 +956,12 @@ void Master::RegisterRoutes() {
       [this](http::Request request, std::shared_ptr<http::Responder> r) {
         if (RedirectUnlessLeading(request, r)) return;
         HandleApi(std::move(request), std::move(r));
+      });
+  // Any master, leader or standby (events_api.h).
+  http_->Handle(
+      "GET", "/api/v1/events",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        events_api_->Handle(std::move(request), std::move(r));
       });
 }
 

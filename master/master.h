@@ -51,6 +51,7 @@
 #include "common/http_server.h"
 #include "log/replicated_log.h"
 #include "master/command_path.h"
+#include "master/events_api.h"
 #include "master/leader.h"
 #include "master/master_metrics.h"
 #include "master/state.h"
@@ -270,6 +271,10 @@ class Master {
   // destroyed first (joining its thread) while mu_ and queue_, which its
   // callback posts to, still exist.
   std::unique_ptr<recovery::SnapshotFetcher> snapshot_fetcher_;
+  // GET /api/v1/events. Destroyed before the rest (joining its streams'
+  // threads, which post to mu_/queue_); its source reads archive_ and the
+  // log only in work run on the master thread, joined by Stop() before.
+  std::unique_ptr<EventsApi> events_api_;
 };
 
 }  // namespace cairn::master
