@@ -16,9 +16,15 @@
 //  4. All three masters are SIGKILLed and restarted: the state they fold
 //     from their logs is the same as before the stop, on every master.
 //
-// What "reported" means: the masters' GET /master/replica (counts of agents,
-// frameworks and tasks, applied position, state checksum) and the leader's
-// answers to an implicit RECONCILE (every live task's id, agent and state).
+// What "reported" means: the leader's GET /master/state (agent, framework
+// and task ids, task states, which list a task is in, whether the framework
+// is connected), every master's GET /master/replica (counts, applied
+// position, state checksum; equal on all of them) and the leader's answers
+// to an implicit RECONCILE (every live task's id, agent and state).
+//
+// A second test covers the other side of update delivery across a leader
+// kill: updates the framework had not acknowledged are delivered again, and
+// an update queued by an agent while no master led is committed once.
 //
 // Every wait polls an endpoint or waits on a client's condition against a
 // bounded deadline; nothing asserts an outcome after a fixed sleep.
@@ -133,8 +139,7 @@ absl::StatusOr<StateView> ParseState(const std::string& body) {
     view.agents.insert(slave.Text("id").value_or(""));
   }
   auto add_tasks = [&view](const JsonValue& framework) {
-    for (const char* list :
-         {"tasks", "unreachable_tasks", "completed_tasks"}) {
+    for (const char* list : {"tasks", "unreachable_tasks", "completed_tasks"}) {
       const JsonValue* tasks = framework.Find(list);
       if (tasks == nullptr) continue;
       for (const JsonValue& task : tasks->items) {
@@ -243,7 +248,7 @@ class MasterAgentsFailoverTest : public ::testing::Test {
         options.flags.end(),
         {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
          "--agent_reregister_timeout=10s", "--allocation_interval=100ms",
-         "--scheduler_heartbeat_interval=1s", "--status_update_retry=2s"});
+         "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
         MasterCluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -340,7 +345,8 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     while (true) {
       // Queued events first (a deadline in the past never waits).
       const absl::Time until = has_wanted() ? absl::InfinitePast() : deadline;
-      absl::StatusOr<Event> event = scheduler_->WaitForEvent(is_offer_event, until);
+      absl::StatusOr<Event> event =
+          scheduler_->WaitForEvent(is_offer_event, until);
       if (!event.ok()) {
         ASSERT_TRUE(has_wanted()) << "no usable offer: " << event.status();
         return;
@@ -388,7 +394,8 @@ class MasterAgentsFailoverTest : public ::testing::Test {
         tasks.push_back(CommandTask(absl::StrCat("task-", a, "-", t)));
         (*agent_of_task)[tasks.back().task_id().value()] = agent_id;
       }
-      absl::Status launched = scheduler_->Launch(offer, tasks, RefuseForAnHour());
+      absl::Status launched =
+          scheduler_->Launch(offer, tasks, RefuseForAnHour());
       ASSERT_TRUE(launched.ok()) << launched;
     }
   }
@@ -403,7 +410,8 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     while (true) {
       ASSERT_NO_FATAL_FAILURE(
           TakeOffers([](const std::string&) { return true; }, deadline));
-      const v1::Offer offer = UseOffer(offers_.begin()->second.agent_id().value());
+      const v1::Offer offer =
+          UseOffer(offers_.begin()->second.agent_id().value());
       ASSERT_TRUE(scheduler_->Launch(offer, {task}, RefuseForAnHour()).ok());
       absl::StatusOr<Event> update = scheduler_->WaitForEvent(
           [&task](const Event& e) {
@@ -491,14 +499,14 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + kTimeout;
     size_t matched = 0;
     while (matched < count) {
-      absl::StatusOr<Event> event = scheduler_->WaitForEvent(IsUpdate, deadline);
+      absl::StatusOr<Event> event =
+          scheduler_->WaitForEvent(IsUpdate, deadline);
       ASSERT_TRUE(event.ok()) << event.status() << " after " << matched << "/"
                               << count << " " << v1::TaskState_Name(state);
       const v1::TaskStatus& status = event->update().status();
       ASSERT_EQ(acknowledged_.count(status.uuid()), 0u)
-          << "the acknowledged update of " << status.task_id().value()
-          << " to " << v1::TaskState_Name(status.state())
-          << " was delivered again";
+          << "the acknowledged update of " << status.task_id().value() << " to "
+          << v1::TaskState_Name(status.state()) << " was delivered again";
       if (status.state() == state) ++matched;
       if (taken != nullptr) taken->push_back(status);
       if (!acknowledge) continue;
@@ -517,8 +525,8 @@ class MasterAgentsFailoverTest : public ::testing::Test {
       absl::StatusOr<Event> event =
           scheduler_->WaitForEvent(IsUpdate, absl::InfinitePast());
       if (!event.ok()) return;
-      ADD_FAILURE() << "update of " << event->update().status().task_id().value()
-                    << " to "
+      ADD_FAILURE() << "update of "
+                    << event->update().status().task_id().value() << " to "
                     << v1::TaskState_Name(event->update().status().state())
                     << " delivered " << when;
     }
@@ -551,8 +559,9 @@ class MasterAgentsFailoverTest : public ::testing::Test {
         }
         return tasks;
       }
-      if (!tasks.emplace(status.task_id().value(),
-                         ReportedTask{status.agent_id().value(), status.state()})
+      if (!tasks
+               .emplace(status.task_id().value(),
+                        ReportedTask{status.agent_id().value(), status.state()})
                .second) {
         return absl::InternalError(absl::StrCat(
             "task '", status.task_id().value(), "' reconciled twice"));
@@ -602,8 +611,9 @@ class MasterAgentsFailoverTest : public ::testing::Test {
         cluster_->WaitForEqualStates(indices, min_applied);
     if (!replica.ok()) return replica.status();
     if (replica->leader != cluster_->Address(leader)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the leader is ", replica->leader, ", not ", cluster_->Address(leader)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the leader is ", replica->leader, ", not ",
+                       cluster_->Address(leader)));
     }
     absl::StatusOr<JsonValue> json = ParseJson(replica->json);
     if (!json.ok()) return json.status();
@@ -726,26 +736,27 @@ TEST_F(MasterAgentsFailoverTest,
   absl::StatusOr<Reported> before_kill =
       Report(leader, {0, 1, 2}, 1, &replica_before_kill);
   ASSERT_TRUE(before_kill.ok()) << before_kill.status();
-  EXPECT_EQ(before_kill->state.agents,
-            std::set<std::string>({agent_ids_[0].value(),
-                                   agent_ids_[1].value()}));
+  EXPECT_EQ(
+      before_kill->state.agents,
+      std::set<std::string>({agent_ids_[0].value(), agent_ids_[1].value()}));
   EXPECT_EQ(before_kill->state.FrameworkIds(),
             std::set<std::string>({framework_id_.value()}));
   ExpectFrameworkConnected(before_kill->state);
   ASSERT_EQ(before_kill->state.tasks.size(), agent_of_task.size())
       << Describe(before_kill->state.tasks);
   for (const auto& [id, agent] : agent_of_task) {
-    EXPECT_EQ(before_kill->state.tasks[absl::StrCat(framework_id_.value(), "/",
-                                                    id)],
-              (StateTask{agent, "TASK_RUNNING", "tasks"}))
+    EXPECT_EQ(
+        before_kill->state.tasks[absl::StrCat(framework_id_.value(), "/", id)],
+        (StateTask{agent, "TASK_RUNNING", "tasks"}))
         << id;
   }
   EXPECT_EQ(before_kill->agents, static_cast<uint64_t>(kAgents));
   EXPECT_EQ(before_kill->frameworks, 1u);
-  EXPECT_EQ(before_kill->tasks, static_cast<uint64_t>(kAgents * kTasksPerAgent));
-  EXPECT_EQ(before_kill->AgentsOfTasks(),
-            std::set<std::string>({agent_ids_[0].value(),
-                                   agent_ids_[1].value()}));
+  EXPECT_EQ(before_kill->tasks,
+            static_cast<uint64_t>(kAgents * kTasksPerAgent));
+  EXPECT_EQ(
+      before_kill->AgentsOfTasks(),
+      std::set<std::string>({agent_ids_[0].value(), agent_ids_[1].value()}));
   ASSERT_EQ(before_kill->live_tasks.size(), agent_of_task.size());
   for (const auto& [id, task] : before_kill->live_tasks) {
     EXPECT_EQ(task.agent_id, agent_of_task[id]) << id;
@@ -808,9 +819,10 @@ TEST_F(MasterAgentsFailoverTest,
   EXPECT_EQ(runner->stray_acknowledgements(), 0u);
 
   // The killed master comes back and catches up.
-  ASSERT_TRUE(cluster_->Restart(leader, absl::StrCat("master-", leader,
-                                                     "-rejoined.log"))
-                  .ok());
+  ASSERT_TRUE(
+      cluster_
+          ->Restart(leader, absl::StrCat("master-", leader, "-rejoined.log"))
+          .ok());
   ASSERT_TRUE(cluster_->WaitForHealth(leader, absl::Now() + kTimeout));
 
   MasterReplica replica_before_stop;
@@ -858,7 +870,8 @@ TEST_F(MasterAgentsFailoverTest,
   absl::StatusOr<int> third = cluster_->WaitForLeader({0, 1, 2});
   ASSERT_TRUE(third.ok()) << third.status();
   ASSERT_TRUE(WaitUntilServing(*third, absl::Now() + kTimeout));
-  ASSERT_NO_FATAL_FAILURE(ExpectKnownBeforeResubscription(*third, *before_stop));
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectKnownBeforeResubscription(*third, *before_stop));
   ASSERT_NO_FATAL_FAILURE(ResubscribeFramework());
   ASSERT_NO_FATAL_FAILURE(WaitForAgentsResubscribed(3));
   WaitForAgentsQuiet();
@@ -925,8 +938,7 @@ TEST_F(MasterAgentsFailoverTest,
   }
   EXPECT_EQ(again_uuids, before_uuids);
   std::vector<v1::TaskStatus> finished;
-  ASSERT_NO_FATAL_FAILURE(
-      TakeUpdates(1, v1::TASK_FINISHED, true, &finished));
+  ASSERT_NO_FATAL_FAILURE(TakeUpdates(1, v1::TASK_FINISHED, true, &finished));
   ASSERT_EQ(finished.back().task_id().value(), finished_task.value());
   EXPECT_EQ(finished.back().uuid(), finished_uuid);
 
@@ -939,14 +951,14 @@ TEST_F(MasterAgentsFailoverTest,
   EXPECT_EQ(after->agents, 1u);
   EXPECT_EQ(after->frameworks, 1u);
   const std::string agent_id = agent_ids_[0].value();
-  EXPECT_EQ(after->state.tasks,
-            (std::map<std::string, StateTask>{
-                {absl::StrCat(framework_id_.value(), "/",
-                              finished_task.value()),
-                 {agent_id, "TASK_FINISHED", "completed_tasks"}},
-                {absl::StrCat(framework_id_.value(), "/",
-                              running[1].task_id().value()),
-                 {agent_id, "TASK_RUNNING", "tasks"}}}))
+  EXPECT_EQ(
+      after->state.tasks,
+      (std::map<std::string, StateTask>{
+          {absl::StrCat(framework_id_.value(), "/", finished_task.value()),
+           {agent_id, "TASK_FINISHED", "completed_tasks"}},
+          {absl::StrCat(framework_id_.value(), "/",
+                        running[1].task_id().value()),
+           {agent_id, "TASK_RUNNING", "tasks"}}}))
       << Describe(after->state.tasks);
   ExpectFrameworkConnected(after->state);
   ExpectNoUpdateQueued("again after its acknowledgement");
