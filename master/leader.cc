@@ -2004,7 +2004,11 @@ void Leader::MaybeAllocate(absl::Time now) {
   request.decide = [this, now, offers](const MasterState& view)
       -> absl::StatusOr<std::vector<Event>> {
     ++metrics_.allocation_cycles;
+    const absl::Time run_start = Now();
     std::vector<Allocation> allocations = allocator_.Allocate(view, now);
+    if (options_.on_allocation_run) {
+      options_.on_allocation_run(Now() - run_start);
+    }
     Event e;
     v1::OffersCreated* created = e.mutable_offers_created();
     for (const Allocation& a : allocations) {

@@ -76,6 +76,9 @@ struct LeaderOptions {
   // resources are freed, a framework subscribes or revives).
   absl::Duration allocation_interval = absl::Seconds(1);
   AllocatorOptions allocator;
+  // Called after each allocation run with how long the allocator took by
+  // the Leader's clock (zero under a simulated one); for metrics. Optional.
+  std::function<void(absl::Duration)> on_allocation_run;
   // Describes this master in SUBSCRIBED events.
   v1::MasterInfo master_info;
   // Seeds ids (agents, frameworks, offers, streams) and master-made uuids.

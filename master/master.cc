@@ -742,6 +742,9 @@ void Master::OnLeadership(bool leader) {
   }
   commands_->BecomeLeader(state_, last_event_time_);
   LeaderOptions leader_options = options_.leader;
+  leader_options.on_allocation_run = [this](absl::Duration run) {
+    metrics_->RecordAllocationRun(run);
+  };
   leader_options.seed = std::random_device()() ^
                         (uint64_t{std::random_device()()} << 32) ^ applied_;
   v1::MasterInfo* info = &leader_options.master_info;

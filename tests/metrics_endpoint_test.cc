@@ -183,6 +183,10 @@ TEST_F(MetricsEndpointTest, LeaderSnapshotHasMesosKeysAndCountsAnAgent) {
   EXPECT_EQ(Number(after, "master/slave_registrations"), 1);
   EXPECT_EQ(Number(after, "master/messages_register_slave"), 1);
   EXPECT_GE(Number(after, "log/position_applied").value_or(0), 1);
+  // The leader allocates from its first tick on.
+  EXPECT_GE(Number(after, "allocator/mesos/allocation_runs").value_or(0), 1);
+  EXPECT_GE(
+      Number(after, "allocator/mesos/allocation_run_ms/count").value_or(0), 1);
   // The registration was appended and committed: the store timer has
   // samples and Mesos's percentile keys.
   EXPECT_GE(Number(after, "registrar/state_store_ms/count").value_or(0), 1);
