@@ -22,8 +22,9 @@
 #include "common/recordio.h"
 #include "cairn/v1/agent.pb.h"
 #include "cairn/v1/scheduler.pb.h"
-#include "google/protobuf/struct.pb.h"
 #include "log/transport.h"
+#include "master/api_http.h"
+#include "master/operator_api.h"
 #include "monitoring/metrics_http.h"
 
 namespace cairn::master {
@@ -48,48 +49,6 @@ const char* RoleName(Master::Role role) {
       return "leading";
   }
   return "unknown";
-}
-
-int HttpStatusFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAlreadyExists:
-      return 409;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kAborted:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
-// Mesos's role name rules (roles.cpp): non-empty, not "." or "..", no
-// leading '-', no whitespace or control characters, '/' separates
-// non-empty components; "*" is the default role and has no weight.
-absl::Status ValidateRole(const std::string& role) {
-  if (role.empty()) return absl::InvalidArgumentError("empty role name");
-  if (role == "*") {
-    return absl::InvalidArgumentError("the default role '*' has no weight");
-  }
-  for (absl::string_view part : absl::StrSplit(role, '/')) {
-    if (part.empty() || part == "." || part == ".." || part[0] == '-') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid role name '", role, "'"));
-    }
-    for (char c : part) {
-      if (c <= ' ' || c == 0x7f || c == '\\' || c == '*') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("invalid role name '", role, "'"));
-      }
-    }
-  }
-  return absl::OkStatus();
 }
 
 std::string WeightsJson(const std::map<std::string, double>& weights) {
@@ -117,125 +76,11 @@ std::string ArchiveJson(const recovery::Archive& archive) {
 }
 
 
-// How an API body or stream is encoded.
-enum class Encoding { kJson, kProtobuf };
-
-const char* MediaType(Encoding encoding) {
-  return encoding == Encoding::kJson ? "application/json"
-                                     : "application/x-protobuf";
-}
-
-// "application/json; charset=utf-8" -> kJson. nullopt for anything else.
-std::optional<Encoding> ParseMediaType(absl::string_view value) {
-  absl::string_view type = value.substr(0, value.find(';'));
-  type = absl::StripAsciiWhitespace(type);
-  if (absl::EqualsIgnoreCase(type, "application/json")) return Encoding::kJson;
-  if (absl::EqualsIgnoreCase(type, "application/x-protobuf")) {
-    return Encoding::kProtobuf;
-  }
-  return std::nullopt;
-}
-
-// The encoding a SUBSCRIBE's stream should use: the first acceptable item
-// of `accept`; `fallback` when it is absent or a wildcard; nullopt (406)
-// when it names only encodings we cannot produce.
-std::optional<Encoding> NegotiateAccept(absl::string_view accept,
-                                        Encoding fallback) {
-  if (absl::StripAsciiWhitespace(accept).empty()) return fallback;
-  for (absl::string_view item : absl::StrSplit(accept, ',')) {
-    absl::string_view type =
-        absl::StripAsciiWhitespace(item.substr(0, item.find(';')));
-    if (type == "*/*" || type == "application/*") return fallback;
-    if (std::optional<Encoding> e = ParseMediaType(type)) return e;
-  }
-  return std::nullopt;
-}
-
-// An error answer of the v1 APIs: {"error": "...", "field": "..."}.
-http::Response ApiError(int status, absl::string_view message,
-                        absl::string_view field = "") {
-  std::string body = absl::StrCat("{\"error\":", http::JsonQuote(message));
-  if (!field.empty()) absl::StrAppend(&body, ",\"field\":", http::JsonQuote(field));
-  absl::StrAppend(&body, "}");
-  return http::Response::Json(status, std::move(body));
-}
-
-http::Response AnswerResponse(const Answer& answer) {
-  if (!answer.ok()) return ApiError(answer.code, answer.message, answer.field);
-  http::Response response;
-  response.status = answer.code;
-  return response;
-}
-
-// Parses an API call body by its Content-Type; on failure returns the
-// answer (415 or 400).
-template <typename Call>
-std::optional<http::Response> ParseCall(const http::Request& request,
-                                        Call* call, Encoding* encoding) {
-  const std::optional<Encoding> e =
-      ParseMediaType(request.headers.Get("Content-Type"));
-  if (!e.has_value()) {
-    return ApiError(415,
-                    "Content-Type must be application/json or "
-                    "application/x-protobuf",
-                    "Content-Type");
-  }
-  *encoding = *e;
-  if (*e == Encoding::kJson) {
-    absl::Status parsed =
-        FromJson(request.body, call, /*ignore_unknown_fields=*/true);
-    if (!parsed.ok()) {
-      return ApiError(400, absl::StrCat("malformed JSON call: ",
-                                        parsed.message()));
-    }
-  } else if (!call->ParseFromString(request.body)) {
-    return ApiError(400, "malformed protobuf call");
-  }
-  if (!call->has_type() || call->type() == 0) {
-    return ApiError(400, "the call has no (known) type", "type");
-  }
-  return std::nullopt;
-}
-
-// An event stream on a chunked HTTP response: one RecordIO record per
-// chunk, each a Message in the negotiated encoding.
-template <typename Interface, typename Message>
-class HttpEventStream : public Interface {
- public:
-  HttpEventStream(std::shared_ptr<http::Responder> responder,
-                  Encoding encoding)
-      : responder_(std::move(responder)), encoding_(encoding) {}
-  void Send(const Message& message) override {
-    std::string bytes;
-    if (encoding_ == Encoding::kJson) {
-      absl::StatusOr<std::string> json = ToJson(message);
-      if (!json.ok()) {
-        LOG(ERROR) << "cannot encode an event: " << json.status();
-        return;
-      }
-      bytes = *std::move(json);
-    } else {
-      message.SerializeToString(&bytes);
-    }
-    responder_->WriteChunk(recordio::Encode(bytes));
-  }
-  void Close() override { responder_->Close(); }
-
- private:
-  const std::shared_ptr<http::Responder> responder_;
-  const Encoding encoding_;
-};
-
+// Event streams over chunked responses (master/api_http.h).
 using HttpAgentStream = HttpEventStream<AgentStream, v1::AgentEvent>;
 using HttpFrameworkStream =
     HttpEventStream<FrameworkStream, v1::scheduler::Event>;
 
-CommandContext ContextOf(const http::Request& request) {
-  CommandContext context;
-  context.principal = request.headers.Get("X-Cairn-Principal");
-  context.request_id = request.headers.Get("X-Request-Id");
-  return context;
-}
 }  // namespace
 
 // ---- addresses --------------------------------------------------------------
@@ -462,6 +307,24 @@ absl::Status Master::Init() {
       [this](const v1::Event& event) { events_api_->OnApplied(event); });
 
   InitMetrics();
+
+  // ---- Operator API: answers, SUBSCRIBE streams, and their hooks ----
+  OperatorApiContext operator_context;
+  operator_context.version = kVersion;
+  operator_context.flags = options_.flags;
+  operator_context.start_time = start_time_;
+  operator_context.metrics_snapshot = [this] {
+    return metrics_registry_.Snapshot();
+  };
+  operator_context.post = [this](std::function<void()> work) {
+    Post(std::move(work));
+  };
+  operator_context.clock = [] { return absl::Now(); };
+  operator_api_ = std::make_unique<OperatorApi>(
+      options_.operator_api, std::move(operator_context), &state_);
+  applied_observers_.push_back(
+      [this](const v1::Event& event) { operator_api_->OnApplied(event); });
+  stepdown_observers_.push_back([this] { operator_api_->OnStepDown(); });
 
   // Recovery: the newest snapshot plus whatever this replica has learned;
   // the tail thread folds the rest as it arrives.
@@ -794,6 +657,7 @@ void Master::TickLoop() {
         tick_posted_ = false;
       }
       if (leader_ != nullptr) leader_->Tick(absl::Now());
+      operator_api_->Tick(absl::Now());  // operator stream heartbeats
       PublishMetrics();
     });
     cv_.notify_all();
@@ -1017,98 +881,15 @@ void Master::HandleSnapshot(const http::Request& request,
 
 void Master::HandleApi(http::Request request,
                        std::shared_ptr<http::Responder> r) {
-  const std::string content_type = request.headers.Get("Content-Type");
-  if (content_type.rfind("application/json", 0) != 0) {
-    r->Respond(http::Response::Error(
-        415, "this master accepts only Content-Type: application/json"));
+  // ---- Operator API (master/operator_api.h) ----
+  OperatorRequest parsed;
+  if (std::optional<http::Response> bad =
+          ParseOperatorRequest(request, &parsed)) {
+    r->Respond(*std::move(bad));
     return;
   }
-  google::protobuf::Struct call;
-  absl::Status parsed = FromJson(request.body, &call);
-  if (!parsed.ok()) {
-    r->Respond(http::Response::Error(400, parsed.message()));
-    return;
-  }
-  const auto& fields = call.fields();
-  auto type = fields.find("type");
-  if (type == fields.end() || !type->second.has_string_value()) {
-    r->Respond(http::Response::Error(400, "the call has no 'type'"));
-    return;
-  }
-  const std::string& name = type->second.string_value();
-  if (name == "GET_WEIGHTS") {
-    Post([this, r] {
-      if (!commands_->leading()) {
-        r->Respond(http::Response::Error(503, "not the leading master"));
-        return;
-      }
-      r->Respond(http::Response::Json(
-          200, absl::StrCat("{\"type\":\"GET_WEIGHTS\",\"get_weights\":{"
-                            "\"weight_infos\":",
-                            WeightsJson(state_.weights()), "}}")));
-    });
-    return;
-  }
-  if (name != "UPDATE_WEIGHTS") {
-    r->Respond(http::Response::Error(
-        400, absl::StrCat("unsupported call type '", name,
-                          "' (this master serves UPDATE_WEIGHTS and "
-                          "GET_WEIGHTS)")));
-    return;
-  }
-  auto update = fields.find("update_weights");
-  if (update == fields.end() || !update->second.has_struct_value()) {
-    r->Respond(
-        http::Response::Error(400, "UPDATE_WEIGHTS needs update_weights"));
-    return;
-  }
-  const auto& update_fields = update->second.struct_value().fields();
-  auto infos = update_fields.find("weight_infos");
-  if (infos == update_fields.end() || !infos->second.has_list_value()) {
-    r->Respond(
-        http::Response::Error(400, "update_weights needs a weight_infos list"));
-    return;
-  }
-  v1::WeightsUpdated weights;
-  for (const google::protobuf::Value& item :
-       infos->second.list_value().values()) {
-    absl::StatusOr<std::string> json = ToJson(item);
-    v1::WeightInfo info;
-    absl::Status status = json.ok() ? FromJson(*json, &info) : json.status();
-    if (status.ok()) status = ValidateRole(info.role());
-    if (status.ok() && !(info.weight() > 0 && std::isfinite(info.weight()))) {
-      status = absl::InvalidArgumentError(
-          absl::StrCat("weight of role '", info.role(), "' must be > 0"));
-    }
-    if (!status.ok()) {
-      r->Respond(http::Response::Error(400, status.message()));
-      return;
-    }
-    *weights.add_weights() = info;
-  }
-  CommandContext context;
-  context.principal = request.headers.Get("X-Cairn-Principal");
-  context.request_id = request.headers.Get("X-Request-Id");
-  Post([this, r, weights = std::move(weights), context] {
-    // The reply carries the outcome; Submit's status repeats it.
-    commands_
-        ->Submit(
-            context,
-            [&weights](
-                const MasterState&) -> absl::StatusOr<std::vector<v1::Event>> {
-              v1::Event event;
-              *event.mutable_weights_updated() = weights;
-              return std::vector<v1::Event>{event};
-            },
-            [r](absl::Status status) {
-              if (status.ok()) {
-                r->Respond(http::Response{});
-              } else {
-                r->Respond(http::Response::Error(HttpStatusFor(status),
-                                                 status.message()));
-              }
-            })
-        .IgnoreError();
+  Post([this, parsed = std::move(parsed), r] {
+    operator_api_->Handle(parsed, leader_.get(), r);
   });
 }
 

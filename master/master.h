@@ -53,6 +53,7 @@
 #include "master/command_path.h"
 #include "master/events_api.h"
 #include "master/leader.h"
+#include "master/operator_api.h"
 #include "master/master_metrics.h"
 #include "master/state.h"
 #include "master/state_json.h"
@@ -106,6 +107,8 @@ struct MasterOptions {
   // The process's flags (name -> value), served by GET /master/flags and in
   // /master/state's "flags"; "log_dir" there also fills /master/state's.
   std::map<std::string, std::string> flags;
+  // POST /api/v1 (master/operator_api.h): event stream bound, heartbeats.
+  OperatorApiOptions operator_api;
 };
 
 class Master {
@@ -222,6 +225,8 @@ class Master {
   absl::Duration snapshot_fetch_backoff_ = absl::Milliseconds(250);
   std::unique_ptr<CommandPath> commands_;
   std::unique_ptr<Leader> leader_;  // while role_ is kLeading
+  // POST /api/v1; created in Init(), master thread only.
+  std::unique_ptr<OperatorApi> operator_api_;
   // Master thread only; registered in Init() before any thread starts.
   // Called for every event folded into state_ (on every role), right after
   // Apply, with state_ already including it.

@@ -104,7 +104,9 @@ TEST_F(MasterTest, RedirectPointsAtItselfWhenLeading) {
 TEST_F(MasterTest, RejectsBadCalls) {
   StartMaster(Options());
   ASSERT_TRUE(WaitLeading());
-  EXPECT_EQ(Call(kUpdateA, "application/x-protobuf").status, 415);
+  EXPECT_EQ(Call(kUpdateA, "text/plain").status, 415);
+  // JSON bytes are not a protobuf Call.
+  EXPECT_EQ(Call(kUpdateA, "application/x-protobuf").status, 400);
   EXPECT_EQ(Call("{not json").status, 400);
   EXPECT_EQ(Call(R"({"type":"TEARDOWN"})").status, 400);
   EXPECT_EQ(Call(R"({"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":)"

@@ -7,9 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/flags.h"
+#include "common/json_value.h"
 #include "common/logging.h"
 #include "master/allocator.h"
 #include "master/resources.h"
@@ -443,69 +444,23 @@ Response::GetQuota MakeGetQuota(const MasterState& state) {
   return out;
 }
 
-Response::GetMetrics MakeGetMetrics(const MasterState& state,
-                                    const MasterFacts& facts) {
-  std::map<std::string, double> values;
-  values["master/elected"] = 1;
-  values["master/uptime_secs"] =
-      absl::ToDoubleSeconds(facts.now - facts.start_time);
-  double active = 0, inactive = 0, unreachable = 0;
-  for (const std::string& id : state.AgentIds()) {
-    const v1::AgentRecord* agent = state.FindAgent(id);
-    if (agent->state() == v1::AgentRecord::ACTIVE) {
-      (agent->deactivated() ? inactive : active) += 1;
-    } else if (agent->state() == v1::AgentRecord::UNREACHABLE) {
-      unreachable += 1;
-    }
-  }
-  values["master/slaves_active"] = active;
-  values["master/slaves_inactive"] = inactive;
-  values["master/slaves_unreachable"] = unreachable;
-  values["master/slaves_connected"] = static_cast<double>(facts.agent_streams);
-  values["master/slaves_disconnected"] = std::max(
-      0.0, active + inactive - static_cast<double>(facts.agent_streams));
-  double connected = 0, disconnected = 0, f_active = 0, f_inactive = 0;
-  std::map<v1::TaskState, double> tasks;
-  for (const std::string& id : state.FrameworkIds()) {
-    const v1::FrameworkRecord* f = state.FindFramework(id);
-    switch (f->state()) {
-      case v1::FrameworkRecord::CONNECTED:
-        connected += 1;
-        f_active += 1;
-        break;
-      case v1::FrameworkRecord::INACTIVE:
-        connected += 1;
-        f_inactive += 1;
-        break;
-      case v1::FrameworkRecord::DISCONNECTED:
-        disconnected += 1;
-        f_inactive += 1;
-        break;
-      default:
-        break;
-    }
-    for (const TaskKey& key : state.TasksOfFramework(id)) {
-      const v1::TaskRecord* task = state.FindTask(key.first, key.second);
-      if (task != nullptr) tasks[task->task().state()] += 1;
-    }
-  }
-  values["master/frameworks_connected"] = connected;
-  values["master/frameworks_disconnected"] = disconnected;
-  values["master/frameworks_active"] = f_active;
-  values["master/frameworks_inactive"] = f_inactive;
-  values["master/outstanding_offers"] =
-      static_cast<double>(state.offer_count());
-  values["master/tasks_staging"] = tasks[v1::TASK_STAGING];
-  values["master/tasks_starting"] = tasks[v1::TASK_STARTING];
-  values["master/tasks_running"] = tasks[v1::TASK_RUNNING];
-  values["master/tasks_killing"] = tasks[v1::TASK_KILLING];
-  values["master/tasks_unreachable"] = tasks[v1::TASK_UNREACHABLE];
-  values["master/operator_event_stream_subscribers"] =
-      static_cast<double>(facts.event_stream_subscribers);
-  values["allocator/mesos/allocation_runs"] =
-      static_cast<double>(facts.allocation_runs);
-
+Response::GetMetrics MakeGetMetrics(const std::string& metrics_json) {
   Response::GetMetrics out;
+  absl::StatusOr<JsonValue> snapshot = ParseJson(metrics_json);
+  if (!snapshot.ok() || snapshot->kind != JsonValue::Kind::kObject) {
+    if (!metrics_json.empty()) {
+      LOG(WARNING) << "GET_METRICS: the metrics snapshot does not parse";
+    }
+    return out;
+  }
+  std::map<std::string, double> values;  // sorted by name
+  for (const auto& [name, value] : snapshot->fields) {
+    double number = 0;
+    if (value.kind == JsonValue::Kind::kNumber &&
+        absl::SimpleAtod(value.text, &number)) {
+      values.emplace(name, number);
+    }
+  }
   for (const auto& [name, value] : values) {
     v1::Metric* metric = out.add_metrics();
     metric->set_name(name);
@@ -524,7 +479,8 @@ Response AnswerReadOnlyCall(const Call& call, const MasterState& state,
       break;
     case Call::GET_FLAGS:
       response.set_type(Response::GET_FLAGS);
-      for (const auto& [name, value] : AllFlagValues()) {
+      if (facts.flags == nullptr) break;
+      for (const auto& [name, value] : *facts.flags) {
         v1::Flag* flag = response.mutable_get_flags()->add_flags();
         flag->set_name(name);
         flag->set_value(value);
@@ -537,7 +493,7 @@ Response AnswerReadOnlyCall(const Call& call, const MasterState& state,
       break;
     case Call::GET_METRICS:
       response.set_type(Response::GET_METRICS);
-      *response.mutable_get_metrics() = MakeGetMetrics(state, facts);
+      *response.mutable_get_metrics() = MakeGetMetrics(facts.metrics_json);
       break;
     case Call::GET_STATE:
       response.set_type(Response::GET_STATE);
@@ -753,15 +709,9 @@ void OperatorEvents::CloseAll() {
 
 // ---- The endpoint -----------------------------------------------------------
 
-OperatorApi::OperatorApi(OperatorApiOptions options, std::string version,
-                         const MasterState* state, Post post,
-                         std::function<absl::Time()> clock)
-    : version_(std::move(version)),
-      state_(state),
-      post_(std::move(post)),
-      clock_(std::move(clock)),
-      start_time_(clock_()),
-      events_(options, state) {}
+OperatorApi::OperatorApi(OperatorApiOptions options, OperatorApiContext context,
+                         const MasterState* state)
+    : context_(std::move(context)), state_(state), events_(options, state) {}
 
 void OperatorApi::Handle(const OperatorRequest& request, Leader* leader,
                          std::shared_ptr<http::Responder> responder) {
@@ -772,14 +722,14 @@ void OperatorApi::Handle(const OperatorRequest& request, Leader* leader,
   const Call& call = request.call;
   if (IsReadOnlyCall(call.type())) {
     MasterFacts facts;
-    facts.version = version_;
+    facts.version = context_.version;
+    facts.flags = &context_.flags;
     facts.master_info = leader->master_info();
-    facts.start_time = start_time_;
+    facts.start_time = context_.start_time;
     facts.elected_time = leader->elected_time();
-    facts.now = clock_();
-    facts.agent_streams = leader->agent_streams();
-    facts.event_stream_subscribers = events_.size();
-    facts.allocation_runs = leader->metrics().allocation_cycles;
+    if (call.type() == Call::GET_METRICS && context_.metrics_snapshot) {
+      facts.metrics_json = context_.metrics_snapshot();
+    }
     responder->Respond(EncodeResponse(AnswerReadOnlyCall(call, *state_, facts),
                                       request.accept));
     return;
@@ -791,8 +741,8 @@ void OperatorApi::Handle(const OperatorRequest& request, Leader* leader,
     responder->StartStream(200, std::move(headers));
     auto stream = std::make_shared<HttpEventStream<OperatorEventStream, Event>>(
         responder, request.accept);
-    const uint64_t id = events_.Subscribe(std::move(stream), clock_());
-    responder->OnClose([post = post_, this, id] {
+    const uint64_t id = events_.Subscribe(std::move(stream), context_.clock());
+    responder->OnClose([post = context_.post, this, id] {
       post([this, id] { events_.Unsubscribe(id); });
     });
     return;

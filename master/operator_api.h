@@ -102,17 +102,17 @@ v1::DrainConfig DrainConfigOf(const v1::master_api::Call::DrainAgent& drain);
 
 // ---- Answers from the state -------------------------------------------------
 
-// What GET_MASTER, GET_VERSION and GET_METRICS report besides the state.
+// What GET_FLAGS, GET_VERSION, GET_MASTER and GET_METRICS report besides
+// the state.
 struct MasterFacts {
   std::string version;
+  const std::map<std::string, std::string>* flags = nullptr;  // name -> value
   v1::MasterInfo master_info;
   absl::Time start_time = absl::InfinitePast();
   absl::Time elected_time = absl::InfinitePast();
-  absl::Time now = absl::InfinitePast();
-  // Open streams, for GET_METRICS.
-  size_t agent_streams = 0;
-  size_t event_stream_subscribers = 0;
-  uint64_t allocation_runs = 0;
+  // The metrics registry's snapshot: a flat JSON object of numbers
+  // (monitoring/metrics.h); other values are left out of GET_METRICS.
+  std::string metrics_json;
 };
 
 // An agent as GET_AGENTS and AGENT_ADDED show it.
@@ -140,9 +140,10 @@ v1::master_api::Response::GetState MakeGetState(const MasterState& state);
 v1::master_api::Response::GetRoles MakeGetRoles(const MasterState& state);
 v1::master_api::Response::GetWeights MakeGetWeights(const MasterState& state);
 v1::master_api::Response::GetQuota MakeGetQuota(const MasterState& state);
-// Gauges from the state and `facts` (a metrics registry comes later).
-v1::master_api::Response::GetMetrics MakeGetMetrics(const MasterState& state,
-                                                    const MasterFacts& facts);
+// The numbers of a metrics snapshot ({"master/elected": 1, ...}), sorted
+// by name; nothing if it does not parse.
+v1::master_api::Response::GetMetrics MakeGetMetrics(
+    const std::string& metrics_json);
 
 // The Response to a GET_* call. REQUIRES: IsReadOnlyCall(call.type()).
 v1::master_api::Response AnswerReadOnlyCall(const v1::master_api::Call& call,
@@ -208,16 +209,25 @@ class OperatorEvents {
 
 // ---- The endpoint -----------------------------------------------------------
 
+// What the operator API needs from its master besides the state.
+struct OperatorApiContext {
+  std::string version;
+  std::map<std::string, std::string> flags;  // GET_FLAGS
+  absl::Time start_time = absl::InfinitePast();
+  // GET_METRICS: the metrics registry's JSON snapshot. May be null.
+  std::function<std::string()> metrics_snapshot;
+  // Runs `work` on the master thread, later (the master's Post). Work posted
+  // after the master stopped may never run.
+  std::function<void(std::function<void()> work)> post;
+  std::function<absl::Time()> clock;
+};
+
 class OperatorApi {
  public:
-  // Runs `work` on the master thread (later; the master's Post).
-  using Post = std::function<void(std::function<void()> work)>;
-
   // REQUIRES: `state` (the master's folded state) outlives this; `post`
-  // stays valid while any HTTP stream may end.
-  OperatorApi(OperatorApiOptions options, std::string version,
-              const MasterState* state, Post post,
-              std::function<absl::Time()> clock);
+  // stays callable while any HTTP stream may end.
+  OperatorApi(OperatorApiOptions options, OperatorApiContext context,
+              const MasterState* state);
   OperatorApi(const OperatorApi&) = delete;
   OperatorApi& operator=(const OperatorApi&) = delete;
 
@@ -236,11 +246,8 @@ class OperatorApi {
   const OperatorEvents& events() const { return events_; }
 
  private:
-  const std::string version_;
+  const OperatorApiContext context_;
   const MasterState* const state_;
-  const Post post_;
-  const std::function<absl::Time()> clock_;
-  const absl::Time start_time_;
   OperatorEvents events_;
 };
 
