@@ -215,6 +215,10 @@ bool IsUpdate(const Event& event) {
          !event.update().status().uuid().empty();
 }
 
+bool IsOfferEvent(const Event& event) {
+  return event.type() == Event::OFFERS || event.type() == Event::RESCIND;
+}
+
 bool IsReconciliation(const Event& event) {
   return event.type() == Event::UPDATE &&
          event.update().status().uuid().empty() &&
@@ -333,9 +337,6 @@ class MasterAgentsFailoverTest : public ::testing::Test {
   // an agent `wanted` accepts, whatever arrives before `deadline`.
   void TakeOffers(const std::function<bool(const std::string&)>& wanted,
                   absl::Time deadline) {
-    auto is_offer_event = [](const Event& e) {
-      return e.type() == Event::OFFERS || e.type() == Event::RESCIND;
-    };
     auto has_wanted = [&] {
       for (const auto& [id, offer] : offers_) {
         if (wanted(offer.agent_id().value())) return true;
@@ -346,7 +347,7 @@ class MasterAgentsFailoverTest : public ::testing::Test {
       // Queued events first (a deadline in the past never waits).
       const absl::Time until = has_wanted() ? absl::InfinitePast() : deadline;
       absl::StatusOr<Event> event =
-          scheduler_->WaitForEvent(is_offer_event, until);
+          scheduler_->WaitForEvent(IsOfferEvent, until);
       if (!event.ok()) {
         ASSERT_TRUE(has_wanted()) << "no usable offer: " << event.status();
         return;
@@ -683,8 +684,13 @@ class MasterAgentsFailoverTest : public ::testing::Test {
 
   // Resubscribes the framework once its stream with the old leader ended
   // (the client does not reconnect by itself); expects the same id back.
+  // Offers do not survive a framework's failover: the old stream's OFFERS
+  // and RESCINDs (still queued) and `offers_` are dropped first.
   void ResubscribeFramework() {
     ASSERT_TRUE(scheduler_->WaitForStreamEnd(absl::Now() + kTimeout).ok());
+    while (scheduler_->WaitForEvent(IsOfferEvent, absl::InfinitePast()).ok()) {
+    }
+    offers_.clear();
     absl::StatusOr<v1::FrameworkID> id = scheduler_->Resubscribe();
     ASSERT_TRUE(id.ok()) << id.status();
     EXPECT_EQ(id->value(), framework_id_.value());

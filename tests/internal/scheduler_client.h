@@ -28,7 +28,10 @@
 // framework was removed) the client does not reconnect by itself: waits for
 // events return kUnavailable once nothing matching is queued, stream_end()
 // says why, and the caller decides when to Resubscribe() (same FrameworkInfo
-// with the framework id it got).
+// with the framework id it got). Events of the ended stream stay queued
+// after Resubscribe(), ahead of the new stream's; its OFFERS are void (a
+// framework's offers end with its failover), so a caller that takes offers
+// drops them first (WaitForEvent with a past deadline, or TakeEvents()).
 //
 // With `auto_acknowledge`, every UPDATE whose status has a uuid is
 // acknowledged from the reader thread as it arrives (before it is queued);
