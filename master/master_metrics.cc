@@ -223,6 +223,19 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
   status_updates_sent_ =
       r.AddCounter("master/status_updates_sent",
                    "UPDATE events sent to schedulers (resends included).");
+  offer_filters_active_ = r.AddGauge(
+      "allocator/mesos/offer_filters/active",
+      "Active decline filters of the leader's allocator (0 on a standby).");
+  offers_filtered_ =
+      r.AddCounter("allocator/mesos/offer_filters/offers_filtered",
+                   "Offer candidates skipped because of a decline filter.");
+  offer_filters_added_ = r.AddCounter("allocator/mesos/offer_filters/added",
+                                      "Decline filters added.");
+  offer_filters_expired_ = r.AddCounter(
+      "allocator/mesos/offer_filters/expired", "Decline filters expired.");
+  candidates_suppressed_ = r.AddCounter(
+      "allocator/mesos/candidates_suppressed",
+      "Offer candidates skipped because the framework suppressed the role.");
 
   // ---- timers ----
   state_store_ = r.AddTimer(
@@ -369,19 +382,31 @@ void MasterMetrics::Publish(const MasterState& state, uint64_t applied,
     const double streams = static_cast<double>(leader->agent_streams());
     slaves_connected_->Set(std::min(streams, registered));
     slaves_disconnected_->Set(std::max(0.0, registered - streams));
-    CopyLeaderCounters(leader->metrics());
+    CopyLeaderCounters(leader->metrics(), leader->allocator().metrics());
+    offer_filters_active_->Set(
+        static_cast<double>(leader->allocator().filter_count()));
   } else {
     slaves_connected_->Set(0);
     slaves_disconnected_->Set(0);
+    offer_filters_active_->Set(0);
   }
 }
 
 void MasterMetrics::OnLeaderEnding(const Leader& leader) {
-  CopyLeaderCounters(leader.metrics());
+  CopyLeaderCounters(leader.metrics(), leader.allocator().metrics());
   baseline_ = LeaderMetrics();
+  allocator_baseline_ = AllocatorMetrics();
 }
 
-void MasterMetrics::CopyLeaderCounters(const LeaderMetrics& m) {
+void MasterMetrics::CopyLeaderCounters(const LeaderMetrics& m,
+                                       const AllocatorMetrics& a) {
+  const AllocatorMetrics& ab = allocator_baseline_;
+  AddDelta(offers_filtered_, a.offers_filtered, ab.offers_filtered);
+  AddDelta(offer_filters_added_, a.filters_added, ab.filters_added);
+  AddDelta(offer_filters_expired_, a.filters_expired, ab.filters_expired);
+  AddDelta(candidates_suppressed_, a.candidates_suppressed,
+           ab.candidates_suppressed);
+  allocator_baseline_ = a;
   const LeaderMetrics& b = baseline_;
   const uint64_t valid = m.agent_updates - std::min(m.agent_updates,
                                                     m.late_updates);

@@ -36,6 +36,9 @@
 //       events: Cairn's equivalent of Mesos's registry store.
 //   allocator/mesos/allocation_run_ms (timer)
 //       one allocation run of the leader's allocator.
+//   allocator/mesos/offer_filters/active, allocator/mesos/offer_filters/*
+//       the leader's decline filters (Cairn's names: Mesos counts active
+//       filters per role instead), 0 on a standby.
 //   registrar/log/recovered, registrar/log/ensemble_size, log/*
 //       the embedded log replica, read once per scrape (a scrape hook).
 //
@@ -59,6 +62,7 @@
 #include "cairn/v1/master.pb.h"
 #include "cairn/v1/scheduler.pb.h"
 #include "log/server.h"
+#include "master/allocator.h"
 #include "master/leader.h"
 #include "master/state.h"
 #include "monitoring/metrics.h"
@@ -112,7 +116,8 @@ class MasterMetrics {
   void RecordAllocationRun(absl::Duration duration);
 
  private:
-  void CopyLeaderCounters(const LeaderMetrics& current);
+  void CopyLeaderCounters(const LeaderMetrics& current,
+                          const AllocatorMetrics& allocator);
   void RefreshLog();
 
   monitoring::Registry* const registry_;
@@ -124,7 +129,9 @@ class MasterMetrics {
   uint64_t counted_position_ = 0;  // highest event id counted
   uint32_t counted_index_ = 0;
   bool counted_any_ = false;
-  LeaderMetrics baseline_;  // the current term's counters already copied
+  // The current term's counters already copied.
+  LeaderMetrics baseline_;
+  AllocatorMetrics allocator_baseline_;
 
   // State gauges.
   monitoring::Gauge* slaves_active_;
@@ -155,6 +162,12 @@ class MasterMetrics {
   monitoring::Counter* offers_rescinded_;
   monitoring::Counter* frameworks_removed_;
   monitoring::Counter* status_updates_sent_;
+  // The leader's allocator.
+  monitoring::Gauge* offer_filters_active_;
+  monitoring::Counter* offers_filtered_;
+  monitoring::Counter* offer_filters_added_;
+  monitoring::Counter* offer_filters_expired_;
+  monitoring::Counter* candidates_suppressed_;
   // Timers.
   monitoring::Timer* state_store_;
   monitoring::Timer* allocation_run_;
