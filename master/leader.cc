@@ -2013,8 +2013,13 @@ void Leader::MaybeAllocate(absl::Time now) {
     v1::OffersCreated* created = e.mutable_offers_created();
     for (const Allocation& a : allocations) {
       auto conn = frameworks_.find(a.framework_id);
-      // Only schedulers with an open stream can receive offers.
+      // Only schedulers with an open stream can receive offers, and only
+      // agents subscribed to this leader are offered (as Mesos: no offers
+      // for an agent until it reregisters after a failover; its
+      // reregistration would drop them anyway).
       if (conn == frameworks_.end() || !conn->second.stream) continue;
+      auto agent = agents_.find(a.agent_id);
+      if (agent == agents_.end() || !agent->second.stream) continue;
       v1::Offer* offer = created->add_offers();
       *offer = MakeOffer(view, a, NewId("O"));
       // The agent's URL, as Mesos offers carry it (clients build agent

@@ -1327,10 +1327,17 @@ TEST_F(LeaderTest, KillOfAnUndispatchedTaskIsDoneByTheMaster) {
   StartLeader();
   AgentHandle agent = SubscribeNewAgent("host-a");
   FrameworkHandle f = SubscribeFramework("fw");
-  // The agent's stream ends (no event): launches now wait for it.
+  std::vector<v1::Offer> offers = TickForOffers(f);
+  ASSERT_EQ(offers.size(), 1u);
+  // The agent's stream ends (no event) after the offer was made: the
+  // launch now waits for the agent to subscribe again.
   leader_->AgentStreamClosed(agent.stream_id);
   EXPECT_EQ(leader_->agent_streams(), 0u);
-  Launch(f, {CommandTask("t1"), CommandTask("t2")});
+  AnswerSlot launched = FrameworkCall(
+      f, AcceptCall(offers[0], {CommandTask("t1"), CommandTask("t2")}));
+  CommitAll();
+  ASSERT_TRUE(launched->has_value());
+  ASSERT_EQ((*launched)->code, 202) << (*launched)->message;
   EXPECT_FALSE(leader_->IsDispatched({f.id, "t1"}));
   EXPECT_TRUE(agent.stream->OfType(AgentEvent::LAUNCH).empty());
 
@@ -1965,6 +1972,21 @@ TEST_F(LeaderTest, OffersCarryTheAgentUrlAndOnlyMultiRoleSeesAllocationInfo) {
   for (const v1::Resource& r : multi_offers[0].resources()) {
     EXPECT_EQ(r.allocation_info().role(), "*") << r.name();
   }
+}
+
+// Agents not subscribed to this leader (e.g. not yet reregistered after a
+// failover) are not offered: their reregistration would rescind the offers.
+TEST_F(LeaderTest, NoOffersForAnAgentWithoutAStreamToThisLeader) {
+  StartLeader();
+  AgentHandle agent = SubscribeNewAgent("host-a");
+  FrameworkHandle f = SubscribeFramework("fw");
+  leader_->AgentStreamClosed(agent.stream_id);
+  EXPECT_TRUE(TickForOffers(f).empty());
+  EXPECT_EQ(committed_.offer_count(), 0u);
+  // Back on a stream: offered again.
+  Subscribe(SubscribeCall("host-a", agent.id));
+  now_ += absl::Seconds(1);
+  EXPECT_EQ(TickForOffers(f).size(), 1u);
 }
 
 }  // namespace
