@@ -1,6 +1,6 @@
 // MasterMetrics: the master's metrics in a monitoring::Registry, under the
 // key names of Mesos's docs/monitoring.md where Mesos has one, served by
-// the master as GET /metrics/snapshot and GET /metrics.
+// the master as GET /metrics/snapshot and GET /metrics (docs/metrics.md).
 //
 // Families (see master_metrics.cc for the full list and each one's help):
 //   master/elected, master/uptime_secs, master/event_queue_messages

@@ -13,6 +13,8 @@
 //     histograms in seconds (_bucket{le=...} cumulative, le="+Inf", _sum,
 //     _count).
 //
+// docs/metrics.md describes the endpoints and the master's keys.
+//
 //   monitoring::Registry registry;
 //   monitoring::Counter* runs = registry.AddCounter(
 //       "allocator/mesos/allocation_runs", "Allocation runs.");
