@@ -1989,5 +1989,401 @@ TEST_F(LeaderTest, NoOffersForAnAgentWithoutAStreamToThisLeader) {
   EXPECT_EQ(TickForOffers(f).size(), 1u);
 }
 
+// ---- Operator API (POST /api/v1) --------------------------------------------
+
+// Operator calls: each is answered only after its events are committed.
+class LeaderOperatorTest : public LeaderWithTaskTest {
+ protected:
+  // Runs `call` with a fresh Done, commits everything, returns the answer.
+  Answer Operator(const std::function<void(Leader::Done)>& call) {
+    AnswerSlot answer = NewSlot();
+    call(Into(answer));
+    CommitAll();
+    EXPECT_TRUE(answer->has_value()) << "no answer after the commit";
+    return answer->value_or(Answer::Error(0, "no answer"));
+  }
+
+  static v1::Resource Reserved(const std::string& name, double value,
+                               const std::string& role) {
+    v1::Resource r;
+    r.set_name(name);
+    r.set_type(v1::MesosValue::SCALAR);
+    r.mutable_scalar()->set_value(value);
+    v1::Resource::ReservationInfo* info = r.add_reservations();
+    info->set_type(v1::Resource::ReservationInfo::DYNAMIC);
+    info->set_role(role);
+    info->set_principal("ops");
+    return r;
+  }
+
+  std::vector<TaskStatus::Reason> ReasonsSince(size_t mark) const {
+    std::vector<TaskStatus::Reason> out;
+    for (const Event& e : EventsSince(mark)) {
+      if (e.has_task_status_updated()) {
+        out.push_back(e.task_status_updated().status().reason());
+      }
+    }
+    return out;
+  }
+};
+
+TEST_F(LeaderOperatorTest, TeardownKillsTheTasksAndRemovesTheFramework) {
+  SetUpCluster(false);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  const size_t mark = events_.size();
+  Answer a = Operator([&](Leader::Done done) {
+    leader_->TeardownFramework(framework_.id, Context(), std::move(done));
+  });
+  EXPECT_EQ(a.code, 200) << a.message;
+  EXPECT_THAT(TypesSince(mark),
+              ElementsAre(Event::kTaskStatusUpdated, Event::kFrameworkRemoved));
+  EXPECT_THAT(ReasonsSince(mark),
+              ElementsAre(TaskStatus::REASON_FRAMEWORK_REMOVED));
+  EXPECT_EQ(committed_.FindFramework(framework_.id)->state(),
+            v1::FrameworkRecord::COMPLETED);
+  EXPECT_TRUE(framework_.stream->closed);
+  ASSERT_FALSE(agent_.stream->OfType(AgentEvent::SHUTDOWN_FRAMEWORK).empty());
+
+  Answer again = Operator([&](Leader::Done done) {
+    leader_->TeardownFramework(framework_.id, Context(), std::move(done));
+  });
+  EXPECT_EQ(again.code, 400);
+  EXPECT_EQ(again.field, "teardown.framework_id");
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->TeardownFramework("nope", Context(), std::move(done));
+            }).code,
+            400);
+}
+
+TEST_F(LeaderOperatorTest, MarkAgentGoneLosesTasksAndEndsTheAgentsStream) {
+  SetUpCluster(/*partition_aware=*/false);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  const size_t mark = events_.size();
+  Answer a = Operator([&](Leader::Done done) {
+    leader_->MarkAgentGone(agent_.id, Context(), std::move(done));
+  });
+  EXPECT_EQ(a.code, 200) << a.message;
+  ASSERT_THAT(TypesSince(mark),
+              ElementsAre(Event::kTaskStatusUpdated, Event::kAgentRemoved));
+  const std::vector<Event> events = EventsSince(mark);
+  // Not PARTITION_AWARE: TASK_LOST, as Mesos.
+  EXPECT_EQ(events[0].task_status_updated().status().state(), v1::TASK_LOST);
+  EXPECT_EQ(events[0].task_status_updated().status().reason(),
+            TaskStatus::REASON_AGENT_REMOVED);
+  EXPECT_TRUE(events[1].agent_removed().by_operator());
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(), v1::AgentRecord::REMOVED);
+  ASSERT_FALSE(agent_.stream->events.empty());
+  EXPECT_EQ(agent_.stream->events.back().type(), AgentEvent::ERROR);
+  EXPECT_EQ(agent_.stream->events.back().error().code(), 403);
+  EXPECT_TRUE(agent_.stream->closed);
+  EXPECT_EQ(leader_->agent_streams(), 0u);
+  // The scheduler hears of it once it acknowledged TASK_RUNNING.
+  EXPECT_EQ(Task(framework_.id, "t1").task().state(), v1::TASK_LOST);
+  AnswerSlot ack =
+      FrameworkCall(framework_, AcknowledgeCall(agent_.id, "t1", Uuid('1')));
+  CommitAll();
+  ASSERT_TRUE(ack->has_value());
+  EXPECT_EQ((*ack)->code, 202);
+  EXPECT_EQ(framework_.stream->Updates().back().state(), v1::TASK_LOST);
+
+  // Already gone: 200 again, nothing new. Unknown: 404.
+  const size_t after = events_.size();
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->MarkAgentGone(agent_.id, Context(), std::move(done));
+            }).code,
+            200);
+  EXPECT_EQ(events_.size(), after);
+  Answer unknown = Operator([&](Leader::Done done) {
+    leader_->MarkAgentGone("no-such-agent", Context(), std::move(done));
+  });
+  EXPECT_EQ(unknown.code, 404);
+  EXPECT_EQ(unknown.field, "mark_agent_gone.agent_id");
+}
+
+TEST_F(LeaderOperatorTest, MarkAgentGoneIsGoneByOperatorForPartitionAware) {
+  SetUpCluster(/*partition_aware=*/true);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  const size_t mark = events_.size();
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->MarkAgentGone(agent_.id, Context(), std::move(done));
+            }).code,
+            200);
+  const std::vector<Event> events = EventsSince(mark);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].task_status_updated().status().state(),
+            v1::TASK_GONE_BY_OPERATOR);
+  EXPECT_EQ(events[0].task_status_updated().status().reason(),
+            TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR);
+}
+
+TEST_F(LeaderOperatorTest, DrainKillsWithACappedGracePeriodThenDrains) {
+  SetUpCluster(false);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  v1::DrainConfig config;
+  config.mutable_max_grace_period()->set_nanoseconds(5000000000);
+  const size_t mark = events_.size();
+  Answer a = Operator([&](Leader::Done done) {
+    leader_->DrainAgent(agent_.id, config, Context(), std::move(done));
+  });
+  EXPECT_EQ(a.code, 200) << a.message;
+  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kAgentDrainStarted,
+                                            Event::kTaskKillRequested));
+  EXPECT_EQ(EventsSince(mark)[1]
+                .task_kill_requested()
+                .kill_policy()
+                .grace_period()
+                .nanoseconds(),
+            5000000000);
+  std::vector<AgentEvent> kills = agent_.stream->OfType(AgentEvent::KILL);
+  ASSERT_FALSE(kills.empty());
+  EXPECT_EQ(kills.back().kill().task_id().value(), "t1");
+  EXPECT_EQ(kills.back().kill().kill_policy().grace_period().nanoseconds(),
+            5000000000);
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->drain_info().state(),
+            v1::DRAINING);
+
+  // Still DRAINING: not reactivated.
+  Answer early = Operator([&](Leader::Done done) {
+    leader_->ReactivateAgent(agent_.id, Context(), std::move(done));
+  });
+  EXPECT_EQ(early.code, 400);
+  EXPECT_EQ(early.field, "reactivate_agent.agent_id");
+
+  // The task ends; the next tick finds the agent drained.
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_KILLED, Uuid('2'));
+  const size_t killed = events_.size();
+  leader_->Tick(now_);
+  CommitAll();
+  EXPECT_THAT(TypesSince(killed), ::testing::Contains(Event::kAgentDrained));
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->drain_info().state(), v1::DRAINED);
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(), v1::AgentRecord::ACTIVE);
+
+  // A drained agent comes back with REACTIVATE_AGENT.
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->ReactivateAgent(agent_.id, Context(), std::move(done));
+            }).code,
+            200);
+  EXPECT_FALSE(committed_.FindAgent(agent_.id)->deactivated());
+  EXPECT_FALSE(committed_.FindAgent(agent_.id)->has_drain_info());
+}
+
+TEST_F(LeaderOperatorTest, DrainWithMarkGoneRemovesTheDrainedAgent) {
+  SetUpCluster(false);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_RUNNING, Uuid('1'));
+  v1::DrainConfig config;
+  config.set_mark_gone(true);
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->DrainAgent(agent_.id, config, Context(),
+                                  std::move(done));
+            }).code,
+            200);
+  AgentUpdate(agent_, framework_.id, "t1", v1::TASK_KILLED, Uuid('2'));
+  const size_t mark = events_.size();
+  leader_->Tick(now_);
+  CommitAll();
+  EXPECT_THAT(TypesSince(mark),
+              ElementsAre(Event::kAgentDrained, Event::kAgentRemoved));
+  EXPECT_EQ(committed_.FindAgent(agent_.id)->state(), v1::AgentRecord::REMOVED);
+  EXPECT_EQ(agent_.stream->events.back().error().code(), 403);
+
+  Answer unknown = Operator([&](Leader::Done done) {
+    leader_->DrainAgent(agent_.id, config, Context(), std::move(done));
+  });
+  EXPECT_EQ(unknown.code, 400);
+  EXPECT_EQ(unknown.field, "drain_agent.agent_id");
+}
+
+TEST_F(LeaderOperatorTest, DeactivateRescindsOffersUntilReactivated) {
+  StartLeader();
+  agent_ = SubscribeNewAgent("host-a");
+  framework_ = SubscribeFramework("fw");
+  std::vector<v1::Offer> offers = TickForOffers(framework_);
+  ASSERT_EQ(offers.size(), 1u);
+
+  const size_t mark = events_.size();
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->DeactivateAgent(agent_.id, Context(), std::move(done));
+            }).code,
+            200);
+  EXPECT_THAT(TypesSince(mark), ElementsAre(Event::kAgentDeactivated));
+  std::vector<scheduler::Event> rescinds =
+      framework_.stream->OfType(scheduler::Event::RESCIND);
+  ASSERT_EQ(rescinds.size(), 1u);
+  EXPECT_EQ(rescinds[0].rescind().offer_id().value(), offers[0].id().value());
+  now_ += absl::Seconds(10);
+  EXPECT_TRUE(TickForOffers(framework_).empty());
+
+  // Again: 200 and no event. Unknown agent: 400.
+  const size_t again = events_.size();
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->DeactivateAgent(agent_.id, Context(), std::move(done));
+            }).code,
+            200);
+  EXPECT_EQ(events_.size(), again);
+  Answer unknown = Operator([&](Leader::Done done) {
+    leader_->DeactivateAgent("nope", Context(), std::move(done));
+  });
+  EXPECT_EQ(unknown.code, 400);
+  EXPECT_EQ(unknown.field, "deactivate_agent.agent_id");
+
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->ReactivateAgent(agent_.id, Context(), std::move(done));
+            }).code,
+            200);
+  now_ += absl::Seconds(10);
+  EXPECT_EQ(TickForOffers(framework_).size(), 1u);
+  Answer active = Operator([&](Leader::Done done) {
+    leader_->ReactivateAgent(agent_.id, Context(), std::move(done));
+  });
+  EXPECT_EQ(active.code, 400);
+  EXPECT_EQ(active.message, "Agent is not deactivated");
+}
+
+TEST_F(LeaderOperatorTest, UpdateWeightsNamesTheBadFieldOrCommits) {
+  StartLeader();
+  google::protobuf::RepeatedPtrField<v1::WeightInfo> weights;
+  v1::WeightInfo* a = weights.Add();
+  a->set_role(" a ");  // trimmed, as Mesos
+  a->set_weight(2);
+  v1::WeightInfo* b = weights.Add();
+  b->set_role("b");
+  b->set_weight(0);
+  Answer bad = Operator([&](Leader::Done done) {
+    leader_->UpdateWeights(weights, Context(), std::move(done));
+  });
+  EXPECT_EQ(bad.code, 400);
+  EXPECT_EQ(bad.field, "update_weights.weight_infos[1].weight");
+  b->set_role("*");
+  b->set_weight(1);
+  bad = Operator([&](Leader::Done done) {
+    leader_->UpdateWeights(weights, Context(), std::move(done));
+  });
+  EXPECT_EQ(bad.code, 400);
+  EXPECT_EQ(bad.field, "update_weights.weight_infos[1].role");
+
+  b->set_role("b/c");
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->UpdateWeights(weights, Context(), std::move(done));
+            }).code,
+            200);
+  EXPECT_EQ(committed_.weights(),
+            (std::map<std::string, double>{{"a", 2}, {"b/c", 1}}));
+}
+
+TEST_F(LeaderOperatorTest, UpdateQuotaValidatesAsMesos) {
+  StartLeader();
+  SubscribeNewAgent("host-a");  // cpus:4;mem:4096
+  auto quota = [&](const std::string& role, double guarantee, double limit,
+                   bool force) {
+    google::protobuf::RepeatedPtrField<v1::QuotaConfig> configs;
+    v1::QuotaConfig* c = configs.Add();
+    c->set_role(role);
+    if (guarantee >= 0) (*c->mutable_guarantees())["cpus"].set_value(guarantee);
+    if (limit >= 0) (*c->mutable_limits())["cpus"].set_value(limit);
+    return Operator([&](Leader::Done done) {
+      leader_->UpdateQuota(configs, force, Context(), std::move(done));
+    });
+  };
+  Answer nested = quota("a/b", 1, -1, false);
+  EXPECT_EQ(nested.code, 400);
+  EXPECT_EQ(nested.field, "update_quota.quota_configs[0].role");
+  Answer above = quota("a", 2, 1, false);
+  EXPECT_EQ(above.code, 400);
+  EXPECT_EQ(above.field, "update_quota.quota_configs[0].guarantees");
+  Answer huge = quota("a", -1, 2e12, false);  // Mesos's maximum is 1e12
+  EXPECT_EQ(huge.code, 400);
+  EXPECT_EQ(huge.field, "update_quota.quota_configs[0].limits");
+  Answer overcommit = quota("a", 8, -1, false);
+  EXPECT_EQ(overcommit.code, 400);
+  EXPECT_EQ(overcommit.field, "update_quota.quota_configs");
+  EXPECT_TRUE(committed_.quotas().empty());
+
+  EXPECT_EQ(quota("a", 8, -1, /*force=*/true).code, 200);
+  ASSERT_EQ(committed_.quotas().count("a"), 1u);
+  EXPECT_EQ(committed_.quotas().at("a").guarantees().at("cpus").value(), 8);
+  // Neither guarantees nor limits: the role's quota is reset.
+  EXPECT_EQ(quota("a", -1, -1, false).code, 200);
+  EXPECT_TRUE(committed_.quotas().empty());
+}
+
+TEST_F(LeaderOperatorTest, UpdateQuotaRefusesALimitBelowConsumption) {
+  StartLeader();
+  agent_ = SubscribeNewAgent("host-a");
+  scheduler::Call call = FrameworkSubscribeCall("web-fw");
+  v1::FrameworkInfo* info = call.mutable_subscribe()->mutable_framework_info();
+  info->add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
+  info->add_roles("web");
+  framework_ = SubscribeFramework(call);
+  Launch(framework_, {CommandTask("t1", "cpus:2;mem:128")});
+
+  google::protobuf::RepeatedPtrField<v1::QuotaConfig> configs;
+  v1::QuotaConfig* c = configs.Add();
+  c->set_role("web");
+  (*c->mutable_limits())["cpus"].set_value(1);
+  Answer below = Operator([&](Leader::Done done) {
+    leader_->UpdateQuota(configs, false, Context(), std::move(done));
+  });
+  EXPECT_EQ(below.code, 400);
+  EXPECT_EQ(below.field, "update_quota.quota_configs[0].limits");
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->UpdateQuota(configs, true, Context(), std::move(done));
+            }).code,
+            200);
+}
+
+TEST_F(LeaderOperatorTest, ReserveRescindsOffersAsNeededAndUnreserveUndoes) {
+  StartLeader();
+  agent_ = SubscribeNewAgent("host-a");
+  framework_ = SubscribeFramework("fw");
+  std::vector<v1::Offer> offers = TickForOffers(framework_);
+  ASSERT_EQ(offers.size(), 1u);  // everything is offered
+
+  google::protobuf::RepeatedPtrField<v1::Resource> resources;
+  *resources.Add() = Reserved("cpus", 1, "ads");
+  const google::protobuf::RepeatedPtrField<v1::Resource> no_source;
+  const size_t mark = events_.size();
+  Answer reserved = Operator([&](Leader::Done done) {
+    leader_->ReserveResources(agent_.id, no_source, resources, Context(),
+                              std::move(done));
+  });
+  EXPECT_EQ(reserved.code, 202) << reserved.message;
+  EXPECT_THAT(TypesSince(mark),
+              ElementsAre(Event::kOffersRescinded, Event::kResourcesReserved));
+  EXPECT_EQ(framework_.stream->OfType(scheduler::Event::RESCIND).size(), 1u);
+  absl::StatusOr<Resources> reservations =
+      committed_.ReservedResources(agent_.id);
+  ASSERT_TRUE(reservations.ok());
+  EXPECT_EQ(reservations->ScalarSum("cpus"), 1);
+
+  Answer unreserved = Operator([&](Leader::Done done) {
+    leader_->UnreserveResources(agent_.id, resources, Context(),
+                                std::move(done));
+  });
+  EXPECT_EQ(unreserved.code, 202) << unreserved.message;
+  EXPECT_TRUE(committed_.ReservedResources(agent_.id)->empty());
+
+  // More than the agent has: 409. Not a dynamic reservation, or an
+  // unknown agent: 400.
+  resources.Mutable(0)->mutable_scalar()->set_value(64);
+  EXPECT_EQ(Operator([&](Leader::Done done) {
+              leader_->ReserveResources(agent_.id, no_source, resources,
+                                        Context(), std::move(done));
+            }).code,
+            409);
+  resources.Mutable(0)->clear_reservations();
+  Answer plain = Operator([&](Leader::Done done) {
+    leader_->ReserveResources(agent_.id, no_source, resources, Context(),
+                              std::move(done));
+  });
+  EXPECT_EQ(plain.code, 400);
+  EXPECT_EQ(plain.field, "reserve_resources.resources");
+  *resources.Mutable(0) = Reserved("cpus", 1, "ads");
+  Answer unknown = Operator([&](Leader::Done done) {
+    leader_->UnreserveResources("nope", resources, Context(), std::move(done));
+  });
+  EXPECT_EQ(unknown.code, 400);
+  EXPECT_EQ(unknown.field, "unreserve_resources.agent_id");
+}
+
 }  // namespace
 }  // namespace cairn::master

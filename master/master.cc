@@ -153,7 +153,8 @@ class Master::LogAdapter : public EventLog {
     const absl::Time start = absl::Now();  // registrar/state_store_ms
     master_->log_->Append(
         std::move(entry),
-        [master, start, done = std::move(done)](absl::StatusOr<log::Position> p) {
+        [master, start,
+         done = std::move(done)](absl::StatusOr<log::Position> p) {
           if (p.ok()) master->metrics_->RecordAppend(absl::Now() - start);
           master->Post([done, p] {
             if (!p.ok()) {

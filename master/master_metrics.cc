@@ -24,8 +24,9 @@ constexpr v1::TaskState kLiveStates[] = {
 
 // Terminal task states with a Mesos counter.
 constexpr v1::TaskState kTerminalStates[] = {
-    v1::TASK_FINISHED, v1::TASK_FAILED,  v1::TASK_KILLED,
-    v1::TASK_LOST,     v1::TASK_ERROR,   v1::TASK_DROPPED,
+    v1::TASK_FINISHED, v1::TASK_FAILED,
+    v1::TASK_KILLED,   v1::TASK_LOST,
+    v1::TASK_ERROR,    v1::TASK_DROPPED,
     v1::TASK_GONE,     v1::TASK_GONE_BY_OPERATOR,
 };
 
@@ -83,9 +84,8 @@ const char* SchedulerMessageName(const v1::scheduler::Call& call) {
   using Call = v1::scheduler::Call;
   switch (call.type()) {
     case Call::SUBSCRIBE:
-      return call.subscribe().framework_info().has_id()
-                 ? "reregister_framework"
-                 : "register_framework";
+      return call.subscribe().framework_info().has_id() ? "reregister_framework"
+                                                        : "register_framework";
     case Call::TEARDOWN:
       return "unregister_framework";
     case Call::ACCEPT:
@@ -147,9 +147,9 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
   // ---- folded state ----
   slaves_active_ = r.AddGauge("master/slaves_active",
                               "Registered agents that may get offers.");
-  slaves_inactive_ = r.AddGauge(
-      "master/slaves_inactive",
-      "Registered agents deactivated (maintenance or draining).");
+  slaves_inactive_ =
+      r.AddGauge("master/slaves_inactive",
+                 "Registered agents deactivated (maintenance or draining).");
   slaves_connected_ = r.AddGauge(
       "master/slaves_connected",
       "Registered agents with an open stream to this (leading) master.");
@@ -163,8 +163,8 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
   frameworks_inactive_ =
       r.AddGauge("master/frameworks_inactive",
                  "Frameworks deactivated or disconnected (not yet removed).");
-  frameworks_connected_ = r.AddGauge(
-      "master/frameworks_connected", "Frameworks with a scheduler connected.");
+  frameworks_connected_ = r.AddGauge("master/frameworks_connected",
+                                     "Frameworks with a scheduler connected.");
   frameworks_disconnected_ =
       r.AddGauge("master/frameworks_disconnected",
                  "Frameworks whose scheduler is gone, within their "
@@ -214,7 +214,8 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
   slave_unreachable_completed_ =
       r.AddCounter("master/slave_unreachable_completed",
                    "Agents marked unreachable after failing health checks.");
-  offers_sent_ = r.AddCounter("master/offers_sent", "Offers sent to schedulers.");
+  offers_sent_ =
+      r.AddCounter("master/offers_sent", "Offers sent to schedulers.");
   offers_rescinded_ =
       r.AddCounter("master/offers_rescinded", "Offers rescinded.");
   frameworks_removed_ =
@@ -231,8 +232,8 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
                    "Offer candidates skipped because of a decline filter.");
   offer_filters_added_ = r.AddCounter("allocator/mesos/offer_filters/added",
                                       "Decline filters added.");
-  offer_filters_expired_ = r.AddCounter(
-      "allocator/mesos/offer_filters/expired", "Decline filters expired.");
+  offer_filters_expired_ = r.AddCounter("allocator/mesos/offer_filters/expired",
+                                        "Decline filters expired.");
   candidates_suppressed_ = r.AddCounter(
       "allocator/mesos/candidates_suppressed",
       "Offer candidates skipped because the framework suppressed the role.");
@@ -267,8 +268,8 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
   log_appends_failed_ = r.AddCounter("log/appends_failed", "Appends failed.");
   log_elections_won_ =
       r.AddCounter("log/elections_won", "Elections this replica won.");
-  log_messages_dropped_ = r.AddCounter(
-      "log/messages_dropped", "Peer messages dropped (mailbox full).");
+  log_messages_dropped_ = r.AddCounter("log/messages_dropped",
+                                       "Peer messages dropped (mailbox full).");
   r.AddScrapeHook([this] { RefreshLog(); });
 }
 
@@ -282,10 +283,9 @@ void MasterMetrics::RefreshLog() {
   log_recovered_->Set(status.status == v1::Metadata::VOTING ? 1 : 0);
   log_begin_->Set(static_cast<double>(status.begin));
   log_learned_through_->Set(static_cast<double>(status.learned_through));
-  log_leader_->Set(status.leader.has_value() &&
-                           *status.leader == sources_.replica_id
-                       ? 1
-                       : 0);
+  log_leader_->Set(
+      status.leader.has_value() && *status.leader == sources_.replica_id ? 1
+                                                                         : 0);
   log_serving_->Set(status.serving ? 1 : 0);
   log_appends_ok_->AdvanceTo(status.counters.appends_ok);
   log_appends_failed_->AdvanceTo(status.counters.appends_failed);
@@ -294,10 +294,9 @@ void MasterMetrics::RefreshLog() {
 }
 
 void MasterMetrics::OnEventApplied(const v1::Event& event) {
-  if (counted_any_ &&
-      (event.position() < counted_position_ ||
-       (event.position() == counted_position_ &&
-        event.index() <= counted_index_))) {
+  if (counted_any_ && (event.position() < counted_position_ ||
+                       (event.position() == counted_position_ &&
+                        event.index() <= counted_index_))) {
     return;  // folded again after a rebuild
   }
   counted_any_ = true;
@@ -305,8 +304,8 @@ void MasterMetrics::OnEventApplied(const v1::Event& event) {
   counted_index_ = event.index();
   switch (event.type_case()) {
     case v1::Event::kTaskStatusUpdated: {
-      auto it = terminal_counters_.find(
-          event.task_status_updated().status().state());
+      auto it =
+          terminal_counters_.find(event.task_status_updated().status().state());
       // The fold rejects updates of ended tasks, so every terminal update
       // it applied is a transition.
       if (it != terminal_counters_.end()) it->second->Increment();
@@ -376,8 +375,7 @@ void MasterMetrics::Publish(const MasterState& state, uint64_t applied,
     for (auto& [s, gauge] : task_gauges_) gauge->Set(tasks[s]);
     outstanding_offers_->Set(static_cast<double>(state.offer_count()));
   }
-  const double registered =
-      slaves_active_->value() + slaves_inactive_->value();
+  const double registered = slaves_active_->value() + slaves_inactive_->value();
   if (leader != nullptr) {
     const double streams = static_cast<double>(leader->agent_streams());
     slaves_connected_->Set(std::min(streams, registered));
@@ -408,14 +406,13 @@ void MasterMetrics::CopyLeaderCounters(const LeaderMetrics& m,
            ab.candidates_suppressed);
   allocator_baseline_ = a;
   const LeaderMetrics& b = baseline_;
-  const uint64_t valid = m.agent_updates - std::min(m.agent_updates,
-                                                    m.late_updates);
+  const uint64_t valid =
+      m.agent_updates - std::min(m.agent_updates, m.late_updates);
   const uint64_t valid_before =
       b.agent_updates - std::min(b.agent_updates, b.late_updates);
   AddDelta(valid_status_updates_, valid, valid_before);
   AddDelta(invalid_status_updates_, m.late_updates, b.late_updates);
-  AddDelta(duplicate_status_updates_, m.duplicate_updates,
-           b.duplicate_updates);
+  AddDelta(duplicate_status_updates_, m.duplicate_updates, b.duplicate_updates);
   AddDelta(allocation_runs_, m.allocation_cycles, b.allocation_cycles);
   AddDelta(slave_unreachable_completed_, m.agents_marked_unreachable,
            b.agents_marked_unreachable);
@@ -427,7 +424,8 @@ void MasterMetrics::CopyLeaderCounters(const LeaderMetrics& m,
 }
 
 void MasterMetrics::OnAgentCall(const v1::AgentCall& call) {
-  if (const char* name = AgentMessageName(call)) messages_.at(name)->Increment();
+  if (const char* name = AgentMessageName(call))
+    messages_.at(name)->Increment();
 }
 
 void MasterMetrics::OnSchedulerCall(const v1::scheduler::Call& call) {

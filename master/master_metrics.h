@@ -78,8 +78,8 @@ class MasterMetrics {
     std::function<log::LogServerStatus()> log_status;
     // The position through which the master folded the log.
     std::function<uint64_t()> applied;
-    uint32_t replica_id = 0;    // this master's log replica
-    size_t ensemble_size = 0;   // masters in --masters
+    uint32_t replica_id = 0;   // this master's log replica
+    size_t ensemble_size = 0;  // masters in --masters
     absl::Time start_time = absl::InfinitePast();
   };
 

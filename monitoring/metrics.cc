@@ -113,7 +113,8 @@ double Percentile(const std::vector<double>& v, double q) {
   const double rank = q * static_cast<double>(v.size() - 1);
   const size_t below = static_cast<size_t>(std::floor(rank));
   if (below + 1 >= v.size()) return v.back();
-  return v[below] + (rank - static_cast<double>(below)) * (v[below + 1] - v[below]);
+  return v[below] +
+         (rank - static_cast<double>(below)) * (v[below + 1] - v[below]);
 }
 
 // `{a="x",b="y"}` (empty for no labels), with `extra` (e.g. le) last.
@@ -193,13 +194,13 @@ std::string EscapePrometheus(absl::string_view text, bool help) {
   return out;
 }
 
-// ---- Counter, Gauge ----------------------------------------------------------
+// ---- Counter, Gauge
+// ----------------------------------------------------------
 
 void Counter::AdvanceTo(uint64_t total) {
   uint64_t current = value_.load(std::memory_order_relaxed);
-  while (current < total &&
-         !value_.compare_exchange_weak(current, total,
-                                       std::memory_order_relaxed)) {
+  while (current < total && !value_.compare_exchange_weak(
+                                current, total, std::memory_order_relaxed)) {
   }
 }
 
@@ -219,7 +220,7 @@ double Gauge::value() const {
 
 std::vector<double> TimerOptions::DefaultBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 Timer::Timer(TimerOptions options, std::function<absl::Time()> clock)
@@ -361,8 +362,8 @@ Registry::Entry* Registry::FindOrAdd(MetricKind kind, absl::string_view name,
   }
   auto [fam, inserted] =
       families_.emplace(family, std::make_pair(kind, label_names));
-  CHECK(inserted || (fam->second.first == kind &&
-                     fam->second.second == label_names))
+  CHECK(inserted ||
+        (fam->second.first == kind && fam->second.second == label_names))
       << "metric " << name << ": Prometheus family " << family
       << " already holds a different kind or label names";
   auto entry = std::make_unique<Entry>();
@@ -506,15 +507,13 @@ std::string Registry::Prometheus() const {
       case MetricKind::kTimer: {
         const Timer::Histogram h = e->timer->GetHistogram();
         for (size_t i = 0; i < h.bounds_seconds.size(); ++i) {
-          absl::StrAppend(
-              &out, name, "_bucket",
-              LabelText(e->labels, "le",
-                        FormatPrometheusValue(h.bounds_seconds[i])),
-              " ", h.bucket_counts[i], "\n");
+          absl::StrAppend(&out, name, "_bucket",
+                          LabelText(e->labels, "le",
+                                    FormatPrometheusValue(h.bounds_seconds[i])),
+                          " ", h.bucket_counts[i], "\n");
         }
         absl::StrAppend(&out, name, "_bucket",
-                        LabelText(e->labels, "le", "+Inf"), " ", h.count,
-                        "\n");
+                        LabelText(e->labels, "le", "+Inf"), " ", h.count, "\n");
         absl::StrAppend(&out, name, "_sum", LabelText(e->labels), " ",
                         FormatPrometheusValue(h.sum_seconds), "\n");
         absl::StrAppend(&out, name, "_count", LabelText(e->labels), " ",

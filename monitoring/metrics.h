@@ -87,9 +87,11 @@ enum class MetricKind { kCounter, kGauge, kTimer };
 // "_total" unless it already ends so.
 //   "master/tasks_running"                 -> cairn_master_tasks_running
 //   "allocator/mesos/allocation_runs"      -> ..._allocation_runs_total
-//   "registrar/state_store_ms" (timer)     -> cairn_registrar_state_store_seconds
+//   "registrar/state_store_ms" (timer)     ->
+//   cairn_registrar_state_store_seconds
 //   "allocator/mesos/offer_filters/roles/<role>/active"
-//                                 -> cairn_allocator_mesos_offer_filters_roles_active
+//                                 ->
+//                                 cairn_allocator_mesos_offer_filters_roles_active
 std::string PrometheusName(absl::string_view name, MetricKind kind);
 
 // A monotonically increasing count. Lock-free.

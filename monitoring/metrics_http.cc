@@ -39,7 +39,8 @@ http::Response SnapshotResponse(const Registry& registry,
   }
   if (!IsCallbackName(jsonp->second)) {
     return http::Response::Error(
-        400, "jsonp must name a JavaScript function (letters, digits, _, $, .)");
+        400,
+        "jsonp must name a JavaScript function (letters, digits, _, $, .)");
   }
   http::Response response;
   response.status = 200;
@@ -61,10 +62,9 @@ void ServeMetrics(http::Server* server, const Registry* registry) {
                      [registry](const http::Request& request) {
                        return SnapshotResponse(*registry, request);
                      });
-  server->HandleSync("GET", kPrometheusPath,
-                     [registry](const http::Request&) {
-                       return PrometheusResponse(*registry);
-                     });
+  server->HandleSync("GET", kPrometheusPath, [registry](const http::Request&) {
+    return PrometheusResponse(*registry);
+  });
 }
 
 }  // namespace cairn::monitoring

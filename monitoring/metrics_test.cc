@@ -58,9 +58,9 @@ bool HasLine(const std::string& text, const std::string& line) {
 TEST(PrometheusNameTest, DerivesNamesDeterministically) {
   EXPECT_EQ(PrometheusName("master/tasks_running", MetricKind::kGauge),
             "cairn_master_tasks_running");
-  EXPECT_EQ(PrometheusName("allocator/mesos/allocation_runs",
-                           MetricKind::kCounter),
-            "cairn_allocator_mesos_allocation_runs_total");
+  EXPECT_EQ(
+      PrometheusName("allocator/mesos/allocation_runs", MetricKind::kCounter),
+      "cairn_allocator_mesos_allocation_runs_total");
   EXPECT_EQ(PrometheusName("master/messages_total", MetricKind::kCounter),
             "cairn_master_messages_total");
   EXPECT_EQ(PrometheusName("registrar/state_store_ms", MetricKind::kTimer),
@@ -224,8 +224,8 @@ TEST(LabelsTest, BecomePathSegmentsInJsonAndLabelsInPrometheus) {
   registry.AddGauge(name, "Filters.", {{"role", "a/b%c"}})->Set(1);
   JsonValue json = ParseSnapshot(registry);
   EXPECT_EQ(Number(json, "allocator/mesos/offer_filters/roles/web/active"), 2);
-  EXPECT_EQ(Number(json, "allocator/mesos/offer_filters/roles/a%2Fb%25c/active"),
-            1);
+  EXPECT_EQ(
+      Number(json, "allocator/mesos/offer_filters/roles/a%2Fb%25c/active"), 1);
   const std::string text = registry.Prometheus();
   const std::string family = "cairn_allocator_mesos_offer_filters_roles_active";
   EXPECT_TRUE(HasLine(text, family + "{role=\"a/b%c\"} 1")) << text;
@@ -237,8 +237,9 @@ TEST(LabelsTest, BecomePathSegmentsInJsonAndLabelsInPrometheus) {
 
 TEST(PrometheusTest, EscapesLabelValuesAndHelpText) {
   Registry registry;
-  registry.AddGauge("x/<name>/size", "Size of \\ things\nper name \"quoted\".",
-                    {{"name", "a\"b\\c\nd"}})
+  registry
+      .AddGauge("x/<name>/size", "Size of \\ things\nper name \"quoted\".",
+                {{"name", "a\"b\\c\nd"}})
       ->Set(1);
   const std::string text = registry.Prometheus();
   EXPECT_TRUE(HasLine(
@@ -376,22 +377,23 @@ TEST(PrometheusTest, PromtoolAcceptsTheExposition) {
   registry.AddCounter("master/messages_launch_tasks", "LAUNCH calls.")
       ->Increment(2);
   registry.AddGauge("master/uptime_secs", "Uptime in seconds.")->Set(12.5);
-  registry.AddGauge("allocator/mesos/offer_filters/roles/<role>/active",
-                    "Active decline filters per role.",
-                    {{"role", "we\"ird\\ro\nle"}})
+  registry
+      .AddGauge("allocator/mesos/offer_filters/roles/<role>/active",
+                "Active decline filters per role.",
+                {{"role", "we\"ird\\ro\nle"}})
       ->Set(1);
-  registry.AddGauge("allocator/mesos/offer_filters/roles/<role>/active",
-                    "Active decline filters per role.", {{"role", "web"}})
+  registry
+      .AddGauge("allocator/mesos/offer_filters/roles/<role>/active",
+                "Active decline filters per role.", {{"role", "web"}})
       ->Set(2);
   Timer* t = registry.AddTimer("registrar/state_store_ms",
                                "Append-to-commit latency of master events.");
   t->Record(absl::Milliseconds(3));
   t->Record(absl::Seconds(20));
   registry.AddTimer("allocator/mesos/allocation_run_ms", "Allocation runs.");
-  const std::string path =
-      absl::StrCat(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR")
-                                              : "/tmp",
-                   "/metrics_", getpid(), ".txt");
+  const std::string path = absl::StrCat(
+      std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp",
+      "/metrics_", getpid(), ".txt");
   {
     std::ofstream out(path);
     out << registry.Prometheus();

@@ -60,8 +60,8 @@ class MetricsEndpointTest : public ::testing::Test {
     MasterClusterOptions options;
     options.binary = runfiles->Rlocation("cairn/master/cairn-master");
     ASSERT_FALSE(options.binary.empty());
-    options.root = absl::StrCat(TmpDir(), "/metrics_endpoint_", getpid(), "_",
-                                masters);
+    options.root =
+        absl::StrCat(TmpDir(), "/metrics_endpoint_", getpid(), "_", masters);
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
     if (outputs != nullptr) options.log_dir = outputs;
     options.masters = masters;
@@ -89,9 +89,8 @@ class MetricsEndpointTest : public ::testing::Test {
         cluster_->Request(i, "GET", "/metrics/snapshot");
     if (!response.ok()) return response.status();
     if (response->status != 200) {
-      return absl::InternalError(absl::StrCat("GET /metrics/snapshot: ",
-                                              response->status, " ",
-                                              response->body));
+      return absl::InternalError(absl::StrCat(
+          "GET /metrics/snapshot: ", response->status, " ", response->body));
     }
     return ParseJson(response->body);
   }
@@ -129,7 +128,8 @@ class MetricsEndpointTest : public ::testing::Test {
     FakeAgentOptions options;
     options.masters = {cluster_->Address(0)};
     options.hostname = "agent-metrics";
-    options.resources = {ScalarResource("cpus", 2), ScalarResource("mem", 1024)};
+    options.resources = {ScalarResource("cpus", 2),
+                         ScalarResource("mem", 1024)};
     options.request_timeout = absl::Seconds(2);
     options.subscribe_timeout = kTimeout;
     return std::make_unique<FakeAgent>(options);
@@ -153,20 +153,35 @@ TEST_F(MetricsEndpointTest, LeaderSnapshotHasMesosKeysAndCountsAnAgent) {
   EXPECT_EQ(Number(*before, "registrar/log/recovered"), 1);
   EXPECT_EQ(Number(*before, "log/leader"), 1);
   EXPECT_EQ(Number(*before, "master/slaves_active"), 0);
-  for (const char* key :
-       {"master/uptime_secs", "master/slaves_inactive",
-        "master/slaves_disconnected", "master/slaves_unreachable",
-        "master/frameworks_active", "master/frameworks_inactive",
-        "master/frameworks_connected", "master/frameworks_disconnected",
-        "master/tasks_staging", "master/tasks_starting", "master/tasks_running",
-        "master/tasks_killing", "master/tasks_unreachable",
-        "master/tasks_finished", "master/tasks_failed", "master/tasks_killed",
-        "master/tasks_lost", "master/tasks_error", "master/tasks_dropped",
-        "master/tasks_gone", "master/outstanding_offers",
-        "master/event_queue_messages", "master/valid_status_updates",
-        "master/invalid_status_updates", "allocator/mesos/allocation_runs",
-        "allocator/mesos/allocation_run_ms/count", "log/position_applied",
-        "log/begin", "log/learned_through"}) {
+  for (const char* key : {"master/uptime_secs",
+                          "master/slaves_inactive",
+                          "master/slaves_disconnected",
+                          "master/slaves_unreachable",
+                          "master/frameworks_active",
+                          "master/frameworks_inactive",
+                          "master/frameworks_connected",
+                          "master/frameworks_disconnected",
+                          "master/tasks_staging",
+                          "master/tasks_starting",
+                          "master/tasks_running",
+                          "master/tasks_killing",
+                          "master/tasks_unreachable",
+                          "master/tasks_finished",
+                          "master/tasks_failed",
+                          "master/tasks_killed",
+                          "master/tasks_lost",
+                          "master/tasks_error",
+                          "master/tasks_dropped",
+                          "master/tasks_gone",
+                          "master/outstanding_offers",
+                          "master/event_queue_messages",
+                          "master/valid_status_updates",
+                          "master/invalid_status_updates",
+                          "allocator/mesos/allocation_runs",
+                          "allocator/mesos/allocation_run_ms/count",
+                          "log/position_applied",
+                          "log/begin",
+                          "log/learned_through"}) {
     EXPECT_TRUE(Number(*before, key).has_value()) << key;
   }
 
@@ -190,8 +205,8 @@ TEST_F(MetricsEndpointTest, LeaderSnapshotHasMesosKeysAndCountsAnAgent) {
   // The registration was appended and committed: the store timer has
   // samples and Mesos's percentile keys.
   EXPECT_GE(Number(after, "registrar/state_store_ms/count").value_or(0), 1);
-  for (const char* suffix : {"", "/min", "/max", "/p50", "/p90", "/p95",
-                             "/p99", "/p999", "/p9999"}) {
+  for (const char* suffix : {"", "/min", "/max", "/p50", "/p90", "/p95", "/p99",
+                             "/p999", "/p9999"}) {
     const std::string key = absl::StrCat("registrar/state_store_ms", suffix);
     EXPECT_GE(Number(after, key).value_or(-1), 0) << key;
   }
@@ -259,8 +274,7 @@ TEST_F(MetricsEndpointTest, OnlyTheLeaderOfThreeReportsElected) {
     EXPECT_EQ(Number(snapshot, "master/elected"), want) << "master " << i;
     EXPECT_EQ(Number(snapshot, "registrar/log/ensemble_size"), 3)
         << "master " << i;
-    EXPECT_EQ(Number(snapshot, "master/slaves_connected"), 0)
-        << "master " << i;
+    EXPECT_EQ(Number(snapshot, "master/slaves_connected"), 0) << "master " << i;
   }
 }
 
