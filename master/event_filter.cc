@@ -49,8 +49,9 @@ std::vector<std::string> AllEventTypeNames() {
   for (int i = 0; i < oneof->field_count(); ++i) {
     fields.push_back(oneof->field(i));
   }
-  std::sort(fields.begin(), fields.end(),
-            [](const auto* a, const auto* b) { return a->number() < b->number(); });
+  std::sort(fields.begin(), fields.end(), [](const auto* a, const auto* b) {
+    return a->number() < b->number();
+  });
   std::vector<std::string> names;
   for (const auto* field : fields) names.push_back(field->name());
   return names;
@@ -181,7 +182,8 @@ bool EventFilter::Matches(const v1::Event& event) const {
     return true;
   }
   const EventSubjects subjects = SubjectsOf(event);
-  if (!framework_id.empty() && !Contains(subjects.framework_ids, framework_id)) {
+  if (!framework_id.empty() &&
+      !Contains(subjects.framework_ids, framework_id)) {
     return false;
   }
   if (!agent_id.empty() && !Contains(subjects.agent_ids, agent_id)) {

@@ -65,10 +65,10 @@ LostPositions HistoryEventSource::LostFrom(
   const recovery::SegmentInfo* gap = SegmentAt(position);
   if (gap != nullptr && gap->gap.has_value()) {
     // A gap the archive recorded says why and where the history is instead.
-    lost.message = std::string(
-        recovery::GapError(*gap,
-                           absl::StrCat("events from position ", position))
-            .message());
+    lost.message =
+        std::string(recovery::GapError(
+                        *gap, absl::StrCat("events from position ", position))
+                        .message());
   } else if (lost.below_oldest) {
     lost.message = absl::StrCat(
         "positions ", lost.first, "..", lost.last,

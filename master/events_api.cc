@@ -25,9 +25,8 @@ constexpr uint64_t kNoEnd = std::numeric_limits<uint64_t>::max();
 // How often a stream waiting for a slow client looks at its queue again.
 constexpr absl::Duration kRoomPoll = absl::Milliseconds(5);
 
-constexpr const char* kParameters[] = {"from",         "to",       "type",
-                                       "framework_id", "agent_id", "task_id",
-                                       "limit"};
+constexpr const char* kParameters[] = {
+    "from", "to", "type", "framework_id", "agent_id", "task_id", "limit"};
 
 // Digits only (no sign, no spaces), fitting in a uint64_t.
 bool ParseUnsigned(absl::string_view text, uint64_t* value) {
@@ -136,14 +135,16 @@ std::variant<EventsQuery, EventsQueryError> ParseEventsQuery(
   }
   query.format = *format;
 
-  auto number = [&](const char* name, std::optional<uint64_t>* out)
-      -> std::optional<EventsQueryError> {
+  auto number =
+      [&](const char* name,
+          std::optional<uint64_t>* out) -> std::optional<EventsQueryError> {
     auto it = request.query.find(name);
     if (it == request.query.end()) return std::nullopt;
     uint64_t value = 0;
     if (!ParseUnsigned(it->second, &value)) {
-      return BadParameter(name, absl::StrCat(name, " must be a log position "
-                                                   "(an unsigned integer), not '",
+      return BadParameter(name, absl::StrCat(name,
+                                             " must be a log position "
+                                             "(an unsigned integer), not '",
                                              it->second, "'"));
     }
     *out = value;
@@ -157,9 +158,9 @@ std::variant<EventsQuery, EventsQueryError> ParseEventsQuery(
   }
   if (query.from.has_value() && *query.from > 0 && query.to.has_value() &&
       *query.to < *query.from) {
-    return BadParameter("to", absl::StrCat("to (", *query.to,
-                                           ") is before from (", *query.from,
-                                           ")"));
+    return BadParameter(
+        "to", absl::StrCat("to (", *query.to, ") is before from (", *query.from,
+                           ")"));
   }
 
   const std::string last_event_id = request.headers.Get("Last-Event-ID");
@@ -189,9 +190,9 @@ std::variant<EventsQuery, EventsQueryError> ParseEventsQuery(
       std::optional<v1::Event::TypeCase> type = EventTypeFromName(name);
       if (!type.has_value()) {
         return BadParameter(
-            "type", absl::StrCat("unknown event type '", name, "' (known: ",
-                                 absl::StrJoin(AllEventTypeNames(), ", "),
-                                 ")"));
+            "type",
+            absl::StrCat("unknown event type '", name, "' (known: ",
+                         absl::StrJoin(AllEventTypeNames(), ", "), ")"));
       }
       query.filter.types.insert(*type);
     }
@@ -220,9 +221,9 @@ absl::StatusOr<std::string> FrameEvent(const v1::Event& event,
   }
   absl::StatusOr<std::string> json = ToJson(event);
   if (!json.ok()) {
-    return absl::InternalError(absl::StrCat("event ", event.position(), ":",
-                                            event.index(), " has no JSON form: ",
-                                            json.status().message()));
+    return absl::InternalError(
+        absl::StrCat("event ", event.position(), ":", event.index(),
+                     " has no JSON form: ", json.status().message()));
   }
   if (format == StreamFormat::kRecordIoJson) return recordio::Encode(*json);
   // Compact JSON has no line breaks (they are escaped inside strings), so
@@ -240,13 +241,15 @@ std::string FrameHeartbeat(StreamFormat format) {
 
 std::string EndJson(EndReason reason, const std::string& error,
                     const std::optional<LostPositions>& lost) {
-  std::string json = absl::StrCat("{\"reason\":\"", EndReasonName(reason), "\"");
-  if (!error.empty()) absl::StrAppend(&json, ",\"error\":", http::JsonQuote(error));
+  std::string json =
+      absl::StrCat("{\"reason\":\"", EndReasonName(reason), "\"");
+  if (!error.empty())
+    absl::StrAppend(&json, ",\"error\":", http::JsonQuote(error));
   if (lost.has_value()) {
-    absl::StrAppend(&json, ",\"oldest_retained_position\":",
-                    lost->oldest_retained, ",\"lost\":{\"first\":", lost->first,
-                    ",\"last\":", lost->last, "},\"resume_from\":",
-                    lost->last + 1);
+    absl::StrAppend(
+        &json, ",\"oldest_retained_position\":", lost->oldest_retained,
+        ",\"lost\":{\"first\":", lost->first, ",\"last\":", lost->last,
+        "},\"resume_from\":", lost->last + 1);
   }
   absl::StrAppend(&json, "}");
   return json;
@@ -296,9 +299,9 @@ struct EventsApi::Stream {
   std::mutex mu;
   std::condition_variable cv;
   // Guarded by mu:
-  bool closed = false;         // the client went away (OnClose)
-  bool shutting_down = false;  // ~EventsApi
-  bool waiting_live = false;   // caught up, waiting for OnApplied
+  bool closed = false;             // the client went away (OnClose)
+  bool shutting_down = false;      // ~EventsApi
+  bool waiting_live = false;       // caught up, waiting for OnApplied
   std::optional<MasterRead> read;  // the master thread's answer
 
   std::atomic<bool> done{false};  // Serve() returned
@@ -472,14 +475,13 @@ void EventsApi::Serve(const std::shared_ptr<Stream>& s) {
   if (!read->page.ok()) {
     const absl::Status& status = read->page.status();
     LOG(WARNING) << "GET /api/v1/events: reading the history: " << status;
-    const int code = absl::IsUnavailable(status) ||
-                             absl::IsDeadlineExceeded(status)
-                         ? 503
-                         : 500;
+    const int code =
+        absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) ? 503
+                                                                        : 500;
     s->responder->Respond(http::Response::Json(
-        code, ErrorBody(absl::StrCat("cannot read the history: ",
-                                     status.message()),
-                        "")));
+        code,
+        ErrorBody(absl::StrCat("cannot read the history: ", status.message()),
+                  "")));
     return;
   }
   if (read->page->lost.has_value() && read->page->next == read->start) {
@@ -568,8 +570,9 @@ void EventsApi::Serve(const std::shared_ptr<Stream>& s) {
       if (!framed.ok()) {
         send(std::move(out));
         end(EndReason::kError,
-            absl::StrCat(framed.status().message(), " (resume after it with "
-                                                    "from=",
+            absl::StrCat(framed.status().message(),
+                         " (resume after it with "
+                         "from=",
                          entry.position + 1, ")"),
             std::nullopt);
         return;
@@ -624,11 +627,10 @@ void EventsApi::Serve(const std::shared_ptr<Stream>& s) {
       waiting_live_.fetch_add(1);
       while (beat == Sent::kOk) {
         const absl::Time due = last_write + options_.heartbeat_interval;
-        if (s->cv.wait_for(lock, absl::ToChronoMilliseconds(due - absl::Now()),
-                           [&] {
-                             return generation_.load() != seen ||
-                                    s->StoppedLocked();
-                           })) {
+        if (s->cv.wait_for(
+                lock, absl::ToChronoMilliseconds(due - absl::Now()), [&] {
+                  return generation_.load() != seen || s->StoppedLocked();
+                })) {
           break;
         }
         lock.unlock();

@@ -77,7 +77,8 @@ v1::Event WeightsUpdated(uint64_t position, uint32_t index,
   return e;
 }
 
-// ---- Type names, subjects, filters -------------------------------------------
+// ---- Type names, subjects, filters
+// -------------------------------------------
 
 TEST(EventFilterTest, TypeNamesAreTheOneofFieldNames) {
   EXPECT_EQ(EventTypeName(TaskUpdated(1, 0, "f", "a", "t")),
@@ -129,7 +130,9 @@ TEST(EventFilterTest, SubjectsNameTheFrameworkAgentAndTasksOfAnEvent) {
   EXPECT_TRUE(s.framework_ids.empty());
 
   v1::Event subscribed;
-  subscribed.mutable_framework_subscribed()->mutable_info()->mutable_id()
+  subscribed.mutable_framework_subscribed()
+      ->mutable_info()
+      ->mutable_id()
       ->set_value("f3");
   EXPECT_EQ(SubjectsOf(subscribed).framework_ids,
             std::vector<std::string>{"f3"});
@@ -235,8 +238,7 @@ TEST(ParseEventsQueryTest, BadParametersNameTheirField) {
   EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("to=abc"))).field, "to");
   EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("from=9&to=3"))).field, "to");
   EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("limit=0"))).field, "limit");
-  EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("type=task_exploded"))).field,
-            "type");
+  EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("type=task_exploded"))).field, "type");
   EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("type=,"))).field, "type");
   EXPECT_EQ(ErrorOf(ParseEventsQuery(Get("agent_id="))).field, "agent_id");
   const EventsQueryError unknown =
@@ -348,13 +350,14 @@ TEST(FrameEventTest, HeartbeatsAndEnds) {
   EXPECT_EQ(FrameEnd(StreamFormat::kServerSentEvents, EndReason::kLimit, "",
                      std::nullopt),
             "event: end\ndata: {\"reason\":\"limit\"}\n\n");
-  EXPECT_TRUE(absl::StartsWith(
-      FrameEnd(StreamFormat::kServerSentEvents, EndReason::kSlowClient,
-               "slow", std::nullopt),
-      ": closing"));
+  EXPECT_TRUE(
+      absl::StartsWith(FrameEnd(StreamFormat::kServerSentEvents,
+                                EndReason::kSlowClient, "slow", std::nullopt),
+                       ": closing"));
 }
 
-// ---- HistoryEventSource -------------------------------------------------------
+// ---- HistoryEventSource
+// -------------------------------------------------------
 
 std::string FreshDir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -397,8 +400,8 @@ class HistoryEventSourceTest : public ::testing::Test {
     }
     for (const v1::Event& e : events_) log_.Append(e);
     log_.LearnThrough(20);
-    source_ = std::make_unique<HistoryEventSource>(
-        archive_.get(), &log_, [this] { return applied_; });
+    source_ = std::make_unique<HistoryEventSource>(archive_.get(), &log_,
+                                                   [this] { return applied_; });
   }
 
   std::unique_ptr<recovery::Archive> archive_;
@@ -457,8 +460,9 @@ TEST_F(HistoryEventSourceTest, PositionsBelowTheOldestAreLost) {
   EXPECT_EQ(page->lost->last, 7u);
   EXPECT_EQ(page->lost->oldest_retained, 8u);
   EXPECT_TRUE(page->lost->below_oldest);
-  EXPECT_TRUE(absl::StrContains(page->lost->message, "oldest retained "
-                                                     "position is 8"))
+  EXPECT_TRUE(absl::StrContains(page->lost->message,
+                                "oldest retained "
+                                "position is 8"))
       << page->lost->message;
 }
 
@@ -493,8 +497,8 @@ TEST_F(HistoryEventSourceTest, ARecordedGapIsLostWithItsReason) {
   ASSERT_TRUE(page->lost.has_value());
   EXPECT_EQ(page->lost->first, 4u);
   EXPECT_EQ(page->lost->last, 6u);  // the log has the rest
-  EXPECT_TRUE(absl::StrContains(page->lost->message,
-                                "installed a peer's snapshot"))
+  EXPECT_TRUE(
+      absl::StrContains(page->lost->message, "installed a peer's snapshot"))
       << page->lost->message;
   EXPECT_TRUE(absl::StrContains(page->lost->message, "other masters"))
       << page->lost->message;
@@ -679,11 +683,11 @@ class EventsApiTest : public ::testing::Test {
         [this](std::function<void()> work) { master_.Post(std::move(work)); },
         [] { return std::string("standby"); });
     server_ = std::make_unique<http::Server>();
-    server_->Handle("GET", "/api/v1/events",
-                    [this](http::Request request,
-                           std::shared_ptr<http::Responder> r) {
-                      api_->Handle(std::move(request), std::move(r));
-                    });
+    server_->Handle(
+        "GET", "/api/v1/events",
+        [this](http::Request request, std::shared_ptr<http::Responder> r) {
+          api_->Handle(std::move(request), std::move(r));
+        });
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -711,7 +715,8 @@ class EventsApiTest : public ::testing::Test {
     std::vector<v1::Event> events;
     for (uint64_t p = 1; p <= n; ++p) {
       events.push_back(WeightsUpdated(p, 0));
-      if (p % 2 == 0) events.push_back(AgentRegistered(p, 1, absl::StrCat("a", p)));
+      if (p % 2 == 0)
+        events.push_back(AgentRegistered(p, 1, absl::StrCat("a", p)));
     }
     Fold(events);
   }
@@ -743,7 +748,7 @@ class EventsApiTest : public ::testing::Test {
 
   MasterThread master_;
   std::unique_ptr<recovery::Archive> archive_;
-  FakeLog log_;          // master thread only
+  FakeLog log_;           // master thread only
   uint64_t applied_ = 0;  // master thread only
   std::vector<v1::Event> all_;
   std::unique_ptr<EventsApi> api_;
@@ -768,7 +773,8 @@ TEST_F(EventsApiTest, FromOneStreamsEveryEventInOrderThroughTo) {
   EXPECT_TRUE(decoded.others.empty());
   ASSERT_EQ(decoded.events.size(), all_.size());
   for (size_t i = 0; i < all_.size(); ++i) {
-    EXPECT_EQ(decoded.events[i].SerializeAsString(), all_[i].SerializeAsString());
+    EXPECT_EQ(decoded.events[i].SerializeAsString(),
+              all_[i].SerializeAsString());
   }
 }
 
@@ -778,7 +784,8 @@ TEST_F(EventsApiTest, FromZeroStartsAtTheOldestRetainedPosition) {
   master_.Run([&] { log_.Truncate(4); });
   Body body = Open("/api/v1/events?from=0&to=10");
   ASSERT_EQ(body.stream->status(), 200);
-  EXPECT_EQ(body.stream->headers().Get("X-Cairn-Oldest-Retained-Position"), "4");
+  EXPECT_EQ(body.stream->headers().Get("X-Cairn-Oldest-Retained-Position"),
+            "4");
   EXPECT_EQ(body.stream->headers().Get("X-Cairn-Stream-Start"), "4");
   ASSERT_TRUE(body.ReadToEnd());
   const Decoded decoded = DecodeJsonRecords(body.bytes);
@@ -790,7 +797,8 @@ TEST_F(EventsApiTest, FromZeroStartsAtTheOldestRetainedPosition) {
 TEST_F(EventsApiTest, FiltersByTypeAndIds) {
   Start();
   Fold({AgentRegistered(1, 0, "a1"), AgentRegistered(1, 1, "a2"),
-        TaskUpdated(2, 0, "f1", "a1", "t1"), TaskUpdated(2, 1, "f1", "a2", "t2"),
+        TaskUpdated(2, 0, "f1", "a1", "t1"),
+        TaskUpdated(2, 1, "f1", "a2", "t2"),
         TaskUpdated(3, 0, "f2", "a1", "t3"), WeightsUpdated(4, 0)});
   auto positions = [&](const std::string& query) {
     Body body = Open("/api/v1/events?from=1&to=4&" + query);
@@ -917,9 +925,10 @@ TEST_F(EventsApiTest, FollowsLiveEventsAfterCatchingUpWithoutGapOrDuplicate) {
   ASSERT_TRUE(body.ReadUntil(
       [&](const std::string& b) { return CountEvents(b) == history + 1; }));
   for (uint64_t p = 7; p <= 30; ++p) Fold({WeightsUpdated(p, 0)});
-  ASSERT_TRUE(body.ReadUntil(
-      [&](const std::string& b) { return CountEvents(b) == all_.size(); }))
-      << CountEvents(body.bytes) << " of " << all_.size();
+  ASSERT_TRUE(body.ReadUntil([&](const std::string& b) {
+    return CountEvents(b) == all_.size();
+  })) << CountEvents(body.bytes)
+      << " of " << all_.size();
   const Decoded decoded = DecodeJsonRecords(body.bytes);
   ASSERT_EQ(decoded.events.size(), all_.size());
   for (size_t i = 0; i < all_.size(); ++i) {

@@ -187,7 +187,8 @@ class EventsApiProcessTest : public ::testing::Test {
     FakeAgentOptions options;
     options.masters = addresses_;
     options.hostname = absl::StrCat("agent-", i);
-    options.resources = {ScalarResource("cpus", 4), ScalarResource("mem", 1024)};
+    options.resources = {ScalarResource("cpus", 4),
+                         ScalarResource("mem", 1024)};
     options.request_timeout = absl::Seconds(2);
     options.subscribe_timeout = kTimeout;
     agents_.push_back(std::make_unique<FakeAgent>(options));
@@ -249,8 +250,8 @@ TEST_F(EventsApiProcessTest, EveryMasterStreamsTheWholeHistoryInOrder) {
     EXPECT_EQ(body.headers.Get("X-Cairn-Master-Role"),
               i == leader_ ? "leading" : "standby");
     uint64_t header_applied = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        body.headers.Get("X-Cairn-Applied-Position"), &header_applied));
+    EXPECT_TRUE(absl::SimpleAtoi(body.headers.Get("X-Cairn-Applied-Position"),
+                                 &header_applied));
     EXPECT_GE(header_applied, applied);
     ASSERT_TRUE(body.ReadToEnd()) << body.error;
     const std::vector<v1::Event> events = JsonEvents(body.bytes);
@@ -334,8 +335,9 @@ TEST_F(EventsApiProcessTest, ServerSentEventsResumeWithLastEventIdElsewhere) {
 
   // A client that saw the first three events reconnects to a standby.
   const int standby = (leader_ + 1) % 3;
-  Body rest = Open(standby, target,
-                   {{"Accept", "text/event-stream"}, {"Last-Event-ID", ids[2]}});
+  Body rest =
+      Open(standby, target,
+           {{"Accept", "text/event-stream"}, {"Last-Event-ID", ids[2]}});
   ASSERT_EQ(rest.status, 200);
   ASSERT_TRUE(rest.ReadToEnd()) << rest.error;
   EXPECT_EQ(SseIds(rest.bytes),
@@ -350,9 +352,9 @@ TEST_F(EventsApiProcessTest, ALiveStreamOnAStandbySeesANewEvent) {
   Body live = Open(standby, "/api/v1/events");  // the live tail
   ASSERT_EQ(live.status, 200);
   Update("after", 3);
-  ASSERT_TRUE(live.ReadUntil(
-      [](const std::string& b) { return !JsonEvents(b).empty(); }))
-      << live.error;
+  ASSERT_TRUE(live.ReadUntil([](const std::string& b) {
+    return !JsonEvents(b).empty();
+  })) << live.error;
   const std::vector<v1::Event> events = JsonEvents(live.bytes);
   ASSERT_EQ(events.size(), 1u);
   ASSERT_TRUE(events[0].has_weights_updated());
@@ -398,8 +400,8 @@ TEST_F(EventsApiProcessTest, PositionsNoLongerRetainedAreGone) {
   EXPECT_GE(start, *oldest);
   ASSERT_TRUE(body.ReadUntil([](const std::string& b) {
     for (const v1::Event& e : JsonEvents(b)) {
-      if (e.has_weights_updated() && e.weights_updated().weights(0).role() ==
-                                         "last") {
+      if (e.has_weights_updated() &&
+          e.weights_updated().weights(0).role() == "last") {
         return true;
       }
     }
