@@ -176,6 +176,7 @@ class Master {
   // GET /master/snapshot: this master's newest snapshot, for a peer.
   void HandleSnapshot(const http::Request& request,
                       std::shared_ptr<http::Responder> r);
+  // POST /api/v1: the Mesos v1 operator API (master/operator_api.h).
   void HandleApi(http::Request request, std::shared_ptr<http::Responder> r);
   // POST /api/v1/agent (docs/agent-protocol.md) and /api/v1/scheduler
   // (Mesos v1): parse, then hand to the Leader on the master thread.
