@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "sim/master_sim_internal.h"
 
@@ -336,6 +337,10 @@ void Channel::Schedule(std::function<void()> deliver, bool is_end) {
 
 Simulation::Simulation(const MasterSimOptions& options)
     : options_(options), rng_(options.seed), checker_(this) {
+  for (absl::string_view id :
+       absl::StrSplit(options.tolerate, ',', absl::SkipEmpty())) {
+    if (id == "M1") tolerate_m1_ = true;
+  }
   start_ = absl::FromUnixSeconds(1'700'000'000);
   now_ = start_;
   ChooseConfiguration();
@@ -424,7 +429,11 @@ void Simulation::ChooseConfiguration() {
           break;
       }
     }
-    const double failover_timeout = static_cast<double>(pick({2, 4, 8}));
+    // 0 (removed as soon as it is disconnected) only for one that leaves
+    // for good: any other would be removed at every master failover.
+    const double failover_timeout = static_cast<double>(
+        kind == SimFramework::Kind::kVanishing ? pick({0, 2, 4, 8})
+                                               : pick({2, 4, 8}));
     const bool aware = chance(0.5);
     frameworks_.push_back(std::make_unique<SimFramework>(
         this, i, absl::StrCat("fw", i), kind, failover_timeout, aware));
@@ -679,7 +688,6 @@ void Simulation::SendFrameworkSubscribe(int framework, int m,
               });
               return;
             }
-            checker_.OnFrameworkStreamOpened(framework, channel.get());
           }
           answer(reply);
         });
@@ -1214,6 +1222,7 @@ bool Simulation::Quiet(std::string* why) {
     if (f->state() == v1::FrameworkRecord::COMPLETED) continue;
     for (const TaskKey& key : reference_.TasksOfFramework(id)) {
       const v1::TaskRecord* t = reference_.FindTask(key.first, key.second);
+      if (checker_.ToleratedStranded(key)) continue;
       if (t != nullptr && t->unacknowledged_size() > 0) {
         *why = absl::StrCat("task ", key.second, " has unacknowledged updates");
         return false;
@@ -1231,7 +1240,10 @@ bool Simulation::Quiet(std::string* why) {
   }
   for (const auto& m : masters_) {
     if (!m->up || m->applied != chosen_.size()) {
-      *why = absl::StrCat("master ", m->index, " is down or behind");
+      *why = absl::StrCat("master ", m->index, " is down or behind (up=",
+                          m->up, " applied=", m->applied, " of ",
+                          chosen_.size(), " catch_up_scheduled=",
+                          m->catch_up_scheduled, ")");
       return false;
     }
   }
@@ -1253,6 +1265,7 @@ void Simulation::DrainTick() {
     }
     why = std::move(end);
   }
+  if (why != end_failure_) Trace(absl::StrCat("not quiet: ", why));
   end_failure_ = why;
   if (now_ >= drain_end_) {
     Fail(absl::StrCat("not quiet and right after draining for ",
@@ -1342,13 +1355,13 @@ std::string MasterSimSummaryLine(const MasterSimResult& result) {
       "seed=%d %s [%s] steps=%d chosen=%d dropped=%d rejected=%d "
       "elections=%d crashes=%d demotions=%d standby_crashes=%d "
       "agent_crashes=%d partitions=%d unreachable=%d tasks=%d ended=%d "
-      "offers=%d updates=%d removed=%d hash=%016x",
+      "offers=%d updates=%d removed=%d stranded=%d hash=%016x",
       result.seed, result.ok ? "ok" : "FAILED", result.description, s.steps,
       s.entries_chosen, s.entries_dropped, s.events_rejected, s.elections,
       s.leader_crashes, s.leader_demotions, s.standby_crashes, s.agent_crashes,
       s.agent_partitions, s.agents_unreachable, s.tasks_launched,
       s.tasks_terminal, s.offers_sent, s.updates_delivered,
-      s.frameworks_removed, result.trace_hash);
+      s.frameworks_removed, s.stranded_tasks, result.trace_hash);
 }
 
 void InstallMasterSimFailureReporter() {

@@ -70,6 +70,7 @@ void Checker::ReplayLog(const std::vector<const v1::Event*>& applied) {
 void Checker::AfterApply(const v1::Event& event, bool applied) {
   offers_dirty_ = true;
   if (!applied) return;
+  log_changed_ = true;
   if (replaying_) {
     if (event.has_tasks_launched()) {
       for (const v1::TaskInfo& task : event.tasks_launched().tasks()) {
@@ -113,10 +114,8 @@ void Checker::AfterApply(const v1::Event& event, bool applied) {
   } else if (event.has_framework_removed()) {
     ++stats.frameworks_removed;
     const std::string& id = event.framework_removed().framework_id().value();
-    auto index = framework_index_.find(id);
-    const bool teardown = index != framework_index_.end() &&
-                          lives_[index->second].teardown_sent <= time;
-    if (teardown) return;
+    auto life = lives_.find(id);
+    if (life != lives_.end() && life->second.teardown_sent <= time) return;
     // Log-level: removed only past its failover deadline, disconnected.
     if (!removing_.has_value() ||
         removing_->state() != v1::FrameworkRecord::DISCONNECTED) {
@@ -132,13 +131,13 @@ void Checker::AfterApply(const v1::Event& event, bool applied) {
                               " before its failover deadline"));
       return;
     }
-    if (index == framework_index_.end()) return;  // never had a stream here
-    // Simulation-level: disconnected for failover_timeout, as the scheduler
-    // experienced it.
-    const int f = index->second;
-    const double timeout = sim_->framework(f)->failover_timeout();
+    if (life == lives_.end() || life->second.index < 0) return;
+    // Simulation-level: disconnected for failover_timeout, as the
+    // simulation saw its streams.
+    const double timeout =
+        sim_->framework(life->second.index)->failover_timeout();
     absl::Time disconnected = absl::InfinitePast();
-    for (const auto& [open, close] : intervals_[f]) {
+    for (const auto& [open, close] : life->second.intervals) {
       if (open <= time && time < close) {
         sim_->Fail(absl::StrCat("framework ", id,
                                 " is removed while connected (since ",
@@ -222,6 +221,13 @@ void Checker::OnFrameworkEventSent(const MasterState& committed,
         return;
       }
       channel_framework_id_[channel] = id;
+      if (!channel->ended()) {
+        FrameworkLife& life = lives_[id];
+        life.index = framework;
+        life.open.insert(channel);
+        intervals_of_[channel] = {id, life.intervals.size()};
+        life.intervals.emplace_back(sim_->Now(), absl::InfiniteFuture());
+      }
       const v1::FrameworkRecord* f = committed.FindFramework(id);
       if (f == nullptr || f->state() != v1::FrameworkRecord::CONNECTED) {
         sim_->Fail(absl::StrCat("SUBSCRIBED for framework ", id,
@@ -285,15 +291,6 @@ void Checker::OnFrameworkEventSent(const MasterState& committed,
   }
 }
 
-void Checker::OnFrameworkStreamOpened(int framework, const Channel* channel) {
-  FrameworkLife& life = lives_[framework];
-  life.open.insert(channel);
-  life.ever_connected = true;
-  auto& intervals = intervals_[framework];
-  intervals_of_[channel] = {framework, intervals.size()};
-  intervals.emplace_back(sim_->Now(), absl::InfiniteFuture());
-}
-
 void Checker::OnChannelClosed(const Channel* channel) {
   std::vector<std::string> released;
   for (const auto& [id, held] : held_) {
@@ -302,16 +299,16 @@ void Checker::OnChannelClosed(const Channel* channel) {
   for (const std::string& id : released) ReleaseOffer(id);
   auto it = intervals_of_.find(channel);
   if (it == intervals_of_.end()) return;
-  const auto [framework, index] = it->second;
+  const auto [id, index] = it->second;
   intervals_of_.erase(it);
-  intervals_[framework][index].second = sim_->Now();
-  FrameworkLife& life = lives_[framework];
+  FrameworkLife& life = lives_[id];
+  life.intervals[index].second = sim_->Now();
   life.open.erase(channel);
   if (life.open.empty()) life.disconnected_at = sim_->Now();
 }
 
-bool Checker::FrameworkConnected(int framework) const {
-  auto it = lives_.find(framework);
+bool Checker::FrameworkConnected(const std::string& framework_id) const {
+  auto it = lives_.find(framework_id);
   return it != lives_.end() && !it->second.open.empty();
 }
 
@@ -403,8 +400,8 @@ void Checker::OnAcceptAnswered(int framework, const std::string& framework_id,
   }
 }
 
-void Checker::OnTeardownSent(int framework) {
-  FrameworkLife& life = lives_[framework];
+void Checker::OnTeardownSent(const std::string& framework_id) {
+  FrameworkLife& life = lives_[framework_id];
   life.teardown_sent = std::min(life.teardown_sent, sim_->Now());
 }
 
@@ -419,10 +416,56 @@ void Checker::Step() {
     last_deadline_check_ = sim_->Now();
     CheckFailoverDeadlines();
   }
+  if (log_changed_ && !sim_->appends_in_flight()) {
+    log_changed_ = false;
+    CheckLogAtRest();
+  }
   if (sim_->Now() - last_converge_check_ >= absl::Milliseconds(250)) {
     last_converge_check_ = sim_->Now();
     CheckAgentsConverge();
   }
+}
+
+void Checker::CheckLogAtRest() {
+  const MasterState& log = sim_->reference();
+  for (const std::string& agent_id : log.AgentIds()) {
+    const v1::AgentRecord* agent = log.FindAgent(agent_id);
+    if (agent->state() == v1::AgentRecord::ACTIVE) continue;
+    for (const TaskKey& key : log.TasksOnAgent(agent_id)) {
+      const v1::TaskRecord* t = log.FindTask(key.first, key.second);
+      if (t == nullptr || master::IsTerminalState(t->task().state())) continue;
+      if (agent->state() == v1::AgentRecord::UNREACHABLE &&
+          t->task().state() == v1::TASK_UNREACHABLE) {
+        continue;
+      }
+      if (sim_->tolerates_m1()) {
+        if (stranded_.insert(key).second) {
+          ++sim_->stats().stranded_tasks;
+          sim_->Trace(absl::StrCat("tolerated M1: task ", key.second,
+                                   " stranded on ", agent_id));
+        }
+        continue;
+      }
+      sim_->Fail(absl::StrCat(
+          "task ", key.second, " of ", key.first, " is stranded: ",
+          v1::TaskState_Name(t->task().state()), " on agent ", agent_id,
+          ", which the log has ", v1::AgentRecord::State_Name(agent->state()),
+          " with nothing in flight (no leader will end or reconcile it)"));
+      return;
+    }
+  }
+}
+
+bool Checker::ToleratedStranded(const TaskKey& key) const {
+  if (!sim_->tolerates_m1()) return false;
+  const MasterState& log = sim_->reference();
+  const v1::TaskRecord* t = log.FindTask(key.first, key.second);
+  if (t == nullptr || master::IsTerminalState(t->task().state())) return false;
+  const v1::AgentRecord* agent = log.FindAgent(t->task().agent_id().value());
+  if (agent == nullptr) return false;
+  return agent->state() == v1::AgentRecord::REMOVED ||
+         (agent->state() == v1::AgentRecord::UNREACHABLE &&
+          t->task().state() != v1::TASK_UNREACHABLE);
 }
 
 void Checker::CheckAgentsConverge() {
@@ -519,11 +562,12 @@ void Checker::CheckFailoverDeadlines() {
     }
   }
   // Simulation-level: a scheduler gone since D is removed by D + timeout.
-  for (const auto& [id, index] : framework_index_) {
-    const FrameworkLife& life = lives_[index];
-    if (!life.open.empty() || life.teardown_sent < absl::InfiniteFuture()) {
+  for (const auto& [id, life] : lives_) {
+    if (life.index < 0 || !life.open.empty() ||
+        life.teardown_sent < absl::InfiniteFuture()) {
       continue;
     }
+    const int index = life.index;
     const v1::FrameworkRecord* f = log.FindFramework(id);
     if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) continue;
     const absl::Time from = std::max(life.disconnected_at, leading_since);
@@ -561,6 +605,7 @@ std::string Checker::EndState() {
     }
   }
   for (const auto& [key, agent_id] : launched_) {
+    if (ToleratedStranded(key)) continue;
     const v1::TaskState state = log_state_.at(key);
     const std::vector<const SimAgent*>& on = running[key];
     const std::string task =
@@ -586,7 +631,7 @@ std::string Checker::EndState() {
     if (index == framework_index_.end()) continue;
     const SimFramework& f = *sim_->framework(index->second);
     const v1::FrameworkRecord* record = log.FindFramework(key.first);
-    if (f.gone() || record == nullptr ||
+    if (f.gone() || f.framework_id() != key.first || record == nullptr ||
         record->state() == v1::FrameworkRecord::COMPLETED) {
       continue;
     }
@@ -603,7 +648,7 @@ std::string Checker::EndState() {
     auto index = framework_index_.find(key.first);
     if (index == framework_index_.end()) continue;
     const SimFramework& f = *sim_->framework(index->second);
-    if (f.gone()) continue;
+    if (f.gone() || f.framework_id() != key.first) continue;
     auto view = f.tasks().find(key.second);
     if (view == f.tasks().end() ||
         (!view->second.transient_terminal && !view->second.terminal)) {

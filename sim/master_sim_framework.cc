@@ -104,7 +104,7 @@ void SimFramework::Tick() {
       }
       if (want_teardown_ && !teardown_in_flight_) {
         teardown_in_flight_ = true;
-        sim_->checker().OnTeardownSent(index_);
+        sim_->checker().OnTeardownSent(framework_id_);
         SendCall(NewCall(v1::scheduler::Call::TEARDOWN, framework_id_),
                  [this](const Answer& answer) {
                    teardown_in_flight_ = false;

@@ -363,8 +363,6 @@ class Checker {
                         const v1::AgentEvent& event);
   void OnFrameworkEventSent(const MasterState& committed, const Channel* channel,
                             int framework, const v1::scheduler::Event& event);
-  // A framework SUBSCRIBE was answered 200 on `channel`.
-  void OnFrameworkStreamOpened(int framework, const Channel* channel);
   // A stream ended (either side, first notice).
   void OnChannelClosed(const Channel* channel);
 
@@ -377,7 +375,7 @@ class Checker {
                         const TaskKey& key, bool ever_known);
   void OnAcceptAnswered(int framework, const std::string& framework_id,
                         const std::vector<std::string>& task_ids);
-  void OnTeardownSent(int framework);
+  void OnTeardownSent(const std::string& framework_id);
 
   // After every step.
   void Step();
@@ -387,7 +385,10 @@ class Checker {
   // from it, without checking.
   void ReplayLog(const std::vector<const v1::Event*>& applied);
 
-  bool FrameworkConnected(int framework) const;
+  bool FrameworkConnected(const std::string& framework_id) const;
+  // M1 tolerated, and `key` is live in the log on an agent the log has
+  // REMOVED, or UNREACHABLE while the task is not TASK_UNREACHABLE.
+  bool ToleratedStranded(const TaskKey& key) const;
 
  private:
   struct HeldOffer {
@@ -395,10 +396,15 @@ class Checker {
     master::Resources resources;
     const Channel* channel = nullptr;
   };
+  // One framework id's connections, as the simulation saw them: from the
+  // SUBSCRIBED a leader sent on a stream to the first close of it by either
+  // side. (A scheduler that lost its SUBSCRIBED in a crash registers anew:
+  // one scheduler may have had several framework ids.)
   struct FrameworkLife {
+    int index = -1;  // the scheduler
     std::set<const Channel*> open;
     absl::Time disconnected_at = absl::InfinitePast();  // when open emptied
-    bool ever_connected = false;
+    std::vector<std::pair<absl::Time, absl::Time>> intervals;
     absl::Time teardown_sent = absl::InfiniteFuture();
   };
 
@@ -414,6 +420,10 @@ class Checker {
   // reconciliation round: no task the log ended keeps running there, none
   // the log places there is missing.
   void CheckAgentsConverge();
+  // The log at rest (no append in flight) strands no task: a REMOVED agent
+  // has no live task, an UNREACHABLE agent's live tasks are all
+  // TASK_UNREACHABLE. A stranded task is never reconciled again.
+  void CheckLogAtRest();
   void ReleaseOffer(const std::string& offer_id);
   std::string FrameworkIdOf(const Channel* channel) const;
 
@@ -431,9 +441,8 @@ class Checker {
   // Checker 3.
   std::map<std::pair<int, std::string>, UpdateSequence> sequences_;
   // Checker 4.
-  std::map<int, FrameworkLife> lives_;
-  std::map<const Channel*, std::pair<int, size_t>> intervals_of_;
-  std::map<int, std::vector<std::pair<absl::Time, absl::Time>>> intervals_;
+  std::map<std::string, FrameworkLife> lives_;  // by framework id
+  std::map<const Channel*, std::pair<std::string, size_t>> intervals_of_;
   std::optional<v1::FrameworkRecord> removing_;  // BeforeApply's record
   absl::Time last_deadline_check_ = absl::InfinitePast();
   bool replaying_ = false;
@@ -441,7 +450,10 @@ class Checker {
   // is missing though live in the log, while the agent is subscribed.
   std::map<std::pair<int, TaskKey>, absl::Time> diverged_since_;
   absl::Time last_converge_check_ = absl::InfinitePast();
-  std::map<std::string, int> framework_index_;  // framework id -> index
+  bool log_changed_ = false;
+  std::set<TaskKey> stranded_;  // reported (M1 tolerated)
+  // framework id -> scheduler index, for ids some scheduler adopted.
+  std::map<std::string, int> framework_index_;
   std::map<const Channel*, std::string> channel_framework_id_;
 };
 
@@ -473,6 +485,7 @@ class Simulation {
   void Fail(absl::string_view what);
   bool failed() const { return !failure_.empty(); }
   Checker& checker() { return checker_; }
+  bool tolerates_m1() const { return tolerate_m1_; }
   int master_count() const { return static_cast<int>(masters_.size()); }
   uint64_t NextChannelId() { return ++channels_made_; }
   bool draining() const { return draining_; }
@@ -502,6 +515,7 @@ class Simulation {
 
   // ---- For the checker ----
   const MasterState& reference() const { return reference_; }
+  bool appends_in_flight() const { return !in_flight_.empty(); }
   int leader() const { return leader_; }
   // The leading master's incarnation (0 when none leads).
   uint64_t LeaderIncarnation() const;
@@ -607,6 +621,7 @@ class Simulation {
   int64_t max_delay_ms_ = 20;
   int64_t max_commit_ms_ = 20;
   bool holes_ = false;
+  bool tolerate_m1_ = false;
   bool redirects_ = false;  // standbys answer 307 (else 503)
   // A master's state is compared with the reference fold (and its
   // invariants checked) after a fold at most this often, and always after

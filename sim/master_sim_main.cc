@@ -23,6 +23,9 @@ ABSL_FLAG(double, fault_seconds, 30, "Simulated seconds with faults.");
 ABSL_FLAG(bool, trace, false,
           "Print every step (and master code's INFO lines on stderr).");
 ABSL_FLAG(bool, verbose, false, "Print a summary line for every seed.");
+ABSL_FLAG(std::string, tolerate, "",
+          "Comma-separated open findings (sim/MASTER_FINDINGS.md) to "
+          "tolerate, e.g. M1; default: none (strict).");
 ABSL_FLAG(bool, sabotage, false,
           "Positive control: lose committed entries at leader crashes (runs "
           "must fail).");
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
     options.fault_phase = absl::Seconds(absl::GetFlag(FLAGS_fault_seconds));
     options.trace = trace ? &std::cout : nullptr;
     options.sabotage_lose_committed = absl::GetFlag(FLAGS_sabotage);
+    options.tolerate = absl::GetFlag(FLAGS_tolerate);
     const cairn::sim::MasterSimResult result =
         cairn::sim::RunMasterSimulation(options);
     if (count == 1 || absl::GetFlag(FLAGS_verbose) || !result.ok) {
