@@ -307,10 +307,6 @@ void Checker::OnChannelClosed(const Channel* channel) {
   if (life.open.empty()) life.disconnected_at = sim_->Now();
 }
 
-bool Checker::FrameworkConnected(const std::string& framework_id) const {
-  auto it = lives_.find(framework_id);
-  return it != lives_.end() && !it->second.open.empty();
-}
 
 // ---- Actor side ---------------------------------------------------------------
 

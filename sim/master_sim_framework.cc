@@ -41,9 +41,10 @@ SimFramework::SimFramework(Simulation* sim, int index, std::string name,
 
 std::string SimFramework::Describe() const {
   return absl::StrFormat(
-      "f%d id=%s gone=%d away=%d subscribing=%d subscribed=%d offers=%d "
-      "acks=%d",
-      index_, framework_id_, gone_, away_, subscribing_, subscribed_,
+      "f%d id=%s gone=%d torn_down=%d away=%d subscribing=%d subscribed=%d "
+      "offers=%d acks=%d",
+      index_, framework_id_, gone_, torn_down_, away_, subscribing_,
+      subscribed_,
       offers_.size(), acks_.size());
 }
 
@@ -292,7 +293,6 @@ void SimFramework::OnEvent(uint64_t serial, const v1::scheduler::Event& event) {
     case v1::scheduler::Event::OFFERS:
       for (const v1::Offer& offer : event.offers().offers()) {
         sim_->checker().OnOfferReceived(index_, offer);
-        offers_seen_.insert(offer.id().value());
         const absl::Duration hold = sim_->Chance(0.1)
                                         ? sim_->UniformMs(1500, 5000)
                                         : sim_->UniformMs(0, 400);
@@ -433,19 +433,15 @@ void SimFramework::DecideOffer(const std::string& offer_id) {
 void SimFramework::OnUpdate(const v1::TaskStatus& status) {
   sim_->checker().OnUpdateReceived(index_, framework_id_, status);
   TaskView& view = tasks_[status.task_id().value()];
-  view.any_update = true;
   const bool terminal = master::IsTerminalState(status.state());
   if (status.uuid().empty()) {
     if (terminal) view.transient_terminal = true;
     return;
   }
-  view.uuids[status.uuid()] = status.state();
   view.last_state = status.state();
-  view.last_uuid = status.uuid();
   if (terminal && !view.terminal) {
     view.terminal = true;
     view.terminal_state = status.state();
-    view.terminal_uuid = status.uuid();
   }
   // Acknowledge, usually soon, sometimes late, sometimes only a later copy.
   const double r = sim_->Uniform(0, 99) / 100.0;
@@ -471,8 +467,7 @@ void SimFramework::MaybeKill() {
   if (candidates.empty()) return;
   const std::string id =
       candidates[sim_->Uniform(0, static_cast<int64_t>(candidates.size()) - 1)];
-  TaskView& task = tasks_[id];
-  task.kill_sent = now;
+  const TaskView& task = tasks_[id];
   v1::scheduler::Call call = NewCall(v1::scheduler::Call::KILL, framework_id_);
   call.mutable_kill()->mutable_task_id()->set_value(id);
   call.mutable_kill()->mutable_agent_id()->set_value(task.agent_id);

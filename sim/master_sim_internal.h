@@ -236,13 +236,8 @@ class SimFramework {
     bool accepted = false;  // the ACCEPT launching it was answered 202
     bool terminal = false;  // a reliable terminal update arrived
     v1::TaskState last_state = v1::TASK_STAGING;  // last reliable update
-    std::string last_uuid;
     v1::TaskState terminal_state = v1::TASK_STAGING;
-    std::string terminal_uuid;
-    std::map<std::string, v1::TaskState> uuids;  // every reliable update
-    bool any_update = false;  // reliable or not
-    bool transient_terminal = false;
-    absl::Time kill_sent = absl::InfinitePast();
+    bool transient_terminal = false;  // a terminal answer without uuid
   };
 
   SimFramework(Simulation* sim, int index, std::string name, Kind kind,
@@ -260,11 +255,9 @@ class SimFramework {
 
   uint64_t incarnation() const { return incarnation_; }
   int index() const { return index_; }
-  Kind kind() const { return kind_; }
   double failover_timeout() const { return failover_timeout_; }
   const std::string& framework_id() const { return framework_id_; }
   bool gone() const { return gone_; }
-  bool torn_down() const { return torn_down_; }
   bool refused() const { return refused_; }
   bool away() const { return away_; }
   bool SubscribedTo(int master, uint64_t master_incarnation) const;
@@ -309,7 +302,6 @@ class SimFramework {
   // Kept across disconnections.
   std::string framework_id_;
   std::map<std::string, TaskView> tasks_;  // by task id
-  std::set<std::string> offers_seen_;
   uint64_t next_task_ = 1;
   bool gone_ = false;       // will never subscribe again
   bool torn_down_ = false;  // TEARDOWN answered 202
@@ -385,7 +377,6 @@ class Checker {
   // from it, without checking.
   void ReplayLog(const std::vector<const v1::Event*>& applied);
 
-  bool FrameworkConnected(const std::string& framework_id) const;
   // M1 tolerated, and `key` is live in the log on an agent the log has
   // REMOVED, or UNREACHABLE while the task is not TASK_UNREACHABLE.
   bool ToleratedStranded(const TaskKey& key) const;
@@ -488,7 +479,6 @@ class Simulation {
   bool tolerates_m1() const { return tolerate_m1_; }
   int master_count() const { return static_cast<int>(masters_.size()); }
   uint64_t NextChannelId() { return ++channels_made_; }
-  bool draining() const { return draining_; }
 
   // Whether a delivery to `to` may happen now (actor alive, same
   // incarnation, not partitioned).
