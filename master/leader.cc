@@ -160,9 +160,66 @@ Leader::Leader(LeaderOptions options, CommandPath* commands,
     };
     Submit(std::move(request));
   }
+  RepairCutRequests();
   LOG(INFO) << "leading: " << agents_.size() << " active agents, "
             << connected.size() << " frameworks to resubscribe, ids "
             << id_prefix_;
+}
+
+// A request's events are separate log entries, so a leader change can
+// commit some of them and not others (a prefix, or with holes any subset).
+// The fold keeps the state valid (e.g. AgentRemoved waits for its tasks'
+// ends), but one cut leaves a state no later event repairs: an UNREACHABLE
+// agent (AgentUnreachable committed) whose tasks' TASK_UNREACHABLE /
+// TASK_LOST were lost. Nobody watches an unreachable agent, so the new
+// leader writes those ends now. (sim/MASTER_FINDINGS.md, M1.)
+void Leader::RepairCutRequests() {
+  std::vector<std::string> unreachable;
+  for (const std::string& id : committed_->AgentIds()) {
+    const v1::AgentRecord* agent = committed_->FindAgent(id);
+    if (agent->state() != v1::AgentRecord::ACTIVE) unreachable.push_back(id);
+  }
+  if (unreachable.empty()) return;
+  Request request;
+  request.context.principal = "master";
+  request.decide = [this, unreachable](const MasterState& view)
+      -> absl::StatusOr<std::vector<Event>> {
+    std::vector<Event> events;
+    for (const std::string& id : unreachable) {
+      const v1::AgentRecord* agent = view.FindAgent(id);
+      if (agent == nullptr || agent->state() == v1::AgentRecord::ACTIVE) {
+        continue;
+      }
+      const bool removed = agent->state() == v1::AgentRecord::REMOVED;
+      for (const TaskKey& key : view.TasksOnAgent(id)) {
+        const v1::TaskRecord* task = view.FindTask(key.first, key.second);
+        if (task == nullptr || IsTerminalState(task->task().state()) ||
+            (!removed && task->task().state() == v1::TASK_UNREACHABLE)) {
+          continue;
+        }
+        const bool aware = PartitionAware(view, key.first);
+        if (removed) {
+          // Only logs written before the fold refused this can hold it.
+          events.push_back(MasterStatus(*task,
+                                        aware ? v1::TASK_GONE : v1::TASK_LOST,
+                                        TaskStatus::REASON_AGENT_REMOVED,
+                                        "the agent was removed"));
+        } else {
+          events.push_back(MasterStatus(
+              *task, aware ? v1::TASK_UNREACHABLE : v1::TASK_LOST,
+              TaskStatus::REASON_AGENT_DISCONNECTED,
+              "the agent is unreachable"));
+        }
+      }
+    }
+    if (!events.empty()) {
+      LOG(WARNING) << "repairing " << events.size()
+                   << " task(s) left live on unreachable or removed agents "
+                      "by a request cut by a leader change";
+    }
+    return events;
+  };
+  Submit(std::move(request));
 }
 
 Leader::~Leader() {
@@ -837,7 +894,7 @@ void Leader::ProcessUpdate(const TaskKey& key) {
   auto found = updates_.find(key);
   if (found == updates_.end() || found->second.empty()) return;
   const QueuedUpdate queued = found->second.front();
-  enum class Then { kAck, kAckKill, kAckShutdown };
+  enum class Then { kAck, kAckKill, kAckShutdown, kNothing };
   auto then = std::make_shared<Then>(Then::kAck);
   Request request;
   request.context = queued.context;
@@ -850,6 +907,14 @@ void Leader::ProcessUpdate(const TaskKey& key) {
       // Rule 4: the framework is gone.
       *then = Then::kAckShutdown;
       ++metrics_.late_updates;
+      return std::vector<Event>{};
+    }
+    const v1::AgentRecord* agent = view.FindAgent(queued.agent_id);
+    if (agent == nullptr || agent->state() != v1::AgentRecord::ACTIVE) {
+      // The agent was marked unreachable (or removed) while this update
+      // waited: nothing is written or acknowledged; the agent resends it
+      // when it resubscribes, and reconciliation decides then.
+      *then = Then::kNothing;
       return std::vector<Event>{};
     }
     const v1::TaskRecord* task = view.FindTask(key.first, key.second);
@@ -885,6 +950,10 @@ void Leader::ProcessUpdate(const TaskKey& key) {
     return std::vector<Event>{std::move(e)};
   };
   request.on_commit = [this, queued, key, then](Done) {
+    if (*then == Then::kNothing) {
+      FinishUpdate(key);
+      return;
+    }
     AgentEvent ack;
     ack.set_type(AgentEvent::ACKNOWLEDGE);
     ack.mutable_acknowledge()->mutable_framework_id()->set_value(key.first);

@@ -326,6 +326,10 @@ class Leader {
   // schedulers, rescinds offers that vanished, then runs on_commit.
   void Submit(Request request);
 
+  // Writes the task ends a request cut by the previous leader's end left
+  // out (see leader.cc).
+  void RepairCutRequests();
+
   // Agents.
   void SubscribeNewAgent(const v1::AgentCall& call,
                          const CommandContext& context,

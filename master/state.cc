@@ -419,6 +419,15 @@ absl::Status MasterState::ApplyAgentRemoved(const Event& e) {
     return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
                                      " is already removed"));
   }
+  // Its tasks' ends are separate events written before this one; a log in
+  // which one of them was lost (a request cut by a leader change) must not
+  // strand live tasks on a removed agent.
+  for (const TaskKey& key : a.tasks) {
+    if (!IsTerminalState(tasks_.at(key).record.task().state())) {
+      return Precondition(absl::StrCat("agent ", a.record.info().id().value(),
+                                       " still has live task ", key.second));
+    }
+  }
 
   RemoveOffersOnAgent(a.record.info().id().value());
   a.record.set_state(AgentRecord::REMOVED);

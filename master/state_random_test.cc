@@ -370,8 +370,10 @@ class EventGenerator {
       }
       case 1: {
         if (!rng_.Chance(30)) return std::nullopt;  // rare
-        std::vector<std::string> ids = Agents([](const AgentRecord& a) {
-          return a.state() != AgentRecord::REMOVED;
+        // Only agents without live tasks (their ends come first).
+        std::vector<std::string> ids = Agents([this](const AgentRecord& a) {
+          return a.state() != AgentRecord::REMOVED &&
+                 state_.UsedResources(a.info().id().value())->empty();
         });
         if (ids.empty()) return std::nullopt;
         e.mutable_agent_removed()->mutable_agent_id()->set_value(

@@ -422,8 +422,24 @@ void Checker::Step() {
   }
 }
 
+// A task left live on an UNREACHABLE or REMOVED agent (a request cut by a
+// leader change: M1) is legitimate until a leader elected after the cut has
+// run its repair (Leader::RepairCutRequests) and its appends are chosen: it
+// is a failure only when it is still there, at rest, under a leader whose
+// term began after the task was first seen stranded.
 void Checker::CheckLogAtRest() {
   const MasterState& log = sim_->reference();
+  const uint64_t elections = sim_->stats().elections;
+  for (auto it = stranded_since_.begin(); it != stranded_since_.end();) {
+    const v1::TaskRecord* t = log.FindTask(it->first.first, it->first.second);
+    const v1::AgentRecord* agent =
+        t == nullptr ? nullptr : log.FindAgent(t->task().agent_id().value());
+    const bool still = t != nullptr && agent != nullptr &&
+                       !master::IsTerminalState(t->task().state()) &&
+                       agent->state() != v1::AgentRecord::ACTIVE &&
+                       t->task().state() != v1::TASK_UNREACHABLE;
+    it = still ? std::next(it) : stranded_since_.erase(it);
+  }
   for (const std::string& agent_id : log.AgentIds()) {
     const v1::AgentRecord* agent = log.FindAgent(agent_id);
     if (agent->state() == v1::AgentRecord::ACTIVE) continue;
@@ -442,11 +458,15 @@ void Checker::CheckLogAtRest() {
         }
         continue;
       }
+      auto seen = stranded_since_.emplace(key, elections).first;
+      if (sim_->leader() < 0 || elections <= seen->second) {
+        continue;  // the next leader repairs it
+      }
       sim_->Fail(absl::StrCat(
           "task ", key.second, " of ", key.first, " is stranded: ",
           v1::TaskState_Name(t->task().state()), " on agent ", agent_id,
           ", which the log has ", v1::AgentRecord::State_Name(agent->state()),
-          " with nothing in flight (no leader will end or reconcile it)"));
+          " with nothing in flight, under a leader elected after the cut"));
       return;
     }
   }

@@ -443,6 +443,9 @@ class Checker {
   absl::Time last_converge_check_ = absl::InfinitePast();
   bool log_changed_ = false;
   std::set<TaskKey> stranded_;  // reported (M1 tolerated)
+  // Tasks seen live on an UNREACHABLE/REMOVED agent at rest, with the
+  // election count when first seen (see CheckLogAtRest).
+  std::map<TaskKey, uint64_t> stranded_since_;
   // framework id -> scheduler index, for ids some scheduler adopted.
   std::map<std::string, int> framework_index_;
   std::map<const Channel*, std::string> channel_framework_id_;

@@ -21,11 +21,9 @@ namespace {
 
 // Open findings in master/ (sim/MASTER_FINDINGS.md) this test tolerates,
 // each only by its symptom (MasterSimOptions::tolerate). A finding stays
-// here until its fix lands; then it is removed and its regression test
-// below is enabled.
-//  M1: a leader change commits part of a multi-event request (e.g.
-//      AgentUnreachable without its tasks' TASK_LOST), stranding tasks.
-std::string OpenFindings() { return "M1"; }
+// here until its fix lands. None is open: M1 (a leader change cutting a
+// multi-event request) is fixed, and every seed runs strictly.
+std::string OpenFindings() { return ""; }
 
 // 160 seeds of 30 simulated seconds with faults (plus the drain): about
 // 30 s of one core in fastbuild, in 4 shards.
@@ -136,19 +134,6 @@ TEST(MasterSimTest, CheckersCatchALogThatLosesCommittedEntries) {
     if (!result.ok) ++caught;
   }
   EXPECT_GE(caught, kRuns / 2);
-}
-
-// M1 (sim/MASTER_FINDINGS.md), strict: about one seed in thirty strands a
-// task today (which seeds depends on the code under test, so this runs a
-// range). Enable, and drop M1 from OpenFindings(), once the fix lands.
-TEST(MasterSimTest, DISABLED_M1_NoTaskStrandedWhenALeaderChangeCutsARequest) {
-  logging::SetMinLevel(logging::Severity::kFatal);
-  for (uint64_t seed = 1; seed <= 60; ++seed) {
-    MasterSimOptions options;
-    options.seed = seed;
-    const MasterSimResult result = RunMasterSimulation(options);
-    EXPECT_TRUE(result.ok) << MasterSimFailureLine(result);
-  }
 }
 
 TEST(MasterSimTest, DifferentSeedsGiveDifferentRuns) {
