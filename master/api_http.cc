@@ -59,7 +59,9 @@ CommandContext ContextOf(const http::Request& request) {
 
 absl::StatusOr<std::string> EncodeMessage(
     const google::protobuf::Message& message, Encoding encoding) {
-  if (encoding == Encoding::kJson) return ToJson(message);
+  // Mesos's JSON (64-bit integers as numbers, declared defaults), as every
+  // v1 API answer and event of Mesos is written.
+  if (encoding == Encoding::kJson) return MesosJson(message);
   std::string bytes;
   if (!message.SerializeToString(&bytes)) {
     return absl::InternalError("cannot serialize the message");

@@ -93,7 +93,9 @@ std::optional<http::Response> ParseCall(const http::Request& request,
   return std::nullopt;
 }
 
-// `message` in `encoding`; kInternal (rare: JSON of an unresolvable Any).
+// `message` in `encoding`: JSON is Mesos's dialect (common/json.h MesosJson:
+// 64-bit integers as numbers, declared defaults written). Returns kInternal
+// when a protobuf message cannot be serialized (missing required fields).
 absl::StatusOr<std::string> EncodeMessage(
     const google::protobuf::Message& message, Encoding encoding);
 

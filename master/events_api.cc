@@ -219,7 +219,11 @@ absl::StatusOr<std::string> FrameEvent(const v1::Event& event,
   if (format == StreamFormat::kRecordIoProtobuf) {
     return recordio::Encode(event.SerializeAsString());
   }
-  absl::StatusOr<std::string> json = ToJson(event);
+  // 64-bit integers (positions, times) as numbers, as in the v1 APIs, but
+  // no declared defaults: a history record shows only what was recorded.
+  JsonOptions options;
+  options.int64_as_number = true;
+  absl::StatusOr<std::string> json = ToJson(event, options);
   if (!json.ok()) {
     return absl::InternalError(
         absl::StrCat("event ", event.position(), ":", event.index(),

@@ -316,6 +316,8 @@ TEST(FrameEventTest, RecordIoCarriesJsonOrProtobuf) {
   v1::Event parsed;
   ASSERT_TRUE(FromJson(records[0], &parsed).ok()) << records[0];
   EXPECT_EQ(parsed.SerializeAsString(), event.SerializeAsString());
+  // 64-bit integers are JSON numbers, as in Mesos's JSON.
+  EXPECT_TRUE(absl::StrContains(records[0], R"("position":4,)")) << records[0];
 
   absl::StatusOr<std::string> proto =
       FrameEvent(event, StreamFormat::kRecordIoProtobuf);

@@ -441,6 +441,12 @@ TEST_F(OperatorStateTest, ResponsesEncodeAsProtobufAndMesosJson) {
       << json.body;
   EXPECT_TRUE(absl::StrContains(json.body, R"("agent_info":{"hostname":)"))
       << json.body;
+  // Mesos's JSON: 64-bit integers as numbers, declared defaults written
+  // (AgentInfo.port is `[default = 5051]`).
+  EXPECT_TRUE(absl::StrContains(
+      json.body, R"("registered_time":{"nanoseconds":1000000000})"))
+      << json.body;
+  EXPECT_TRUE(absl::StrContains(json.body, R"("port":5051)")) << json.body;
 }
 
 TEST_F(OperatorStateTest, SimpleGetsAnswerFromTheirFacts) {

@@ -8,23 +8,19 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/http_message.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/descriptor.pb.h"
+#include "common/json.h"
 #include "google/protobuf/message.h"
 
 namespace cairn::master {
 
 namespace {
 
-using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
-using google::protobuf::Reflection;
 
 // ---- JSON text --------------------------------------------------------------
 
@@ -85,92 +81,10 @@ class Object {
 
 // ---- Protobuf as Mesos's JSON::Protobuf prints it ---------------------------
 
-std::string ProtoJson(const Message& message);
-
-// One value of `field` (element `index` when repeated, else the singular
-// value).
-std::string ProtoValueJson(const Message& message, const Reflection* r,
-                           const FieldDescriptor* field, int index) {
-  const bool repeated = index >= 0;
-  switch (field->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_BOOL:
-      return Bool(repeated ? r->GetRepeatedBool(message, field, index)
-                           : r->GetBool(message, field));
-    case FieldDescriptor::CPPTYPE_INT32:
-      return absl::StrCat(repeated ? r->GetRepeatedInt32(message, field, index)
-                                   : r->GetInt32(message, field));
-    case FieldDescriptor::CPPTYPE_INT64:
-      return absl::StrCat(repeated ? r->GetRepeatedInt64(message, field, index)
-                                   : r->GetInt64(message, field));
-    case FieldDescriptor::CPPTYPE_UINT32:
-      return absl::StrCat(repeated ? r->GetRepeatedUInt32(message, field, index)
-                                   : r->GetUInt32(message, field));
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return absl::StrCat(repeated ? r->GetRepeatedUInt64(message, field, index)
-                                   : r->GetUInt64(message, field));
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      return Number(repeated ? r->GetRepeatedFloat(message, field, index)
-                             : r->GetFloat(message, field));
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return Number(repeated ? r->GetRepeatedDouble(message, field, index)
-                             : r->GetDouble(message, field));
-    case FieldDescriptor::CPPTYPE_ENUM:
-      return Quote(repeated ? r->GetRepeatedEnum(message, field, index)->name()
-                            : r->GetEnum(message, field)->name());
-    case FieldDescriptor::CPPTYPE_STRING: {
-      const std::string value =
-          repeated ? r->GetRepeatedString(message, field, index)
-                   : r->GetString(message, field);
-      return Quote(field->type() == FieldDescriptor::TYPE_BYTES
-                       ? absl::Base64Escape(value)
-                       : value);
-    }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      return ProtoJson(repeated ? r->GetRepeatedMessage(message, field, index)
-                                : r->GetMessage(message, field));
-  }
-  return "null";
-}
-
 // Set fields, plus unset optional fields that declare a default and are not
-// deprecated (stout's rule); maps as objects keyed by the entry's key.
-std::string ProtoJson(const Message& message) {
-  const google::protobuf::Descriptor* descriptor = message.GetDescriptor();
-  const Reflection* r = message.GetReflection();
-  Object object;
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    const FieldDescriptor* field = descriptor->field(i);
-    if (field->is_map()) {
-      const int size = r->FieldSize(message, field);
-      if (size == 0) continue;
-      Object map;
-      for (int j = 0; j < size; ++j) {
-        const Message& entry = r->GetRepeatedMessage(message, field, j);
-        const Reflection* er = entry.GetReflection();
-        const FieldDescriptor* key = entry.GetDescriptor()->field(0);
-        const FieldDescriptor* value = entry.GetDescriptor()->field(1);
-        std::string key_text = ProtoValueJson(entry, er, key, -1);
-        if (key->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
-          key_text = er->GetString(entry, key);
-        }
-        map.Raw(key_text, ProtoValueJson(entry, er, value, -1));
-      }
-      object.Raw(field->name(), map.Build());
-    } else if (field->is_repeated()) {
-      const int size = r->FieldSize(message, field);
-      if (size == 0) continue;
-      std::vector<std::string> items;
-      for (int j = 0; j < size; ++j) {
-        items.push_back(ProtoValueJson(message, r, field, j));
-      }
-      object.Raw(field->name(), Array(items));
-    } else if (r->HasField(message, field) ||
-               (field->has_default_value() && !field->options().deprecated())) {
-      object.Raw(field->name(), ProtoValueJson(message, r, field, -1));
-    }
-  }
-  return object.Build();
-}
+// deprecated (stout's rule); maps as objects keyed by the entry's key. One
+// printer for every Mesos-facing output: common/json.h's Mesos dialect.
+std::string ProtoJson(const Message& message) { return MesosJson(message); }
 
 // Mesos's pre-multi-role `FrameworkInfo.role` and pre-refinement
 // `Resource.role` are deprecated in the schema but still part of the
@@ -800,12 +714,13 @@ std::string StateJson(const MasterState& state,
   object.Raw("cairn",
              Object()
                  .Raw("masters", Array(masters))
-                 .Str("log_position", absl::StrCat(identity.cairn.log_position))
-                 .Str("log_begin", absl::StrCat(identity.cairn.log_begin))
-                 .Str("snapshot_position",
-                      absl::StrCat(identity.cairn.snapshot_position))
+                 // 64-bit numbers as JSON numbers, as in Mesos's JSON
+                 // (common/json.h).
+                 .Int("log_position", identity.cairn.log_position)
+                 .Int("log_begin", identity.cairn.log_begin)
+                 .Int("snapshot_position", identity.cairn.snapshot_position)
                  .Str("last_applied", EventIdToString(state.last_applied()))
-                 .Str("events_applied", absl::StrCat(state.events_applied()))
+                 .Int("events_applied", state.events_applied())
                  .Raw("unreachable_agents", Array(unreachable_ids))
                  .Build());
   return object.Build();

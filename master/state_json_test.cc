@@ -370,9 +370,12 @@ TEST_F(StateJsonTest, StateDescribesTheMasterAsMesosDoes) {
 TEST_F(StateJsonTest, StateKeepsCairnFieldsUnderTheCairnObject) {
   JsonValue json = Parse(StateJson(state_, Identity()));
   const JsonValue& cairn = Get(json, "cairn");
-  EXPECT_EQ(Str(cairn, "log_position"), "42");
-  EXPECT_EQ(Str(cairn, "log_begin"), "7");
-  EXPECT_EQ(Str(cairn, "snapshot_position"), "30");
+  // 64-bit numbers are JSON numbers, as everywhere in Mesos's JSON.
+  EXPECT_EQ(Get(cairn, "log_position").kind, JsonValue::Kind::kNumber);
+  EXPECT_EQ(cairn.Uint("log_position"), 42u);
+  EXPECT_EQ(cairn.Uint("log_begin"), 7u);
+  EXPECT_EQ(cairn.Uint("snapshot_position"), 30u);
+  EXPECT_EQ(Get(cairn, "events_applied").kind, JsonValue::Kind::kNumber);
   EXPECT_EQ(Str(cairn, "last_applied"), EventIdToString(state_.last_applied()));
   EXPECT_EQ(Strings(Get(cairn, "masters")),
             (std::vector<std::string>{"10.0.0.1:5050", "10.0.0.2:5050"}));
