@@ -47,8 +47,8 @@ struct JsonValue {
   // A field's text (string, number or bool); nullopt when absent, null, an
   // array or an object.
   std::optional<std::string> Text(absl::string_view name) const;
-  // A field holding an unsigned integer, as a JSON number or a string (the
-  // APIs write 64-bit numbers as strings); nullopt otherwise.
+  // A field holding an unsigned integer, as a JSON number (Mesos-facing
+  // APIs) or a string (proto3 JSON, Cairn's log API); nullopt otherwise.
   std::optional<uint64_t> Uint(absl::string_view name) const;
   // A boolean field; nullopt when absent or not a boolean.
   std::optional<bool> Bool(absl::string_view name) const;
