@@ -98,7 +98,8 @@ bool FakeApiServer::StartStream(const std::shared_ptr<http::Responder>& r,
 }
 
 bool FakeApiServer::SendEvent(const google::protobuf::Message& message) {
-  absl::StatusOr<std::string> json = ToJson(message);
+  // Mesos's JSON, as the real master writes its streams.
+  absl::StatusOr<std::string> json = ToJson(message, MesosJsonOptions());
   if (!json.ok()) return false;
   std::shared_ptr<http::Responder> stream;
   {
