@@ -155,7 +155,6 @@ TEST(JsonTest, UnknownFieldRejectedUnlessIgnored) {
   EXPECT_EQ(lenient.position(), 3u);
 }
 
-
 // ---- Mesos's JSON -----------------------------------------------------------
 
 // A schema with every scalar type, nesting, repeated fields, maps and
@@ -294,8 +293,8 @@ class TestSchema {
  public:
   TestSchema() {
     google::protobuf::FileDescriptorProto file;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(kTestSchema,
-                                                              &file));
+    EXPECT_TRUE(
+        google::protobuf::TextFormat::ParseFromString(kTestSchema, &file));
     EXPECT_NE(pool_.BuildFile(file), nullptr) << "bad test schema";
   }
 
@@ -355,10 +354,9 @@ TEST(MesosJsonTest, WritesSixtyFourBitExtremesExactlyAsNumbers) {
                        "i32: -2147483648 u32: 4294967295");
   ASSERT_NE(message, nullptr);
   const std::string json = MesosJson(*message);
-  EXPECT_EQ(json,
-            R"({"i32":-2147483648,"i64":-9223372036854775808,)"
-            R"("u64":18446744073709551615,"s64":9223372036854775807,)"
-            R"("f64":9007199254740993,"sf64":-1,"u32":4294967295})");
+  EXPECT_EQ(json, R"({"i32":-2147483648,"i64":-9223372036854775808,)"
+                  R"("u64":18446744073709551615,"s64":9223372036854775807,)"
+                  R"("f64":9007199254740993,"sf64":-1,"u32":4294967295})");
   ExpectRoundTrip(*message, json);
 }
 
@@ -374,26 +372,34 @@ TEST(MesosJsonTest, Uint64MaxRoundTripsThroughAGeneratedMessage) {
 TEST(MesosJsonTest, WritesNestedRepeatedAndMapFields) {
   TestSchema schema;
   auto message = Parse(&schema, "Sample", R"pb(
-    child { i64: 5 child { s: "deep" } }
+    child {
+      i64: 5
+      child { s: "deep" }
+    }
     r64: [ 1, -2, 9223372036854775807 ]
     children { u64: 1 }
     children { color: GREEN }
     by_name { key: "b" value: 2 }
     by_name { key: "a" value: 18446744073709551615 }
-    by_id { key: 10 value { i64: 1 } }
-    by_id { key: -3 value {} }
+    by_id {
+      key: 10
+      value { i64: 1 }
+    }
+    by_id {
+      key: -3
+      value {}
+    }
     rcolor: [ GREEN, RED ]
     rd: [ 0.5, 3 ]
   )pb");
   ASSERT_NE(message, nullptr);
   const std::string json = MesosJson(*message);
-  EXPECT_EQ(json,
-            R"({"child":{"i64":5,"child":{"s":"deep"}},)"
-            R"("r64":[1,-2,9223372036854775807],)"
-            R"("children":[{"u64":1},{"color":"GREEN"}],)"
-            R"("by_name":{"a":18446744073709551615,"b":2},)"
-            R"("by_id":{"-3":{},"10":{"i64":1}},)"
-            R"("rcolor":["GREEN","RED"],"rd":[0.5,3.0]})");
+  EXPECT_EQ(json, R"({"child":{"i64":5,"child":{"s":"deep"}},)"
+                  R"("r64":[1,-2,9223372036854775807],)"
+                  R"("children":[{"u64":1},{"color":"GREEN"}],)"
+                  R"("by_name":{"a":18446744073709551615,"b":2},)"
+                  R"("by_id":{"-3":{},"10":{"i64":1}},)"
+                  R"("rcolor":["GREEN","RED"],"rd":[0.5,3.0]})");
   ExpectRoundTrip(*message, json);
 }
 
@@ -452,9 +458,8 @@ TEST(MesosJsonTest, WritesDoublesAsShortestRoundTripText) {
                        "f: 0.1");
   ASSERT_NE(message, nullptr);
   const std::string json = MesosJson(*message);
-  EXPECT_EQ(json,
-            R"({"f":0.1,"rd":[0.1,2.0,-0.5,1e+21,1.5e-07,)"
-            R"(0.30000000000000004,1.7976931348623157e+308]})");
+  EXPECT_EQ(json, R"({"f":0.1,"rd":[0.1,2.0,-0.5,1e+21,1.5e-07,)"
+                  R"(0.30000000000000004,1.7976931348623157e+308]})");
   ExpectRoundTrip(*message, json);
 }
 
@@ -492,8 +497,9 @@ TEST(MesosJsonTest, WritesBytesAsBase64AndEscapesStrings) {
   r->SetString(message.get(), d->FindFieldByName("s"),
                std::string("q\"b\\n\n\t\x01\0 é", 12));
   const std::string json = MesosJson(*message);
-  EXPECT_EQ(json, "{\"s\":\"q\\\"b\\\\n\\n\\t\\u0001\\u0000 é\","
-                  "\"raw\":\"AP8Q\"}");
+  EXPECT_EQ(json,
+            "{\"s\":\"q\\\"b\\\\n\\n\\t\\u0001\\u0000 é\","
+            "\"raw\":\"AP8Q\"}");
   ExpectRoundTrip(*message, json);
 }
 

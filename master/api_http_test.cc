@@ -31,7 +31,8 @@ TEST(EncodeMessageTest, SchedulerEventJsonWritesInt64AsNumbers) {
       EncodeMessage(OffersEvent(), Encoding::kJson);
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_TRUE(absl::StrContains(
-      *json, R"("unavailability":{"start":{"nanoseconds":1700000000000000000}})"))
+      *json,
+      R"("unavailability":{"start":{"nanoseconds":1700000000000000000}})"))
       << *json;
   EXPECT_TRUE(absl::StartsWith(*json, R"({"type":"OFFERS",)")) << *json;
 
@@ -63,8 +64,7 @@ TEST(EncodeMessageTest, JsonWritesMesossDeclaredDefaults) {
 
 TEST(EncodeMessageTest, ProtobufIsTheWireFormat) {
   const v1::scheduler::Event event = OffersEvent();
-  absl::StatusOr<std::string> bytes =
-      EncodeMessage(event, Encoding::kProtobuf);
+  absl::StatusOr<std::string> bytes = EncodeMessage(event, Encoding::kProtobuf);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   EXPECT_EQ(*bytes, event.SerializeAsString());
 }

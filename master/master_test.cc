@@ -89,8 +89,7 @@ TEST_F(MasterTest, LeadsAloneAndServesWeights) {
             R"({"role":"a","weight":2}]}})");
   http::Response state = Get("/master/state");
   EXPECT_EQ(state.status, 200);
-  EXPECT_TRUE(absl::StrContains(state.body, "\"log_position\":"))
-      << state.body;
+  EXPECT_TRUE(absl::StrContains(state.body, "\"log_position\":")) << state.body;
   // A JSON number, as Mesos writes 64-bit integers.
   EXPECT_FALSE(absl::StrContains(state.body, "\"log_position\":\""))
       << state.body;
