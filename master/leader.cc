@@ -2093,12 +2093,16 @@ void Leader::MaybeAllocate(absl::Time now) {
       *offer = MakeOffer(view, a, NewId("O"));
       // The agent's URL, as Mesos offers carry it (clients build agent
       // endpoints from url.address).
+      const std::string& peer_ip = agent->second.stream->peer_ip();
       if (const v1::AgentRecord* agent = view.FindAgent(a.agent_id)) {
         v1::URL* url = offer->mutable_url();
         url->set_scheme("http");
         url->mutable_address()->set_hostname(agent->info().hostname());
         if (IsIpLiteral(agent->info().hostname())) {
           url->mutable_address()->set_ip(agent->info().hostname());
+        } else if (!peer_ip.empty()) {
+          // Mesos always fills in the agent's IP; a hostname is not one.
+          url->mutable_address()->set_ip(peer_ip);
         }
         url->mutable_address()->set_port(agent->info().port());
         url->set_path("/slave(1)");

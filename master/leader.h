@@ -45,6 +45,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -115,6 +116,16 @@ class AgentStream {
   virtual void Send(const v1::AgentEvent& event) = 0;
   // Ends the stream (final chunk). Idempotent.
   virtual void Close() = 0;
+
+  // The IP address the agent's SUBSCRIBE came from ("" when unknown). Offers
+  // carry it as url.address.ip when the agent's hostname is not an IP: Mesos
+  // offers always carry the agent's IP, and clients rely on it (the npm
+  // mesos-framework exports it to tasks as HOST).
+  const std::string& peer_ip() const { return peer_ip_; }
+  void set_peer_ip(std::string ip) { peer_ip_ = std::move(ip); }
+
+ private:
+  std::string peer_ip_;
 };
 
 // One scheduler's event stream.

@@ -1974,6 +1974,28 @@ TEST_F(LeaderTest, OffersCarryTheAgentUrlAndOnlyMultiRoleSeesAllocationInfo) {
   }
 }
 
+// Regression (found by the npm client mesos-framework, which exports an
+// offer's url.address.ip to its tasks as HOST): an agent named by a hostname
+// gets offers with the IP its SUBSCRIBE came from, as Mesos offers always
+// carry the agent's IP.
+TEST_F(LeaderTest, OffersCarryTheSubscribersIpWhenTheHostnameIsNotAnIp) {
+  StartLeader();
+  auto stream = std::make_shared<FakeAgentStream>();
+  stream->set_peer_ip("10.1.2.3");
+  AnswerSlot answer = NewSlot();
+  leader_->AgentSubscribe(SubscribeCall("agent-7.example"), Context(), stream,
+                          Into(answer));
+  CommitAll();
+  ASSERT_TRUE(answer->has_value());
+  ASSERT_EQ((*answer)->code, 200) << (*answer)->message;
+  FrameworkHandle framework = SubscribeFramework("fw");
+  std::vector<v1::Offer> offers = TickForOffers(framework);
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].url().address().hostname(), "agent-7.example");
+  EXPECT_EQ(offers[0].url().address().ip(), "10.1.2.3");
+  EXPECT_EQ(offers[0].url().address().port(), 5051);
+}
+
 // Agents not subscribed to this leader (e.g. not yet reregistered after a
 // failover) are not offered: their reregistration would rescind the offers.
 TEST_F(LeaderTest, NoOffersForAnAgentWithoutAStreamToThisLeader) {

@@ -930,12 +930,14 @@ void Master::HandleAgentApi(http::Request request,
                         "Accept"));
     return;
   }
-  Post([this, call = std::move(call), context, r, encoding = *accept] {
+  Post([this, call = std::move(call), context, r, encoding = *accept,
+        peer_ip = request.remote_address] {
     if (leader_ == nullptr) {
       r->Respond(ApiError(503, "not the leading master"));
       return;
     }
     auto stream = std::make_shared<HttpAgentStream>(r, encoding);
+    stream->set_peer_ip(peer_ip);  // offers' url.address.ip (leader.h)
     leader_->AgentSubscribe(
         call, context, stream, [this, r, encoding](Answer answer) {
           if (answer.code != 200) {

@@ -362,6 +362,15 @@ TEST_F(NpmClientsTest, MesosFrameworkLaunchesATaskAndSeesItFinish) {
       }
     }
   }
+  // mesos-framework exports the offer's url.address.ip as HOST: Cairn fills
+  // it in with the address the agent subscribed from (its hostname is not an
+  // IP), as Mesos offers always carry the agent's IP.
+  std::string host;
+  for (const v1::Environment::Variable& v :
+       task.command().environment().variables()) {
+    if (v.name() == "HOST") host = v.value();
+  }
+  EXPECT_EQ(host, "127.0.0.1") << task.DebugString();
   EXPECT_DOUBLE_EQ(cpus, 0.5);
   EXPECT_DOUBLE_EQ(mem, 64);
   EXPECT_EQ(port_count, 1);
