@@ -50,6 +50,21 @@ http::Response AnswerResponse(const Answer& answer) {
   return response;
 }
 
+std::string JsonErrorField(absl::string_view message) {
+  const size_t end = message.find("): ");
+  if (end == absl::string_view::npos) return "";
+  const size_t begin = message.rfind('(', end);
+  if (begin == absl::string_view::npos) return "";
+  absl::string_view field = message.substr(begin + 1, end - begin - 1);
+  for (char c : field) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '[' &&
+        c != ']') {
+      return "";
+    }
+  }
+  return std::string(field);
+}
+
 CommandContext ContextOf(const http::Request& request) {
   CommandContext context;
   context.principal = request.headers.Get("X-Cairn-Principal");

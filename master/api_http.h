@@ -60,14 +60,24 @@ http::Response AnswerResponse(const Answer& answer);
 // request, for the events it causes.
 CommandContext ContextOf(const http::Request& request);
 
+// The field a protobuf JSON parser error names, e.g.
+// "subscribe.framework_info.user" from "...: (subscribe.framework_info.user):
+// invalid value 5 for type TYPE_STRING"; "" when it names none.
+std::string JsonErrorField(absl::string_view message);
+
 // Parses an API call body by its Content-Type into `*call` and sets
-// `*encoding`. Returns nullopt on success, else the answer: 415 for a
-// Content-Type other than JSON or protobuf, 400 for a body that does not
-// parse or a call without a (known) `type`. Unknown JSON fields are
-// ignored (a newer client's extras). REQUIRES: Call has `type`.
+// `*encoding`. Returns nullopt on success, else the answer: 400 without a
+// Content-Type (as Mesos), 415 for one other than JSON or protobuf, 400 for
+// a body that does not parse (naming the field when the parser does) or a
+// call without a (known) `type`. Unknown JSON fields are ignored (a newer
+// client's extras). REQUIRES: Call has `type`.
 template <typename Call>
 std::optional<http::Response> ParseCall(const http::Request& request,
                                         Call* call, Encoding* encoding) {
+  if (!request.headers.Has("Content-Type")) {
+    return ApiError(400, "Expecting 'Content-Type' to be present",
+                    "Content-Type");
+  }
   const std::optional<Encoding> e =
       ParseMediaType(request.headers.Get("Content-Type"));
   if (!e.has_value()) {
@@ -82,7 +92,8 @@ std::optional<http::Response> ParseCall(const http::Request& request,
         FromJson(request.body, call, /*ignore_unknown_fields=*/true);
     if (!parsed.ok()) {
       return ApiError(400,
-                      absl::StrCat("malformed JSON call: ", parsed.message()));
+                      absl::StrCat("malformed JSON call: ", parsed.message()),
+                      JsonErrorField(parsed.message()));
     }
   } else if (!call->ParseFromString(request.body)) {
     return ApiError(400, "malformed protobuf call");

@@ -56,6 +56,13 @@ ABSL_FLAG(absl::Duration, agent_reconcile_interval, absl::Minutes(15),
           "Send RECONCILE to every agent this often.");
 ABSL_FLAG(absl::Duration, scheduler_heartbeat_interval, absl::Seconds(15),
           "HEARTBEAT events on scheduler streams this often.");
+ABSL_FLAG(uint32_t, max_framework_streams, 256,
+          "Scheduler event streams (SUBSCRIBE) open at once; beyond, a new "
+          "one is answered 503 (a resubscription replacing its own stream is "
+          "not).");
+ABSL_FLAG(uint32_t, max_agent_streams, 640,
+          "Agent event streams open at once; beyond, a new one is answered "
+          "503 (a resubscription replacing its own stream is not).");
 ABSL_FLAG(absl::Duration, status_update_retry, absl::Seconds(10),
           "Resend an unacknowledged status update to its scheduler after.");
 ABSL_FLAG(absl::Duration, allocation_interval, absl::Seconds(1),
@@ -106,6 +113,9 @@ int Main(int argc, char** argv) {
   options.leader.framework_heartbeat_interval =
       absl::GetFlag(FLAGS_scheduler_heartbeat_interval);
   options.leader.status_update_retry = absl::GetFlag(FLAGS_status_update_retry);
+  options.leader.max_framework_streams =
+      absl::GetFlag(FLAGS_max_framework_streams);
+  options.leader.max_agent_streams = absl::GetFlag(FLAGS_max_agent_streams);
   options.leader.allocation_interval = absl::GetFlag(FLAGS_allocation_interval);
   options.leader.allocator.offer_timeout = absl::GetFlag(FLAGS_offer_timeout);
   // Every flag's effective value, for GET /master/flags and /master/state.

@@ -331,6 +331,10 @@ void Leader::AgentSubscribe(const v1::AgentCall& call,
     return;
   }
   const v1::AgentInfo& info = call.subscribe().agent_info();
+  if (std::optional<Answer> full = AgentStreamLimit(info.id().value())) {
+    done(*std::move(full));
+    return;
+  }
   if (info.hostname().empty()) {
     done(Answer::Error(400, "the agent has no hostname",
                        "subscribe.agent_info.hostname"));
@@ -1131,6 +1135,10 @@ void Leader::FrameworkSubscribe(const scheduler::Call& call,
   }
   std::string framework_id = info.id().value();
   if (framework_id.empty()) framework_id = call.framework_id().value();
+  if (std::optional<Answer> full = FrameworkStreamLimit(framework_id)) {
+    done(*std::move(full));
+    return;
+  }
   if (!framework_id.empty()) {
     const v1::FrameworkRecord* f = view().FindFramework(framework_id);
     if (f != nullptr && f->state() == v1::FrameworkRecord::COMPLETED) {
@@ -1207,6 +1215,34 @@ void Leader::FrameworkSubscribe(const scheduler::Call& call,
   request.done = std::move(done);
   request.error_field = "subscribe.framework_info";
   Submit(std::move(request));
+}
+
+std::optional<Answer> Leader::FrameworkStreamLimit(
+    const std::string& id) const {
+  auto conn = frameworks_.find(id);
+  if (conn != frameworks_.end() && conn->second.stream) return std::nullopt;
+  if (framework_by_stream_.size() + framework_subscribing_.size() <
+      options_.max_framework_streams) {
+    return std::nullopt;
+  }
+  return Answer::Error(
+      503, absl::StrCat("too many scheduler streams: this master serves at "
+                        "most ",
+                        options_.max_framework_streams,
+                        " (--max_framework_streams); retry later"));
+}
+
+std::optional<Answer> Leader::AgentStreamLimit(const std::string& id) const {
+  auto conn = agents_.find(id);
+  if (conn != agents_.end() && conn->second.stream) return std::nullopt;
+  if (agent_by_stream_.size() + agent_subscribing_.size() <
+      options_.max_agent_streams) {
+    return std::nullopt;
+  }
+  return Answer::Error(
+      503, absl::StrCat("too many agent streams: this master serves at most ",
+                        options_.max_agent_streams,
+                        " (--max_agent_streams); retry later"));
 }
 
 void Leader::FrameworkStreamClosed(const std::string& stream_id) {

@@ -88,6 +88,13 @@ struct LeaderOptions {
   // Limits on what an agent's UPDATE may carry (docs/agent-protocol.md §9).
   size_t max_status_data_bytes = 64 * 1024;
   size_t max_status_message_bytes = 4 * 1024;
+  // Open event streams (each holds an HTTP connection): a SUBSCRIBE that
+  // would open one more than this is answered 503 (streams being opened
+  // count too); resubscribing, which replaces one's own stream, is not
+  // refused. Keep the sum below the HTTP server's connection limit (1024)
+  // so that calls still get through.
+  size_t max_framework_streams = 256;
+  size_t max_agent_streams = 640;
 };
 
 // The answer to a call: an HTTP status code (200, 202, 4xx, 503) and, for
@@ -169,7 +176,9 @@ class Leader {
   // SUBSCRIBE: `done` gets 200 with the stream id once the subscription's
   // events are committed — the caller then starts the HTTP stream — and
   // right after `done` returns the Leader sends SUBSCRIBED and what follows
-  // on `stream`. On an error `done` gets 4xx/503 and `stream` is unused.
+  // on `stream`. On an error `done` gets 4xx/503 and `stream` is unused:
+  // 503 also when max_agent_streams are open and this is not an agent
+  // whose stream is open (a resubscription).
   void AgentSubscribe(const v1::AgentCall& call, const CommandContext& context,
                       std::shared_ptr<AgentStream> stream, Done done);
   // Any other call, with the X-Cairn-Stream-Id header's value. `done` gets
@@ -184,6 +193,7 @@ class Leader {
 
   // SUBSCRIBE: `done` gets 200 with the Mesos-Stream-Id once committed;
   // then SUBSCRIBED and the framework's pending UPDATEs follow on `stream`.
+  // 503 when max_framework_streams are open and the framework has none.
   void FrameworkSubscribe(const v1::scheduler::Call& call,
                           const CommandContext& context,
                           std::shared_ptr<FrameworkStream> stream, Done done);
@@ -372,6 +382,12 @@ class Leader {
                              const v1::TaskRecord& task) const;
   bool PartitionAware(const MasterState& state,
                       const std::string& framework_id) const;
+
+  // Stream limits (LeaderOptions::max_*_streams): the 503 for a SUBSCRIBE
+  // of `id` (a framework or agent id, "" for a new one), or nullopt when
+  // it may open a stream.
+  std::optional<Answer> FrameworkStreamLimit(const std::string& id) const;
+  std::optional<Answer> AgentStreamLimit(const std::string& id) const;
 
   // Frameworks.
   void HandleAccept(const std::string& framework_id,

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "cairn/v1/agent.pb.h"
 #include "cairn/v1/master.pb.h"
@@ -1037,6 +1038,65 @@ TEST_F(LeaderTest, FrameworkCallsNeedTheSubscriptionsStream) {
   a = FrameworkCall(f, KillCall("t1"));
   ASSERT_TRUE(a->has_value());
   EXPECT_EQ((*a)->code, 403);
+}
+
+TEST_F(LeaderTest, FrameworkStreamsBeyondTheLimitAre503) {
+  options_.max_framework_streams = 2;
+  StartLeader();
+  FrameworkHandle a = SubscribeFramework("a", false, 3600);
+  FrameworkHandle b = SubscribeFramework("b", false, 3600);
+  const size_t queued = log_.queued();
+
+  auto stream = std::make_shared<FakeFrameworkStream>();
+  AnswerSlot third = NewSlot();
+  leader_->FrameworkSubscribe(FrameworkSubscribeCall("c"), Context(), stream,
+                              Into(third));
+  ASSERT_TRUE(third->has_value()) << "refused at once";
+  EXPECT_EQ((*third)->code, 503);
+  EXPECT_TRUE(absl::StrContains((*third)->message, "max_framework_streams"))
+      << (*third)->message;
+  EXPECT_EQ(log_.queued(), queued);  // nothing proposed
+  EXPECT_TRUE(stream->events.empty());
+
+  // A framework replacing its own stream is not a new one.
+  FrameworkHandle again =
+      SubscribeFramework(FrameworkSubscribeCall("a", false, 3600, a.id));
+  EXPECT_EQ(again.id, a.id);
+  EXPECT_EQ(leader_->framework_streams(), 2u);
+
+  // An ended stream frees its place.
+  leader_->FrameworkStreamClosed(b.stream_id);
+  CommitAll();
+  FrameworkHandle c = SubscribeFramework("c");
+  EXPECT_FALSE(c.id.empty());
+}
+
+TEST_F(LeaderTest, AgentStreamsBeyondTheLimitAre503) {
+  options_.max_agent_streams = 1;
+  StartLeader();
+  AgentHandle a = SubscribeNewAgent("host-a");
+  const size_t queued = log_.queued();
+
+  auto stream = std::make_shared<FakeAgentStream>();
+  AnswerSlot second = NewSlot();
+  leader_->AgentSubscribe(SubscribeCall("host-b"), Context(), stream,
+                          Into(second));
+  ASSERT_TRUE(second->has_value()) << "refused at once";
+  EXPECT_EQ((*second)->code, 503);
+  EXPECT_TRUE(absl::StrContains((*second)->message, "max_agent_streams"))
+      << (*second)->message;
+  EXPECT_EQ(log_.queued(), queued);
+  EXPECT_TRUE(stream->events.empty());
+
+  // The agent resubscribing with its id replaces its own stream.
+  auto replacement = std::make_shared<FakeAgentStream>();
+  AnswerSlot again = NewSlot();
+  leader_->AgentSubscribe(SubscribeCall("host-a", a.id), Context(),
+                          replacement, Into(again));
+  CommitAll();
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->code, 200) << (*again)->message;
+  EXPECT_EQ(leader_->agent_streams(), 1u);
 }
 
 // ---- 6. liveness ------------------------------------------------------------

@@ -825,6 +825,19 @@ void Master::RegisterRoutes() {
         if (RedirectUnlessLeading(request, r)) return;
         HandleApi(std::move(request), std::move(r));
       });
+  // The v1 POST APIs answer other methods 405 with Allow: POST (as Mesos)
+  // and their own error body, naming the method.
+  for (const char* path : {"/api/v1/scheduler", "/api/v1/agent", "/api/v1"}) {
+    http_->HandleSync("*", path, [path](const http::Request& request) {
+      http::Response response =
+          ApiError(405,
+                   absl::StrCat("method ", request.method, " not allowed: ",
+                                path, " takes POST"),
+                   "method");
+      response.headers.Set("Allow", "POST");
+      return response;
+    });
+  }
   // Any master, leader or standby (events_api.h).
   http_->Handle(
       "GET", "/api/v1/events",
@@ -979,6 +992,12 @@ void Master::HandleSchedulerApi(http::Request request,
         r->Respond(AnswerResponse(answer));
       });
     });
+    return;
+  }
+  // As Mesos: the master hands out stream ids, a SUBSCRIBE brings none.
+  if (request.headers.Has("Mesos-Stream-Id")) {
+    r->Respond(ApiError(400, "a SUBSCRIBE must not carry a Mesos-Stream-Id",
+                        "Mesos-Stream-Id"));
     return;
   }
   // A missing Accept means JSON (what Mesos's clients expect).
