@@ -174,6 +174,7 @@ class NpmClientsTest : public ::testing::Test {
         {*npm, "ci", "--prefix", *npm_dir_, "--cache",
          absl::StrCat(*npm_dir_, "/.npm-cache"), "--ignore-scripts",
          "--no-audit", "--no-fund", "--loglevel=warn", "--fetch-retries=2",
+         "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=10000",
          "--fetch-timeout=30000"},
         absl::StrCat(*npm_dir_, "/npm-ci.log"));
     if (!install.ok()) {

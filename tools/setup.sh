@@ -27,6 +27,13 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# tests/npm_clients_test installs third-party npm clients with `npm ci`: it
+# needs Node.js (18 or newer) and npm, which Debian packages separately (a
+# nodejs that bundles npm already provides both).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
