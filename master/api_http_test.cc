@@ -79,7 +79,8 @@ http::Request CallRequest(const char* content_type, std::string body) {
   http::Request request;
   request.method = "POST";
   request.path = "/api/v1/scheduler";
-  if (content_type != nullptr) request.headers.Set("Content-Type", content_type);
+  if (content_type != nullptr)
+    request.headers.Set("Content-Type", content_type);
   request.body = std::move(body);
   return request;
 }
@@ -92,9 +93,8 @@ std::string Answered(const std::optional<http::Response>& r) {
 TEST(ParseCallTest, MissingContentTypeIs400AsInMesos) {
   v1::scheduler::Call call;
   Encoding encoding;
-  const std::optional<http::Response> r =
-      ParseCall(CallRequest(nullptr, R"({"type":"SUBSCRIBE"})"), &call,
-                &encoding);
+  const std::optional<http::Response> r = ParseCall(
+      CallRequest(nullptr, R"({"type":"SUBSCRIBE"})"), &call, &encoding);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 400);
   EXPECT_TRUE(absl::StrContains(r->body, R"("field":"Content-Type")"))
@@ -122,8 +122,8 @@ TEST(ParseCallTest, JsonOfTheWrongTypeNamesTheField) {
       &call, &encoding);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 400);
-  EXPECT_TRUE(absl::StrContains(
-      r->body, R"("field":"subscribe.framework_info.user")"))
+  EXPECT_TRUE(
+      absl::StrContains(r->body, R"("field":"subscribe.framework_info.user")"))
       << r->body;
 }
 

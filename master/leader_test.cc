@@ -1091,8 +1091,8 @@ TEST_F(LeaderTest, AgentStreamsBeyondTheLimitAre503) {
   // The agent resubscribing with its id replaces its own stream.
   auto replacement = std::make_shared<FakeAgentStream>();
   AnswerSlot again = NewSlot();
-  leader_->AgentSubscribe(SubscribeCall("host-a", a.id), Context(),
-                          replacement, Into(again));
+  leader_->AgentSubscribe(SubscribeCall("host-a", a.id), Context(), replacement,
+                          Into(again));
   CommitAll();
   ASSERT_TRUE(again->has_value());
   EXPECT_EQ((*again)->code, 200) << (*again)->message;

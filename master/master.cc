@@ -831,8 +831,8 @@ void Master::RegisterRoutes() {
     http_->HandleSync("*", path, [path](const http::Request& request) {
       http::Response response =
           ApiError(405,
-                   absl::StrCat("method ", request.method, " not allowed: ",
-                                path, " takes POST"),
+                   absl::StrCat("method ", request.method,
+                                " not allowed: ", path, " takes POST"),
                    "method");
       response.headers.Set("Allow", "POST");
       return response;

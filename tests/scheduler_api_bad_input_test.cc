@@ -129,7 +129,8 @@ class SchedulerApiBadInputTest : public ::testing::Test {
     options.masters = {cluster_->Address(0)};
     options.hostname = absl::StrCat("agent-", i);
     options.port = 5051 + i;
-    options.resources = {ScalarResource("cpus", 2), ScalarResource("mem", 1024)};
+    options.resources = {ScalarResource("cpus", 2),
+                         ScalarResource("mem", 1024)};
     options.subscribe_timeout = kTimeout;
     agents_.push_back(std::make_unique<FakeAgent>(options));
     absl::StatusOr<v1::AgentID> id = agents_.back()->Subscribe();
@@ -184,8 +185,8 @@ class SchedulerApiBadInputTest : public ::testing::Test {
     framework->stream_id = (*stream)->headers().Get("Mesos-Stream-Id");
     framework->events = std::make_unique<SchedulerEventReader>(
         *std::move(stream), WireEncoding::kJson);
-    absl::StatusOr<ReceivedEvent> subscribed = framework->events->Next(
-        Event::SUBSCRIBED, absl::Now() + kTimeout);
+    absl::StatusOr<ReceivedEvent> subscribed =
+        framework->events->Next(Event::SUBSCRIBED, absl::Now() + kTimeout);
     EXPECT_TRUE(subscribed.ok()) << subscribed.status();
     if (!subscribed.ok()) return nullptr;
     framework->id = subscribed->event.subscribed().framework_id().value();
@@ -251,7 +252,8 @@ void ExpectError(const http::Response& r, int status, absl::string_view message,
   }
 }
 
-TEST_F(SchedulerApiBadInputTest, UnreadableRequestsGetMesosCodesAndNamedFields) {
+TEST_F(SchedulerApiBadInputTest,
+       UnreadableRequestsGetMesosCodesAndNamedFields) {
   const std::string before = QuietState();
   const std::string subscribe = SubscribeBody("f");
 
@@ -270,38 +272,37 @@ TEST_F(SchedulerApiBadInputTest, UnreadableRequestsGetMesosCodesAndNamedFields) 
               400, "malformed protobuf", "", "truncated protobuf");
   ExpectError(Request("POST", {{"Content-Type", kProtobuf}}, ""), 400, "type",
               "type", "empty protobuf call");
-  ExpectError(Request("POST", {{"Content-Type", "text/plain"}}, subscribe),
-              415, "Content-Type", "Content-Type", "text/plain");
+  ExpectError(Request("POST", {{"Content-Type", "text/plain"}}, subscribe), 415,
+              "Content-Type", "Content-Type", "text/plain");
   ExpectError(
       Request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
               subscribe),
       415, "Content-Type", "Content-Type", "a form");
   ExpectError(Request("POST", {}, subscribe), 400, "Content-Type",
               "Content-Type", "no Content-Type");
-  ExpectError(Request("POST", {{"Content-Type", kJson}, {"Accept", "text/html"}},
-                      subscribe),
-              406, "Accept", "Accept", "Accept: text/html");
-  ExpectError(Request("POST",
-                      {{"Content-Type", kProtobuf},
-                       {"Accept", "application/xml, text/plain;q=0.5"}},
-                      [] {
-                        Call call;
-                        call.set_type(Call::SUBSCRIBE);
-                        call.mutable_subscribe()
-                            ->mutable_framework_info()
-                            ->set_user("foo");
-                        call.mutable_subscribe()
-                            ->mutable_framework_info()
-                            ->set_name("f");
-                        return call.SerializeAsString();
-                      }()),
-              406, "Accept", "Accept", "Accept: xml or text");
+  ExpectError(
+      Request("POST", {{"Content-Type", kJson}, {"Accept", "text/html"}},
+              subscribe),
+      406, "Accept", "Accept", "Accept: text/html");
+  ExpectError(
+      Request(
+          "POST",
+          {{"Content-Type", kProtobuf},
+           {"Accept", "application/xml, text/plain;q=0.5"}},
+          [] {
+            Call call;
+            call.set_type(Call::SUBSCRIBE);
+            call.mutable_subscribe()->mutable_framework_info()->set_user("foo");
+            call.mutable_subscribe()->mutable_framework_info()->set_name("f");
+            return call.SerializeAsString();
+          }()),
+      406, "Accept", "Accept", "Accept: xml or text");
   ExpectError(PostJson(R"({"type":"SUBSCRIBE","subscribe":{"framework_info":)"
                        R"({"name":"f"}}})"),
               400, "user", "subscribe.framework_info.user", "no user");
   for (const char* method : {"GET", "PUT", "DELETE"}) {
-    const http::Response r =
-        Request(method, {{"Content-Type", kJson}}, method[0] == 'G' ? "" : subscribe);
+    const http::Response r = Request(method, {{"Content-Type", kJson}},
+                                     method[0] == 'G' ? "" : subscribe);
     ExpectError(r, 405, method, "method", method);
     EXPECT_EQ(r.headers.Get("Allow"), "POST");
   }
@@ -320,14 +321,17 @@ TEST_F(SchedulerApiBadInputTest, UnreadableRequestsGetMesosCodesAndNamedFields) 
                                         kMaxBodyBytes + 1, "\r\n\r\n",
                                         R"({"type":"SUBSCRIBE")"))
                     .ok());
-    absl::StatusOr<RawResponse> r = (*raw)->ReadResponse(absl::Now() + kTimeout);
+    absl::StatusOr<RawResponse> r =
+        (*raw)->ReadResponse(absl::Now() + kTimeout);
     ASSERT_TRUE(r.ok()) << r.status();
     http::Response response;
     response.status = r->status;
-    response.headers.Set("Content-Type", r->HeaderExact("Content-Type").value_or(""));
+    response.headers.Set("Content-Type",
+                         r->HeaderExact("Content-Type").value_or(""));
     response.body = r->body;
-    ExpectError(response, 413, absl::StrCat("limit of ", kMaxBodyBytes, " bytes"),
-                "", "Content-Length over the limit");
+    ExpectError(response, 413,
+                absl::StrCat("limit of ", kMaxBodyBytes, " bytes"), "",
+                "Content-Length over the limit");
   }
   // The same, chunked: the server counts as the chunks arrive.
   {
@@ -343,20 +347,24 @@ TEST_F(SchedulerApiBadInputTest, UnreadableRequestsGetMesosCodesAndNamedFields) 
     const std::string piece(1 << 20, ' ');
     for (size_t sent = 0; sent <= kMaxBodyBytes; sent += piece.size()) {
       // The server may answer and stop reading before the end.
-      if (!(*raw)->Send(absl::StrCat(absl::Hex(piece.size()), "\r\n", piece,
-                                     "\r\n"))
+      if (!(*raw)
+               ->Send(
+                   absl::StrCat(absl::Hex(piece.size()), "\r\n", piece, "\r\n"))
                .ok()) {
         break;
       }
     }
-    absl::StatusOr<RawResponse> r = (*raw)->ReadResponse(absl::Now() + kTimeout);
+    absl::StatusOr<RawResponse> r =
+        (*raw)->ReadResponse(absl::Now() + kTimeout);
     ASSERT_TRUE(r.ok()) << r.status();
     http::Response response;
     response.status = r->status;
-    response.headers.Set("Content-Type", r->HeaderExact("Content-Type").value_or(""));
+    response.headers.Set("Content-Type",
+                         r->HeaderExact("Content-Type").value_or(""));
     response.body = r->body;
-    ExpectError(response, 413, absl::StrCat("limit of ", kMaxBodyBytes, " bytes"),
-                "", "chunked body over the limit");
+    ExpectError(response, 413,
+                absl::StrCat("limit of ", kMaxBodyBytes, " bytes"), "",
+                "chunked body over the limit");
   }
 
   // Nothing was applied (no framework, no event).
@@ -366,9 +374,8 @@ TEST_F(SchedulerApiBadInputTest, UnreadableRequestsGetMesosCodesAndNamedFields) 
 TEST_F(SchedulerApiBadInputTest, CallsNeedASubscribedFrameworkAndItsStreamId) {
   std::unique_ptr<Framework> f = Subscribe("f");
   ASSERT_NE(f, nullptr);
-  const std::string revive =
-      absl::StrCat(R"({"framework_id":{"value":")", f->id,
-                   R"("},"type":"REVIVE"})");
+  const std::string revive = absl::StrCat(R"({"framework_id":{"value":")",
+                                          f->id, R"("},"type":"REVIVE"})");
   std::string before = QuietState();
 
   ExpectError(Request("POST",
@@ -400,10 +407,9 @@ TEST_F(SchedulerApiBadInputTest, CallsNeedASubscribedFrameworkAndItsStreamId) {
   absl::StatusOr<ReceivedEvent> error =
       f->events->Next(Event::ERROR, absl::Now() + kTimeout);
   ASSERT_TRUE(error.ok()) << error.status();
-  EXPECT_EQ(f->events->Next(Event::HEARTBEAT, absl::Now() + kTimeout)
-                .status()
-                .code(),
-            absl::StatusCode::kUnavailable)
+  EXPECT_EQ(
+      f->events->Next(Event::HEARTBEAT, absl::Now() + kTimeout).status().code(),
+      absl::StatusCode::kUnavailable)
       << "the failed-over stream must end";
   before = QuietState();
   ExpectError(PostJson(revive, f->stream_id), 400, "Mesos-Stream-Id",
@@ -436,8 +442,7 @@ TEST_F(SchedulerApiBadInputTest, InvalidAcceptsAreAnsweredOnTheStream) {
   std::map<std::string, v1::Offer> offers;  // by agent id
   const absl::Time deadline = absl::Now() + kTimeout;
   while (offers.size() < 2) {
-    absl::StatusOr<ReceivedEvent> e =
-        f->events->Next(Event::OFFERS, deadline);
+    absl::StatusOr<ReceivedEvent> e = f->events->Next(Event::OFFERS, deadline);
     ASSERT_TRUE(e.ok()) << e.status();
     for (const v1::Offer& o : e->event.offers().offers()) {
       offers[o.agent_id().value()] = o;
@@ -493,9 +498,9 @@ TEST_F(SchedulerApiBadInputTest, InvalidAcceptsAreAnsweredOnTheStream) {
   // Invalid offers: 202, TASK_LOST with REASON_INVALID_OFFERS, and nothing
   // changes.
   std::string before = QuietState();
-  EXPECT_EQ(accept({a.id().value(), a.id().value()}, {{"twice", 1}}, agent0)
-                .status,
-            202);
+  EXPECT_EQ(
+      accept({a.id().value(), a.id().value()}, {{"twice", 1}}, agent0).status,
+      202);
   v1::TaskStatus s = update("twice");
   EXPECT_EQ(s.state(), v1::TASK_LOST);
   EXPECT_EQ(s.reason(), v1::TaskStatus::REASON_INVALID_OFFERS);
@@ -506,9 +511,9 @@ TEST_F(SchedulerApiBadInputTest, InvalidAcceptsAreAnsweredOnTheStream) {
   EXPECT_FALSE(s.has_uuid());  // not retried, so nothing to acknowledge
   EXPECT_EQ(State(), before);
 
-  EXPECT_EQ(accept({a.id().value(), b.id().value()}, {{"split", 1}}, agent0)
-                .status,
-            202);
+  EXPECT_EQ(
+      accept({a.id().value(), b.id().value()}, {{"split", 1}}, agent0).status,
+      202);
   s = update("split");
   EXPECT_EQ(s.state(), v1::TASK_LOST);
   EXPECT_EQ(s.reason(), v1::TaskStatus::REASON_INVALID_OFFERS);
@@ -536,9 +541,9 @@ TEST_F(SchedulerApiBadInputTest, InvalidAcceptsAreAnsweredOnTheStream) {
 
   // A task id twice in one ACCEPT: the first is launched, the second is
   // TASK_ERROR.
-  EXPECT_EQ(accept({b.id().value()}, {{"twin", 0.5}, {"twin", 0.5}}, agent1)
-                .status,
-            202);
+  EXPECT_EQ(
+      accept({b.id().value()}, {{"twin", 0.5}, {"twin", 0.5}}, agent1).status,
+      202);
   s = update("twin");
   EXPECT_EQ(s.state(), v1::TASK_ERROR);
   EXPECT_EQ(s.reason(), v1::TaskStatus::REASON_TASK_INVALID);
@@ -563,9 +568,7 @@ TEST_F(SchedulerApiBadInputTest, InvalidAcceptsAreAnsweredOnTheStream) {
   for (const v1::Offer& o : again->event.offers().offers()) {
     if (o.agent_id().value() == agent1) offer_id = o.id().value();
   }
-  EXPECT_EQ(accept({offer_id}, {{"twin", 0.5}}, agent1)
-                .status,
-            202);
+  EXPECT_EQ(accept({offer_id}, {{"twin", 0.5}}, agent1).status, 202);
   s = update("twin");
   EXPECT_EQ(s.state(), v1::TASK_ERROR);
   EXPECT_EQ(s.reason(), v1::TaskStatus::REASON_TASK_INVALID);
@@ -602,10 +605,10 @@ TEST_F(SchedulerApiStreamLimitTest, StreamsBeyondTheLimitGet503) {
   info->set_port(5060);
   *info->add_resources() = ScalarResource("cpus", 1);
   http::Client client;
-  absl::StatusOr<http::Response> refused = client.Request(
-      "POST", "127.0.0.1", port(), "/api/v1/agent",
-      {{"Content-Type", kProtobuf}, {"Accept", kJson}},
-      agent.SerializeAsString());
+  absl::StatusOr<http::Response> refused =
+      client.Request("POST", "127.0.0.1", port(), "/api/v1/agent",
+                     {{"Content-Type", kProtobuf}, {"Accept", kJson}},
+                     agent.SerializeAsString());
   ASSERT_TRUE(refused.ok()) << refused.status();
   ExpectError(*refused, 503, "too many agent streams", "", "a second agent");
   EXPECT_EQ(State(), before);

@@ -145,9 +145,9 @@ class SchedulerApiFlowTest : public ::testing::Test {
   // subscription's Mesos-Stream-Id.
   http::Response Send(const std::string& body,
                       const char* content_type = kJson) {
-    return Post({{"Content-Type", content_type},
-                 {"Mesos-Stream-Id", stream_id_}},
-                body);
+    return Post(
+        {{"Content-Type", content_type}, {"Mesos-Stream-Id", stream_id_}},
+        body);
   }
 
   // Opens the SUBSCRIBE stream; checks the 200 and its headers and keeps
@@ -166,8 +166,8 @@ class SchedulerApiFlowTest : public ::testing::Test {
     EXPECT_FALSE(stream_id_.empty());
     // "guaranteed to be at most 128 bytes in length"
     EXPECT_LE(stream_id_.size(), 128u);
-    events_ = std::make_unique<SchedulerEventReader>(*std::move(stream),
-                                                     encoding);
+    events_ =
+        std::make_unique<SchedulerEventReader>(*std::move(stream), encoding);
   }
 
   // The next event of `type` (others are skipped), or a failure.
@@ -246,8 +246,8 @@ TEST_F(SchedulerApiFlowTest, DocumentedCurlFlowInJson) {
   ASSERT_NE(At(s, "subscribed.heartbeat_interval_seconds"), nullptr);
   EXPECT_EQ(At(s, "subscribed.heartbeat_interval_seconds")->kind,
             JsonValue::Kind::kNumber);
-  EXPECT_DOUBLE_EQ(
-      subscribed.event.subscribed().heartbeat_interval_seconds(), 1.0);
+  EXPECT_DOUBLE_EQ(subscribed.event.subscribed().heartbeat_interval_seconds(),
+                   1.0);
 
   // ---- OFFERS ----
   const ReceivedEvent offers = Next(Event::OFFERS);
@@ -341,9 +341,9 @@ TEST_F(SchedulerApiFlowTest, DocumentedCurlFlowInJson) {
     "filters": {"refuse_seconds": 5.0}
   }
 })";
-  accept = absl::StrReplaceAll(accept, {{"FRAMEWORK", framework_id},
-                                        {"OFFER", offer_id},
-                                        {"AGENT", agent_id_}});
+  accept = absl::StrReplaceAll(
+      accept,
+      {{"FRAMEWORK", framework_id}, {"OFFER", offer_id}, {"AGENT", agent_id_}});
   const http::Response bare_limits = Send(absl::StrReplaceAll(
       accept, {{R"({"value": "Infinity"})", R"("Infinity")"},
                {R"({"value": 512.0})", "512.0"}}));
@@ -408,9 +408,9 @@ TEST_F(SchedulerApiFlowTest, DocumentedCurlFlowInJson) {
       "312325", v1::TASK_LOST, v1::TaskStatus::REASON_RECONCILIATION);
   EXPECT_EQ(TextAt(Parse(unknown.record), "update.status.state"), "TASK_LOST");
 
-  const http::Response implicit = Send(absl::StrCat(
-      R"({"framework_id":{"value":")", framework_id,
-      R"("},"type":"RECONCILE","reconcile":{"tasks":[]}})"));
+  const http::Response implicit =
+      Send(absl::StrCat(R"({"framework_id":{"value":")", framework_id,
+                        R"("},"type":"RECONCILE","reconcile":{"tasks":[]}})"));
   EXPECT_EQ(implicit.status, 202) << implicit.body;
   NextUpdate("12220-3440-12532-my-task", v1::TASK_RUNNING,
              v1::TaskStatus::REASON_RECONCILIATION);
@@ -432,8 +432,7 @@ TEST_F(SchedulerApiFlowTest, DocumentedCurlFlowInProtobuf) {
   info->set_user("foo");
   info->set_name("Example protobuf framework");
   Subscribe({{"Content-Type", kProtobuf}, {"Accept", kProtobuf}},
-            subscribe.SerializeAsString(), WireEncoding::kProtobuf,
-            kProtobuf);
+            subscribe.SerializeAsString(), WireEncoding::kProtobuf, kProtobuf);
   ASSERT_NE(events_, nullptr);
 
   const ReceivedEvent subscribed = Next(Event::SUBSCRIBED);
@@ -441,8 +440,8 @@ TEST_F(SchedulerApiFlowTest, DocumentedCurlFlowInProtobuf) {
   const v1::FrameworkID framework_id =
       subscribed.event.subscribed().framework_id();
   EXPECT_FALSE(framework_id.value().empty());
-  EXPECT_DOUBLE_EQ(
-      subscribed.event.subscribed().heartbeat_interval_seconds(), 1.0);
+  EXPECT_DOUBLE_EQ(subscribed.event.subscribed().heartbeat_interval_seconds(),
+                   1.0);
 
   const ReceivedEvent offers = Next(Event::OFFERS);
   ASSERT_EQ(offers.event.offers().offers_size(), 1);
@@ -471,8 +470,7 @@ TEST_F(SchedulerApiFlowTest, DocumentedCurlFlowInProtobuf) {
   *task->add_resources() = ScalarResource("cpus", 1);
   *task->add_resources() = ScalarResource("mem", 128);
   accept.mutable_accept()->mutable_filters()->set_refuse_seconds(5);
-  const http::Response accepted =
-      Send(accept.SerializeAsString(), kProtobuf);
+  const http::Response accepted = Send(accept.SerializeAsString(), kProtobuf);
   EXPECT_EQ(accepted.status, 202) << accepted.body;
 
   const ReceivedEvent running =
@@ -590,25 +588,24 @@ TEST_F(SchedulerApiFlowTest, ChunkedBodiesLowercaseHeadersNullsAndNoAccept) {
 
   // A call on another socket: lowercase mesos-stream-id, a chunked body
   // (3-byte pieces) with explicit nulls. DECLINE the offer.
-  const std::string decline = absl::StrCat(
-      R"({"framework_id":{"value":")", framework_id,
-      R"("},"type":"DECLINE","decline":{"offer_ids":[{"value":")", offer_id,
-      R"("}],"filters":null}})");
+  const std::string decline =
+      absl::StrCat(R"({"framework_id":{"value":")", framework_id,
+                   R"("},"type":"DECLINE","decline":{"offer_ids":[{"value":")",
+                   offer_id, R"("}],"filters":null}})");
   absl::StatusOr<std::unique_ptr<RawHttpConnection>> call =
       RawHttpConnection::Connect(port());
   ASSERT_TRUE(call.ok()) << call.status();
-  ASSERT_TRUE(
-      (*call)
-          ->Send(absl::StrCat("POST /api/v1/scheduler HTTP/1.1\r\n"
-                              "host: 127.0.0.1\r\n"
-                              "content-type: application/json\r\n"
-                              "mesos-stream-id: ",
-                              *stream_id,
-                              "\r\n"
-                              "transfer-encoding: chunked\r\n"
-                              "connection: close\r\n\r\n",
-                              ChunkedBody(decline, 3)))
-          .ok());
+  ASSERT_TRUE((*call)
+                  ->Send(absl::StrCat("POST /api/v1/scheduler HTTP/1.1\r\n"
+                                      "host: 127.0.0.1\r\n"
+                                      "content-type: application/json\r\n"
+                                      "mesos-stream-id: ",
+                                      *stream_id,
+                                      "\r\n"
+                                      "transfer-encoding: chunked\r\n"
+                                      "connection: close\r\n\r\n",
+                                      ChunkedBody(decline, 3)))
+                  .ok());
   absl::StatusOr<RawResponse> declined =
       (*call)->ReadResponse(absl::Now() + kTimeout);
   ASSERT_TRUE(declined.ok()) << declined.status();
@@ -616,14 +613,14 @@ TEST_F(SchedulerApiFlowTest, ChunkedBodiesLowercaseHeadersNullsAndNoAccept) {
 
   // A RECONCILE with nulls inside the task list, sent by http::Client with
   // lowercase names: answered on the stream.
-  const http::Response reconciled = Post(
-      {{"content-type", kJson}, {"mesos-stream-id", *stream_id}},
-      absl::StrCat(R"({"framework_id":{"value":")", framework_id,
-                   R"("},"type":"RECONCILE","reconcile":{"tasks":[)",
-                   R"({"task_id":{"value":"ghost"},"agent_id":null}]}})"));
+  const http::Response reconciled =
+      Post({{"content-type", kJson}, {"mesos-stream-id", *stream_id}},
+           absl::StrCat(R"({"framework_id":{"value":")", framework_id,
+                        R"("},"type":"RECONCILE","reconcile":{"tasks":[)",
+                        R"({"task_id":{"value":"ghost"},"agent_id":null}]}})"));
   EXPECT_EQ(reconciled.status, 202) << reconciled.body;
-  absl::StatusOr<RawResponse> lost = stream.ReadResponse(
-      absl::Now() + kTimeout, [](const RawResponse& r) {
+  absl::StatusOr<RawResponse> lost =
+      stream.ReadResponse(absl::Now() + kTimeout, [](const RawResponse& r) {
         for (const std::string& chunk : r.chunks) {
           if (absl::StrContains(chunk, R"("value":"ghost")") &&
               absl::StrContains(chunk, "TASK_LOST")) {

@@ -66,10 +66,9 @@ absl::StatusOr<ReceivedEvent> SchedulerEventReader::Next(
     for (std::string& record : records) {
       ReceivedEvent received;
       received.record = std::move(record);
-      const bool parsed =
-          encoding_ == WireEncoding::kJson
-              ? FromJson(received.record, &received.event).ok()
-              : received.event.ParseFromString(received.record);
+      const bool parsed = encoding_ == WireEncoding::kJson
+                              ? FromJson(received.record, &received.event).ok()
+                              : received.event.ParseFromString(received.record);
       if (!parsed) {
         end_ = absl::InternalError(
             absl::StrCat("a record does not parse: ", received.record));
@@ -217,9 +216,9 @@ absl::StatusOr<RawResponse> RawHttpConnection::ReadResponse(
                        received_.substr(0, 2000)));
     }
     pollfd p{fd_, POLLIN, 0};
-    const int ready = poll(
-        &p, 1,
-        static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(left))));
+    const int ready = poll(&p, 1,
+                           static_cast<int>(std::max<int64_t>(
+                               1, absl::ToInt64Milliseconds(left))));
     if (ready < 0 && errno != EINTR) {
       return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
     }
