@@ -56,14 +56,19 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cairn/v1/mesos.pb.h"
 #include "cairn/v1/scheduler.pb.h"
 #include "common/http_client.h"
+#include "common/json_value.h"
 #include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
@@ -80,6 +85,22 @@ using bazel::tools::cpp::runfiles::Runfiles;
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 // Bound on one request's exchange: connect, send, a complete answer.
 constexpr absl::Duration kRequestTimeout = absl::Seconds(5);
+
+// The resident memory of process `pid` in KiB (VmRSS), or 0.
+uint64_t ResidentKiB(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    uint64_t kib = 0;
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "VmRSS:") &&
+        absl::SimpleAtoi(
+            absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"), &kib)) {
+      return kib;
+    }
+  }
+  return 0;
+}
 
 uint64_t EnvOr(const char* name, uint64_t fallback) {
   const char* value = std::getenv(name);
@@ -213,6 +234,7 @@ class ApiFuzzTest : public ::testing::Test {
         static_cast<unsigned long long>(max_requests),
         absl::FormatDuration(duration).c_str());
     std::fflush(stdout);
+    const uint64_t rss_before = ResidentKiB(cluster_->process(0)->pid());
     Random random(seed);
     // The generator's strings are often not UTF-8; protobuf would log it.
     google::protobuf::LogSilencer silencer;
@@ -250,6 +272,16 @@ class ApiFuzzTest : public ::testing::Test {
                  !(answer.status == 501 &&
                    request.endpoint == Endpoint::kOperator)) {
         problem = absl::StrCat("answered ", answer.status);
+      } else if (answer.status == 200 && !answer.stream && !answer.chunked &&
+                 !request.head &&
+                 absl::StartsWith(answer.content_type, "application/json")) {
+        // A 200 that says JSON must be JSON (e.g. no NaN a fuzzed call
+        // slipped into the state).
+        if (absl::StatusOr<JsonValue> json = ParseJson(answer.body);
+            !json.ok()) {
+          problem = absl::StrCat("a 200 answer is not JSON: ",
+                                 json.status().ToString());
+        }
       }
       if (problem.empty()) continue;
       ++failures;
@@ -259,7 +291,8 @@ class ApiFuzzTest : public ::testing::Test {
       ADD_FAILURE() << "request " << i << " of seed " << seed << ": " << problem
                     << "\n  " << request.summary
                     << "\n  answer: " << absl::CHexEscape(answer.head)
-                    << absl::CHexEscape(answer.body) << "\n  bytes: " << file
+                    << absl::CHexEscape(answer.body.substr(0, 300))
+                    << "\n  bytes: " << file
                     << "\n  replay: CAIRN_FUZZ_SEED=" << seed
                     << " CAIRN_FUZZ_REQUESTS=" << i + 1;
       if (failures >= 5 || !cluster_->process(0)->Running()) break;
@@ -273,6 +306,11 @@ class ApiFuzzTest : public ::testing::Test {
         "refused while sending), answers by endpoint and status:\n%s",
         name_.c_str(), sent, absl::FormatDuration(absl::Now() - start).c_str(),
         skipped, closed_early, histogram.c_str());
+    std::printf(
+        "%s: the master's resident memory %llu KiB before, %llu after\n",
+        name_.c_str(), static_cast<unsigned long long>(rss_before),
+        static_cast<unsigned long long>(
+            ResidentKiB(cluster_->process(0)->pid())));
     std::fflush(stdout);
     return sent;
   }
@@ -282,10 +320,8 @@ class ApiFuzzTest : public ::testing::Test {
   // framework and agent resubscribe when a fuzzed call ended their streams
   // (a SUBSCRIBE that took them over, an UNSUBSCRIBE...), so that later
   // calls carry live stream ids again. One that is gone for good (a fuzzed
-  // TEARDOWN or MARK_AGENT_GONE) is replaced by a new one (at most
-  // kMaxReplacements times).
+  // TEARDOWN or MARK_AGENT_GONE) is replaced by a new one.
   void Refresh() {
-    constexpr int kMaxReplacements = 20;
     for (const v1::scheduler::Event& event : scheduler_->TakeEvents()) {
       if (event.type() != v1::scheduler::Event::OFFERS) continue;
       for (const v1::Offer& offer : event.offers().offers()) {
@@ -296,7 +332,7 @@ class ApiFuzzTest : public ::testing::Test {
       pools_.offer_ids.erase(pools_.offer_ids.begin(),
                              pools_.offer_ids.end() - 32);
     }
-    if (!scheduler_->subscribed() && replacements_ < kMaxReplacements) {
+    if (!scheduler_->subscribed()) {
       absl::StatusOr<v1::FrameworkID> id = scheduler_->Resubscribe();
       if (id.ok()) {
         ++resubscriptions_;
@@ -311,7 +347,7 @@ class ApiFuzzTest : public ::testing::Test {
     if (scheduler_->subscribed() && pools_.offer_ids.empty()) {
       scheduler_->Revive().IgnoreError();
     }
-    if (!agent_->subscribed() && replacements_ < kMaxReplacements) {
+    if (!agent_->subscribed()) {
       absl::StatusOr<v1::AgentID> id = agent_->Resubscribe();
       if (id.ok()) {
         ++resubscriptions_;

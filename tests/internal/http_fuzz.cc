@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -1313,6 +1314,7 @@ RawAnswer Exchange(uint16_t port, const std::string& wire, bool head_request,
     } else {
       answer.complete =
           ReadAtLeast(fd, &buffer, start + n, deadline, &answer.error);
+      buffer.resize(std::min(buffer.size(), start + n));  // not what follows
     }
   } else {
     // Until the server closes.
@@ -1322,7 +1324,9 @@ RawAnswer Exchange(uint16_t port, const std::string& wire, bool head_request,
     answer.complete = ignored == "closed";
     if (!answer.complete) answer.error = ignored;
   }
-  answer.body = buffer.substr(start, 300);
+  answer.body = buffer.substr(start, size_t{16} << 20);
+  answer.chunked = chunked;
+  answer.content_type = HeaderValue(answer.head, "Content-Type");
   close(fd);
   return answer;
 }

@@ -135,7 +135,11 @@ struct RawAnswer {
   // before answering (e.g. it refused the request early).
   bool closed_while_sending = false;
   std::string head;
-  std::string body;  // the start of it
+  // The body as received (chunk framing included), at most 16 MiB; only
+  // the start of a stream's.
+  std::string body;
+  bool chunked = false;      // Transfer-Encoding: chunked
+  std::string content_type;  // of the final answer
   std::string error;
 };
 
