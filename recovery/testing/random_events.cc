@@ -121,11 +121,17 @@ std::optional<v1::Event> RandomEvents::RegisterAgent() {
 std::optional<v1::Event> RandomEvents::AgentGoesAway() {
   std::vector<std::string> active = AgentsIn(v1::AgentRecord::ACTIVE);
   if (active.empty()) return std::nullopt;
+  // Only an agent without live tasks may be removed (their ends come
+  // first: MasterState::ApplyAgentRemoved).
+  std::vector<std::string> idle;
+  for (const std::string& id : active) {
+    if (state_.UsedResources(id)->empty()) idle.push_back(id);
+  }
   v1::Event e;
-  if (rng_.Chance(70)) {
+  if (idle.empty() || rng_.Chance(70)) {
     e.mutable_agent_unreachable()->mutable_agent_id()->set_value(Pick(active));
   } else {
-    e.mutable_agent_removed()->mutable_agent_id()->set_value(Pick(active));
+    e.mutable_agent_removed()->mutable_agent_id()->set_value(Pick(idle));
     e.mutable_agent_removed()->set_reason("gone");
   }
   return e;
