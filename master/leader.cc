@@ -417,6 +417,7 @@ void Leader::SubscribeNewAgent(const v1::AgentCall& call,
     if (!replaced->empty()) {
       EndAgentStream(*replaced, 409, "replaced by a new agent at its address");
       agents_.erase(*replaced);
+      SendAgentLost(*replaced);  // FAILURE {agent_id}, as Mesos
     }
     OpenAgentStream(agent_id, stream, {}, {}, std::move(done));
   };
@@ -832,6 +833,74 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
                 << exited.framework_id().value() << " exited with status "
                 << exited.status() << " " << exited.message();
       done(Answer{});
+      // The scheduler hears FAILURE {agent_id, executor_id, status}, as
+      // from Mesos (best effort: dropped if it has no stream). A barrier,
+      // so that it follows the commits of the updates the agent sent
+      // before this call (the executor's tasks' terminal ones).
+      scheduler::Event failure;
+      failure.set_type(scheduler::Event::FAILURE);
+      failure.mutable_failure()->mutable_agent_id()->set_value(agent_id);
+      *failure.mutable_failure()->mutable_executor_id() = exited.executor_id();
+      failure.mutable_failure()->set_status(exited.status());
+      Request request;
+      request.context = ctx;
+      request.decide = [](const MasterState&)
+          -> absl::StatusOr<std::vector<Event>> {
+        return std::vector<Event>{};
+      };
+      request.on_commit = [this, framework_id = exited.framework_id().value(),
+                           failure](Done) {
+        SendToFramework(framework_id, failure);
+      };
+      Submit(std::move(request));
+      return;
+    }
+    case v1::AgentCall::EXECUTOR_MESSAGE: {
+      // Executor -> scheduler data: not state, so never logged; best
+      // effort, as Mesos's ExecutorToFrameworkMessage.
+      const auto& message = call.executor_message();
+      Answer bad;
+      if (!call.has_executor_message()) {
+        bad = Answer::Error(400, "EXECUTOR_MESSAGE without 'executor_message'",
+                            "executor_message");
+      } else if (message.framework_id().value().empty()) {
+        bad = Answer::Error(400, "no framework id",
+                            "executor_message.framework_id");
+      } else if (message.executor_id().value().empty()) {
+        bad = Answer::Error(400, "no executor id",
+                            "executor_message.executor_id");
+      } else if (!message.has_data()) {
+        bad = Answer::Error(400, "no data", "executor_message.data");
+      } else if (message.data().size() > options_.max_message_data_bytes) {
+        bad = Answer::Error(
+            400,
+            absl::StrCat("data larger than ", options_.max_message_data_bytes,
+                         " bytes"),
+            "executor_message.data");
+      }
+      if (!bad.ok()) {
+        done(std::move(bad));
+        return;
+      }
+      const std::string& framework_id = message.framework_id().value();
+      auto conn = frameworks_.find(framework_id);
+      if (conn == frameworks_.end() || !conn->second.stream) {
+        ++metrics_.invalid_executor_to_framework_messages;
+        LOG(WARNING) << "dropping a message from executor "
+                     << message.executor_id().value() << " on agent "
+                     << agent_id << ": framework " << framework_id
+                     << " has no stream to this master";
+      } else {
+        ++metrics_.valid_executor_to_framework_messages;
+        scheduler::Event event;
+        event.set_type(scheduler::Event::MESSAGE);
+        event.mutable_message()->mutable_agent_id()->set_value(agent_id);
+        *event.mutable_message()->mutable_executor_id() =
+            message.executor_id();
+        event.mutable_message()->set_data(message.data());
+        conn->second.stream->Send(event);
+      }
+      done(Answer{});
       return;
     }
     case v1::AgentCall::UNSUBSCRIBE: {
@@ -868,7 +937,8 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
           it->second.stream->Close();
           agent_by_stream_.erase(it->second.stream_id);
         }
-        agents_.erase(agent_id);
+        // FAILURE {agent_id}, as Mesos, once (not for a repeated call).
+        if (agents_.erase(agent_id) > 0) SendAgentLost(agent_id);
         if (done) done(Answer{});
       };
       request.done = std::move(done);
@@ -1031,6 +1101,7 @@ void Leader::MarkUnreachable(const std::string& agent_id) {
       LOG(WARNING) << "agent " << agent_id << " marked unreachable";
       EndAgentStream(agent_id, 409, "the agent was marked unreachable");
       agents_.erase(agent_id);
+      SendAgentLost(agent_id);  // FAILURE {agent_id}, as Mesos
     }
   };
   request.on_failure = [this, agent_id](const absl::Status&) {
@@ -1361,6 +1432,12 @@ void Leader::FrameworkCall(const scheduler::Call& call,
       return;
     case scheduler::Call::RECONCILE:
       HandleReconcile(framework_id, call, std::move(done));
+      return;
+    case scheduler::Call::SHUTDOWN:
+      HandleShutdown(framework_id, call, std::move(done));
+      return;
+    case scheduler::Call::MESSAGE:
+      HandleMessage(framework_id, call, std::move(done));
       return;
     case scheduler::Call::UPDATE_FRAMEWORK: {
       v1::FrameworkInfo info = call.update_framework().framework_info();
@@ -1876,6 +1953,97 @@ void Leader::HandleReconcile(const std::string& framework_id,
   Submit(std::move(request));
 }
 
+void Leader::HandleShutdown(const std::string& framework_id,
+                            const scheduler::Call& call, Done done) {
+  const scheduler::Call::Shutdown& shutdown = call.shutdown();
+  if (!call.has_shutdown()) {
+    done(Answer::Error(400, "SHUTDOWN without 'shutdown'", "shutdown"));
+    return;
+  }
+  if (shutdown.executor_id().value().empty()) {
+    done(Answer::Error(400, "SHUTDOWN without executor_id",
+                       "shutdown.executor_id"));
+    return;
+  }
+  if (shutdown.agent_id().value().empty()) {
+    done(Answer::Error(400, "SHUTDOWN without agent_id", "shutdown.agent_id"));
+    return;
+  }
+  // As Mesos: 202 whatever becomes of it; an agent this leader cannot
+  // reach (unknown, not ACTIVE, no stream) is logged and the call dropped.
+  const std::string& agent_id = shutdown.agent_id().value();
+  auto conn = agents_.find(agent_id);
+  if (conn == agents_.end() || !conn->second.stream) {
+    LOG(WARNING) << "dropping SHUTDOWN of executor "
+                 << shutdown.executor_id().value() << " of framework "
+                 << framework_id << ": agent " << agent_id
+                 << " has no stream to this master";
+  } else {
+    AgentEvent event;
+    event.set_type(AgentEvent::SHUTDOWN_EXECUTOR);
+    event.mutable_shutdown_executor()->mutable_framework_id()->set_value(
+        framework_id);
+    *event.mutable_shutdown_executor()->mutable_executor_id() =
+        shutdown.executor_id();
+    conn->second.stream->Send(event);
+  }
+  done(Answer{});
+}
+
+void Leader::HandleMessage(const std::string& framework_id,
+                           const scheduler::Call& call, Done done) {
+  const scheduler::Call::Message& message = call.message();
+  Answer bad;
+  if (!call.has_message()) {
+    bad = Answer::Error(400, "MESSAGE without 'message'", "message");
+  } else if (message.agent_id().value().empty()) {
+    bad = Answer::Error(400, "MESSAGE without agent_id", "message.agent_id");
+  } else if (message.executor_id().value().empty()) {
+    bad = Answer::Error(400, "MESSAGE without executor_id",
+                        "message.executor_id");
+  } else if (!message.has_data()) {
+    bad = Answer::Error(400, "MESSAGE without data", "message.data");
+  } else if (message.data().size() > options_.max_message_data_bytes) {
+    bad = Answer::Error(400,
+                        absl::StrCat("data larger than ",
+                                     options_.max_message_data_bytes, " bytes"),
+                        "message.data");
+  }
+  if (!bad.ok()) {
+    done(std::move(bad));
+    return;
+  }
+  // As Mesos: unreliable; 202 also when the agent cannot be reached (the
+  // message is dropped and counted as invalid).
+  const std::string& agent_id = message.agent_id().value();
+  auto conn = agents_.find(agent_id);
+  if (conn == agents_.end() || !conn->second.stream) {
+    ++metrics_.invalid_framework_to_executor_messages;
+    LOG(WARNING) << "dropping a message of framework " << framework_id
+                 << " for executor " << message.executor_id().value()
+                 << ": agent " << agent_id << " has no stream to this master";
+  } else {
+    ++metrics_.valid_framework_to_executor_messages;
+    AgentEvent event;
+    event.set_type(AgentEvent::FRAMEWORK_MESSAGE);
+    AgentEvent::FrameworkMessage* m = event.mutable_framework_message();
+    m->mutable_framework_id()->set_value(framework_id);
+    *m->mutable_executor_id() = message.executor_id();
+    m->set_data(message.data());
+    conn->second.stream->Send(event);
+  }
+  done(Answer{});
+}
+
+void Leader::SendAgentLost(const std::string& agent_id) {
+  scheduler::Event failure;
+  failure.set_type(scheduler::Event::FAILURE);
+  failure.mutable_failure()->mutable_agent_id()->set_value(agent_id);
+  for (auto& [id, conn] : frameworks_) {
+    if (conn.stream) conn.stream->Send(failure);
+  }
+}
+
 void Leader::RemoveFramework(const std::string& framework_id,
                              const std::string& reason,
                              const CommandContext& context, Done done) {
@@ -2385,6 +2553,7 @@ void Leader::MarkAgentGone(const std::string& agent_id,
     LOG(WARNING) << "agent " << agent_id << " marked gone by an operator";
     EndAgentStream(agent_id, 403, "the agent was marked gone by an operator");
     agents_.erase(agent_id);
+    SendAgentLost(agent_id);  // FAILURE {agent_id}, as Mesos
     if (done) done(OperatorOk());
   };
   request.on_failure = [this, agent_id](const absl::Status&) {

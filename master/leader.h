@@ -88,6 +88,10 @@ struct LeaderOptions {
   // Limits on what an agent's UPDATE may carry (docs/agent-protocol.md §9).
   size_t max_status_data_bytes = 64 * 1024;
   size_t max_status_message_bytes = 4 * 1024;
+  // The most `data` a scheduler MESSAGE or an agent EXECUTOR_MESSAGE may
+  // carry (400 naming `message.data` / `executor_message.data`): messages
+  // go through the master's memory and streams, never the log.
+  size_t max_message_data_bytes = 64 * 1024;
   // Open event streams (each holds an HTTP connection): a SUBSCRIBE that
   // would open one more than this is answered 503 (streams being opened
   // count too); resubscribing, which replaces one's own stream, is not
@@ -156,6 +160,15 @@ struct LeaderMetrics {
   uint64_t offers_sent = 0;
   uint64_t offers_rescinded = 0;
   uint64_t updates_sent = 0;  // UPDATE events to schedulers
+  // Scheduler MESSAGE calls sent to an agent's stream (valid) or dropped
+  // because the agent is unknown, not ACTIVE or has no stream (invalid),
+  // and executor messages forwarded to a scheduler or dropped, as Mesos's
+  // master/{valid,invalid}_{framework_to_executor,executor_to_framework}
+  // _messages.
+  uint64_t valid_framework_to_executor_messages = 0;
+  uint64_t invalid_framework_to_executor_messages = 0;
+  uint64_t valid_executor_to_framework_messages = 0;
+  uint64_t invalid_executor_to_framework_messages = 0;
 };
 
 class Leader {
@@ -404,6 +417,17 @@ class Leader {
                          const CommandContext& context, Done done);
   void HandleReconcile(const std::string& framework_id,
                        const v1::scheduler::Call& call, Done done);
+  // SHUTDOWN and MESSAGE: best effort, as in Mesos. 400 naming the missing
+  // field (or `message.data` when too large); otherwise 202, and the event
+  // (SHUTDOWN_EXECUTOR / FRAMEWORK_MESSAGE) goes to the agent's stream if
+  // the agent is ACTIVE with a stream to this leader, else it is dropped.
+  void HandleShutdown(const std::string& framework_id,
+                      const v1::scheduler::Call& call, Done done);
+  void HandleMessage(const std::string& framework_id,
+                     const v1::scheduler::Call& call, Done done);
+  // FAILURE {agent_id} to every framework with a stream: the agent was
+  // marked unreachable or removed (Mesos's "lost slave").
+  void SendAgentLost(const std::string& agent_id);
   // Kills the framework's live tasks (TASK_KILLED from the master), removes
   // it, and sends SHUTDOWN_FRAMEWORK to its agents once committed.
   void RemoveFramework(const std::string& framework_id,

@@ -2467,5 +2467,341 @@ TEST_F(LeaderOperatorTest, ReserveRescindsOffersAsNeededAndUnreserveUndoes) {
   EXPECT_EQ(unknown.field, "unreserve_resources.agent_id");
 }
 
+// ---- SHUTDOWN and MESSAGE calls, MESSAGE and FAILURE events ----------------
+
+scheduler::Call ShutdownCall(const std::string& agent_id,
+                             const std::string& executor_id) {
+  scheduler::Call call;
+  call.set_type(scheduler::Call::SHUTDOWN);
+  if (!agent_id.empty()) {
+    call.mutable_shutdown()->mutable_agent_id()->set_value(agent_id);
+  }
+  if (!executor_id.empty()) {
+    call.mutable_shutdown()->mutable_executor_id()->set_value(executor_id);
+  }
+  return call;
+}
+
+scheduler::Call MessageCall(const std::string& agent_id,
+                            const std::string& executor_id,
+                            const std::string& data) {
+  scheduler::Call call;
+  call.set_type(scheduler::Call::MESSAGE);
+  call.mutable_message()->mutable_agent_id()->set_value(agent_id);
+  call.mutable_message()->mutable_executor_id()->set_value(executor_id);
+  call.mutable_message()->set_data(data);
+  return call;
+}
+
+v1::AgentCall ExecutorMessageCall(const std::string& agent_id,
+                                  const std::string& framework_id,
+                                  const std::string& executor_id,
+                                  const std::string& data) {
+  v1::AgentCall call;
+  call.set_type(v1::AgentCall::EXECUTOR_MESSAGE);
+  call.mutable_agent_id()->set_value(agent_id);
+  v1::AgentCall::ExecutorMessage* m = call.mutable_executor_message();
+  m->mutable_framework_id()->set_value(framework_id);
+  m->mutable_executor_id()->set_value(executor_id);
+  m->set_data(data);
+  return call;
+}
+
+TEST_F(LeaderWithTaskTest, ShutdownIsSentToTheAgentAtOnceWithoutAnEvent) {
+  SetUpCluster(/*partition_aware=*/false);
+  const size_t mark = events_.size();
+  AnswerSlot a = FrameworkCall(framework_, ShutdownCall(agent_.id, "e1"));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 202) << (*a)->message;
+  EXPECT_EQ(log_.queued(), 0u);
+  CommitAll();
+  EXPECT_EQ(events_.size(), mark);
+
+  std::vector<AgentEvent> sent =
+      agent_.stream->OfType(AgentEvent::SHUTDOWN_EXECUTOR);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].shutdown_executor().framework_id().value(), framework_.id);
+  EXPECT_EQ(sent[0].shutdown_executor().executor_id().value(), "e1");
+}
+
+TEST_F(LeaderWithTaskTest, ShutdownWithoutItsIdsIs400NamingTheField) {
+  SetUpCluster(/*partition_aware=*/false);
+  scheduler::Call empty;
+  empty.set_type(scheduler::Call::SHUTDOWN);
+  AnswerSlot a = FrameworkCall(framework_, empty);
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 400);
+  EXPECT_EQ((*a)->field, "shutdown");
+
+  a = FrameworkCall(framework_, ShutdownCall(agent_.id, ""));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 400);
+  EXPECT_EQ((*a)->field, "shutdown.executor_id");
+
+  a = FrameworkCall(framework_, ShutdownCall("", "e1"));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 400);
+  EXPECT_EQ((*a)->field, "shutdown.agent_id");
+  EXPECT_TRUE(agent_.stream->OfType(AgentEvent::SHUTDOWN_EXECUTOR).empty());
+}
+
+// As Mesos: the call is accepted and dropped when the agent is unknown or
+// has no stream to this leader.
+TEST_F(LeaderWithTaskTest, ShutdownOnAnUnreachableAgentIsAcceptedAndDropped) {
+  SetUpCluster(/*partition_aware=*/false);
+  AnswerSlot a = FrameworkCall(framework_, ShutdownCall("no-such-agent", "e1"));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 202);
+
+  leader_->AgentStreamClosed(agent_.stream_id);
+  a = FrameworkCall(framework_, ShutdownCall(agent_.id, "e1"));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 202);
+  EXPECT_TRUE(agent_.stream->OfType(AgentEvent::SHUTDOWN_EXECUTOR).empty());
+  EXPECT_EQ(log_.queued(), 0u);
+}
+
+TEST_F(LeaderWithTaskTest, MessageIsSentToTheAgentAtOnceWithoutAnEvent) {
+  SetUpCluster(/*partition_aware=*/false);
+  const size_t mark = events_.size();
+  const std::string data("hello\0executor", 14);
+  AnswerSlot a = FrameworkCall(framework_, MessageCall(agent_.id, "e1", data));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 202) << (*a)->message;
+  CommitAll();
+  EXPECT_EQ(events_.size(), mark);
+
+  std::vector<AgentEvent> sent =
+      agent_.stream->OfType(AgentEvent::FRAMEWORK_MESSAGE);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].framework_message().framework_id().value(), framework_.id);
+  EXPECT_EQ(sent[0].framework_message().executor_id().value(), "e1");
+  EXPECT_EQ(sent[0].framework_message().data(), data);
+  EXPECT_EQ(leader_->metrics().valid_framework_to_executor_messages, 1u);
+  EXPECT_EQ(leader_->metrics().invalid_framework_to_executor_messages, 0u);
+}
+
+TEST_F(LeaderWithTaskTest, InvalidMessagesAre400NamingTheField) {
+  options_.max_message_data_bytes = 8;
+  SetUpCluster(/*partition_aware=*/false);
+  auto field_of = [&](const scheduler::Call& call) -> std::string {
+    AnswerSlot a = FrameworkCall(framework_, call);
+    EXPECT_TRUE(a->has_value());
+    if (!a->has_value()) return "no answer";
+    EXPECT_EQ((*a)->code, 400) << (*a)->field;
+    return (*a)->field;
+  };
+  scheduler::Call no_member;
+  no_member.set_type(scheduler::Call::MESSAGE);
+  EXPECT_EQ(field_of(no_member), "message");
+  EXPECT_EQ(field_of(MessageCall("", "e1", "x")), "message.agent_id");
+  EXPECT_EQ(field_of(MessageCall(agent_.id, "", "x")), "message.executor_id");
+  scheduler::Call no_data = MessageCall(agent_.id, "e1", "");
+  no_data.mutable_message()->clear_data();
+  EXPECT_EQ(field_of(no_data), "message.data");
+  EXPECT_EQ(field_of(MessageCall(agent_.id, "e1", std::string(9, 'x'))),
+            "message.data");
+  EXPECT_TRUE(agent_.stream->OfType(AgentEvent::FRAMEWORK_MESSAGE).empty());
+
+  // Exactly the limit, and empty data that is present, are fine.
+  for (const std::string& data : {std::string(8, 'x'), std::string()}) {
+    AnswerSlot a =
+        FrameworkCall(framework_, MessageCall(agent_.id, "e1", data));
+    ASSERT_TRUE(a->has_value());
+    EXPECT_EQ((*a)->code, 202) << (*a)->message;
+  }
+  EXPECT_EQ(agent_.stream->OfType(AgentEvent::FRAMEWORK_MESSAGE).size(), 2u);
+}
+
+// Mesos's framework messages are unreliable: 202, dropped, counted invalid.
+TEST_F(LeaderWithTaskTest, MessageToAnUnreachableAgentIsAcceptedAndDropped) {
+  SetUpCluster(/*partition_aware=*/false);
+  AnswerSlot a =
+      FrameworkCall(framework_, MessageCall("no-such-agent", "e1", "x"));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 202);
+
+  leader_->AgentStreamClosed(agent_.stream_id);
+  a = FrameworkCall(framework_, MessageCall(agent_.id, "e1", "x"));
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ((*a)->code, 202);
+  EXPECT_TRUE(agent_.stream->OfType(AgentEvent::FRAMEWORK_MESSAGE).empty());
+  EXPECT_EQ(leader_->metrics().invalid_framework_to_executor_messages, 2u);
+  EXPECT_EQ(leader_->metrics().valid_framework_to_executor_messages, 0u);
+  EXPECT_EQ(log_.queued(), 0u);
+}
+
+TEST_F(LeaderWithTaskTest, ExecutorMessageReachesTheSchedulerAsMessage) {
+  SetUpCluster(/*partition_aware=*/false);
+  const size_t mark = events_.size();
+  Answer a = AgentCall(
+      agent_, ExecutorMessageCall(agent_.id, framework_.id, "e1", "progress"));
+  EXPECT_EQ(a.code, 202) << a.message;
+  EXPECT_EQ(log_.queued(), 0u);
+  EXPECT_EQ(events_.size(), mark);
+
+  std::vector<scheduler::Event> got =
+      framework_.stream->OfType(scheduler::Event::MESSAGE);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].message().agent_id().value(), agent_.id);
+  EXPECT_EQ(got[0].message().executor_id().value(), "e1");
+  EXPECT_EQ(got[0].message().data(), "progress");
+  EXPECT_EQ(leader_->metrics().valid_executor_to_framework_messages, 1u);
+}
+
+TEST_F(LeaderWithTaskTest, InvalidExecutorMessagesAre400NamingTheField) {
+  options_.max_message_data_bytes = 8;
+  SetUpCluster(/*partition_aware=*/false);
+  auto field_of = [&](const v1::AgentCall& call) -> std::string {
+    Answer a = AgentCall(agent_, call);
+    EXPECT_EQ(a.code, 400) << a.field;
+    return a.field;
+  };
+  v1::AgentCall no_member;
+  no_member.set_type(v1::AgentCall::EXECUTOR_MESSAGE);
+  no_member.mutable_agent_id()->set_value(agent_.id);
+  EXPECT_EQ(field_of(no_member), "executor_message");
+  EXPECT_EQ(field_of(ExecutorMessageCall(agent_.id, "", "e1", "x")),
+            "executor_message.framework_id");
+  EXPECT_EQ(field_of(ExecutorMessageCall(agent_.id, framework_.id, "", "x")),
+            "executor_message.executor_id");
+  v1::AgentCall no_data = ExecutorMessageCall(agent_.id, framework_.id, "e1", "");
+  no_data.mutable_executor_message()->clear_data();
+  EXPECT_EQ(field_of(no_data), "executor_message.data");
+  EXPECT_EQ(field_of(ExecutorMessageCall(agent_.id, framework_.id, "e1",
+                                         std::string(9, 'x'))),
+            "executor_message.data");
+  // Another agent's id on this stream is the usual 400.
+  EXPECT_EQ(field_of(ExecutorMessageCall("S-other", framework_.id, "e1", "x")),
+            "agent_id");
+  EXPECT_TRUE(framework_.stream->OfType(scheduler::Event::MESSAGE).empty());
+}
+
+TEST_F(LeaderWithTaskTest, ExecutorMessageForAFrameworkWithoutAStreamIsDropped) {
+  SetUpCluster(/*partition_aware=*/false);
+  EXPECT_EQ(AgentCall(agent_, ExecutorMessageCall(agent_.id, "no-such-fw",
+                                                  "e1", "x"))
+                .code,
+            202);
+  leader_->FrameworkStreamClosed(framework_.stream_id);
+  CommitAll();
+  EXPECT_EQ(
+      AgentCall(agent_, ExecutorMessageCall(agent_.id, framework_.id, "e1", "x"))
+          .code,
+      202);
+  EXPECT_TRUE(framework_.stream->OfType(scheduler::Event::MESSAGE).empty());
+  EXPECT_EQ(leader_->metrics().invalid_executor_to_framework_messages, 2u);
+  EXPECT_EQ(leader_->metrics().valid_executor_to_framework_messages, 0u);
+}
+
+v1::AgentCall ExitedExecutorCall(const std::string& agent_id,
+                                 const std::string& framework_id,
+                                 const std::string& executor_id, int status) {
+  v1::AgentCall call;
+  call.set_type(v1::AgentCall::EXITED_EXECUTOR);
+  call.mutable_agent_id()->set_value(agent_id);
+  v1::AgentCall::ExitedExecutor* e = call.mutable_exited_executor();
+  e->mutable_framework_id()->set_value(framework_id);
+  e->mutable_executor_id()->set_value(executor_id);
+  e->set_status(status);
+  return call;
+}
+
+TEST_F(LeaderWithTaskTest, ExitedExecutorIsReportedToTheSchedulerAsFailure) {
+  SetUpCluster(/*partition_aware=*/false);
+  const size_t mark = events_.size();
+  Answer a = AgentCall(
+      agent_, ExitedExecutorCall(agent_.id, framework_.id, "e1", 256));
+  EXPECT_EQ(a.code, 202) << a.message;
+  CommitAll();
+  EXPECT_EQ(events_.size(), mark);  // not (yet) an event of its own
+
+  std::vector<scheduler::Event> got =
+      framework_.stream->OfType(scheduler::Event::FAILURE);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].failure().agent_id().value(), agent_.id);
+  EXPECT_EQ(got[0].failure().executor_id().value(), "e1");
+  EXPECT_EQ(got[0].failure().status(), 256);
+
+  v1::AgentCall invalid = ExitedExecutorCall(agent_.id, framework_.id, "", 0);
+  EXPECT_EQ(AgentCall(agent_, invalid).code, 400);
+}
+
+// The executor's tasks' terminal updates, sent before EXITED_EXECUTOR,
+// reach the scheduler first: the FAILURE waits for their commit.
+TEST_F(LeaderWithTaskTest, ExitedExecutorFailureFollowsEarlierUpdates) {
+  SetUpCluster(/*partition_aware=*/false);
+  EXPECT_EQ(AgentCall(agent_, UpdateCall(agent_, framework_.id, "t1",
+                                         v1::TASK_FAILED, Uuid('1')))
+                .code,
+            202);
+  EXPECT_EQ(AgentCall(agent_,
+                      ExitedExecutorCall(agent_.id, framework_.id, "e1", 9))
+                .code,
+            202);
+  EXPECT_TRUE(framework_.stream->OfType(scheduler::Event::FAILURE).empty());
+  CommitAll();
+
+  std::vector<scheduler::Event::Type> order;
+  for (const scheduler::Event& e : framework_.stream->events) {
+    if (e.type() == scheduler::Event::UPDATE ||
+        e.type() == scheduler::Event::FAILURE) {
+      order.push_back(e.type());
+    }
+  }
+  EXPECT_THAT(order,
+              ElementsAre(scheduler::Event::UPDATE, scheduler::Event::FAILURE));
+}
+
+// As Mesos tells every framework of a lost agent: FAILURE with only the
+// agent's id, when it is marked unreachable or removed.
+TEST_F(LeaderWithTaskTest, UnreachableAgentIsReportedAsFailureWithItsIdOnly) {
+  SetUpCluster(/*partition_aware=*/false);
+  FrameworkHandle other = SubscribeFramework("other");
+  now_ += absl::Seconds(15 * 5);
+  leader_->Tick(now_);
+  CommitAll();
+  ASSERT_EQ(committed_.FindAgent(agent_.id)->state(),
+            v1::AgentRecord::UNREACHABLE);
+  for (const FrameworkHandle* f : {&framework_, &other}) {
+    std::vector<scheduler::Event> got =
+        f->stream->OfType(scheduler::Event::FAILURE);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].failure().agent_id().value(), agent_.id);
+    EXPECT_FALSE(got[0].failure().has_executor_id());
+    EXPECT_FALSE(got[0].failure().has_status());
+  }
+}
+
+TEST_F(LeaderWithTaskTest, UnsubscribedAgentIsReportedAsFailure) {
+  SetUpCluster(/*partition_aware=*/false);
+  v1::AgentCall call;
+  call.set_type(v1::AgentCall::UNSUBSCRIBE);
+  call.mutable_agent_id()->set_value(agent_.id);
+  AnswerSlot answer = NewSlot();  // answered once committed
+  leader_->AgentCall(call, agent_.stream_id, Context(), Into(answer));
+  CommitAll();
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_EQ((*answer)->code, 202);
+  std::vector<scheduler::Event> got =
+      framework_.stream->OfType(scheduler::Event::FAILURE);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].failure().agent_id().value(), agent_.id);
+  EXPECT_FALSE(got[0].failure().has_executor_id());
+}
+
+TEST_F(LeaderOperatorTest, AgentMarkedGoneIsReportedAsFailureWithItsIdOnly) {
+  SetUpCluster(/*partition_aware=*/false);
+  Answer a = Operator([&](Leader::Done done) {
+    leader_->MarkAgentGone(agent_.id, Context(), std::move(done));
+  });
+  EXPECT_EQ(a.code, 200) << a.message;
+  std::vector<scheduler::Event> got =
+      framework_.stream->OfType(scheduler::Event::FAILURE);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].failure().agent_id().value(), agent_.id);
+  EXPECT_FALSE(got[0].failure().has_executor_id());
+}
+
 }  // namespace
 }  // namespace cairn::master
