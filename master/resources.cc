@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
+#include <map>
+#include <memory>
 #include <set>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -191,8 +195,10 @@ std::string SetToString(const MesosValue::Set& set) {
   return absl::StrCat("{", absl::StrJoin(set.item(), ","), "}");
 }
 
-absl::StatusOr<Resource> NormalizeResource(const Resource& in) {
-  Resource r = in;
+namespace {
+
+// NormalizeResource, in place (`r` is unspecified on error).
+absl::Status NormalizeInPlace(Resource& r) {
   if (r.name().empty()) {
     return absl::InvalidArgumentError("resource without a name");
   }
@@ -276,6 +282,14 @@ absl::StatusOr<Resource> NormalizeResource(const Resource& in) {
           absl::StrCat("resource '", r.name(), "' reserved for no role"));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Resource> NormalizeResource(const Resource& in) {
+  Resource r = in;
+  if (absl::Status s = NormalizeInPlace(r); !s.ok()) return s;
   return r;
 }
 
@@ -311,19 +325,74 @@ std::string Resources::GroupKey(const Resource& resource) {
   return key;
 }
 
+// Normalizing a resource copies it and builds its group key: most of the
+// cost of FromProto. A master sees the same few resources over and over
+// ("cpus:1 allocated to web" in every offer and task), so each thread keeps
+// the groups of the last resources it normalized, keyed by their serialized
+// bytes: equal bytes are equal messages, hence equal groups, and a Kind is
+// immutable, so sharing it changes no result.
+class Resources::GroupCache {
+ public:
+  static GroupCache& ForThisThread() {
+    thread_local GroupCache cache;
+    return cache;
+  }
+
+  // The group of `resource` if cached, else nullptr. Serializes `resource`
+  // into `bytes` for a following Insert().
+  const Group* Find(const Resource& resource, std::string* bytes) {
+    bytes->clear();
+    if (!resource.AppendPartialToString(bytes)) {
+      bytes->clear();  // (never Insert()ed)
+      return nullptr;
+    }
+    auto it = groups_.find(*bytes);
+    return it == groups_.end() ? nullptr : &it->second;
+  }
+
+  // REQUIRES: `group` is what FromProto makes of the resource serialized as
+  // `bytes` (normalized, not empty).
+  void Insert(std::string bytes, const Group& group) {
+    if (groups_.size() >= kMaxEntries) groups_.clear();
+    groups_.emplace(std::move(bytes), group);
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1024;
+  absl::flat_hash_map<std::string, Group> groups_;
+};
+
 absl::StatusOr<Resources> Resources::FromProto(
     const google::protobuf::RepeatedPtrField<Resource>& resources) {
   Resources out;
-  std::map<std::string, MesosValue::Type> types;
-  for (const auto& in : resources) {
-    absl::StatusOr<Resource> r = NormalizeResource(in);
-    if (!r.ok()) return r.status();
-    auto [it, inserted] = types.emplace(r->name(), r->type());
-    if (!inserted && it->second != r->type()) {
+  GroupCache& cache = GroupCache::ForThisThread();
+  std::string bytes;
+  // Name -> type of the resources seen so far (lists are short).
+  std::vector<std::pair<absl::string_view, MesosValue::Type>> types;
+  auto check_type = [&types](const Resource& r) {
+    auto it = std::find_if(types.begin(), types.end(),
+                           [&](const auto& t) { return t.first == r.name(); });
+    if (it == types.end()) {
+      types.emplace_back(r.name(), r.type());
+    } else if (it->second != r.type()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("resource '", r->name(), "' has two types"));
+          absl::StrCat("resource '", r.name(), "' has two types"));
     }
-    out.Add(*r);
+    return absl::OkStatus();
+  };
+  for (const auto& in : resources) {
+    if (const Group* cached = cache.Find(in, &bytes); cached != nullptr) {
+      if (absl::Status s = check_type(cached->kind->proto); !s.ok()) return s;
+      out.Add(*cached);
+      continue;
+    }
+    Resource r = in;
+    if (absl::Status s = NormalizeInPlace(r); !s.ok()) return s;
+    if (absl::Status s = check_type(in); !s.ok()) return s;
+    if (IsEmptyValue(r)) continue;
+    Group group = MakeGroup(std::move(r));
+    if (!bytes.empty()) cache.Insert(std::move(bytes), group);
+    out.Add(std::move(group));
   }
   return out;
 }
@@ -417,35 +486,100 @@ absl::StatusOr<Resources> Resources::Parse(absl::string_view text) {
   return FromProto(list);
 }
 
-void Resources::Add(const Resource& resource) {
-  if (IsEmptyValue(resource)) return;
-  Add(GroupKey(resource), resource);
+Resources::Group Resources::MakeGroup(Resource resource) {
+  Group group;
+  switch (resource.type()) {
+    case MesosValue::SCALAR:
+      group.scalar = resource.scalar().value();
+      break;
+    case MesosValue::RANGES:
+      group.ranges = ToList(resource.ranges());
+      resource.clear_ranges();
+      break;
+    case MesosValue::SET:
+      group.items.assign(resource.set().item().begin(),
+                         resource.set().item().end());
+      resource.mutable_set()->clear_item();
+      break;
+    default:
+      break;
+  }
+  std::string key = GroupKey(resource);
+  group.kind =
+      std::make_shared<const Kind>(std::move(key), std::move(resource));
+  return group;
 }
 
-void Resources::Add(const std::string& key, const Resource& resource) {
-  auto it = groups_.find(key);
-  if (it == groups_.end()) {
-    groups_.emplace(key, resource);
+bool Resources::Group::IsEmpty() const {
+  switch (type()) {
+    case MesosValue::SCALAR:
+      return Millis(scalar) == 0;
+    case MesosValue::RANGES:
+      return ranges.empty();
+    case MesosValue::SET:
+      return items.empty();
+    default:
+      return true;
+  }
+}
+
+Resource Resources::Group::ToProto() const {
+  Resource r = kind->proto;
+  switch (type()) {
+    case MesosValue::SCALAR:
+      r.mutable_scalar()->set_value(scalar);
+      break;
+    case MesosValue::RANGES:
+      FromList(ranges, r.mutable_ranges());
+      break;
+    case MesosValue::SET:
+      for (const auto& item : items) r.mutable_set()->add_item(item);
+      break;
+    default:
+      break;
+  }
+  return r;
+}
+
+namespace {
+
+template <typename Groups>
+auto LowerBound(Groups& groups, const std::string& key) {
+  return std::lower_bound(
+      groups.begin(), groups.end(), key,
+      [](const auto& group, const std::string& k) { return group.key() < k; });
+}
+
+}  // namespace
+
+const Resources::Group* Resources::Find(const std::string& key) const {
+  auto it = LowerBound(groups_, key);
+  return it != groups_.end() && it->key() == key ? &*it : nullptr;
+}
+
+void Resources::Add(const Group& group) {
+  auto it = LowerBound(groups_, group.key());
+  if (it == groups_.end() || it->key() != group.key()) {
+    groups_.insert(it, group);
     return;
   }
-  Resource& r = it->second;
-  switch (r.type()) {
+  Group& g = *it;
+  switch (g.type()) {
     case MesosValue::SCALAR:
-      r.mutable_scalar()->set_value(
-          RoundScalar(r.scalar().value() + resource.scalar().value()));
+      g.scalar = RoundScalar(g.scalar + group.scalar);
       break;
     case MesosValue::RANGES: {
-      RangeList list = ToList(r.ranges());
-      RangeList more = ToList(resource.ranges());
-      list.insert(list.end(), more.begin(), more.end());
-      FromList(Canonical(std::move(list)), r.mutable_ranges());
+      RangeList list = g.ranges;
+      list.insert(list.end(), group.ranges.begin(), group.ranges.end());
+      g.ranges = Canonical(std::move(list));
       break;
     }
     case MesosValue::SET: {
-      std::set<std::string> items(r.set().item().begin(), r.set().item().end());
-      items.insert(resource.set().item().begin(), resource.set().item().end());
-      r.mutable_set()->clear_item();
-      for (const auto& item : items) r.mutable_set()->add_item(item);
+      std::vector<std::string> items;
+      items.reserve(g.items.size() + group.items.size());
+      std::set_union(g.items.begin(), g.items.end(), group.items.begin(),
+                     group.items.end(), std::back_inserter(items));
+      g.items = std::move(items);
       break;
     }
     default:
@@ -453,43 +587,48 @@ void Resources::Add(const std::string& key, const Resource& resource) {
   }
 }
 
+void Resources::Add(Group&& group) {
+  auto it = LowerBound(groups_, group.key());
+  if (it == groups_.end() || it->key() != group.key()) {
+    groups_.insert(it, std::move(group));
+    return;
+  }
+  Add(static_cast<const Group&>(group));
+}
+
 std::vector<Resource> Resources::ToProto() const {
   std::vector<Resource> out;
   out.reserve(groups_.size());
-  for (const auto& [key, r] : groups_) out.push_back(r);
+  for (const Group& g : groups_) out.push_back(g.ToProto());
   return out;
 }
 
 void Resources::ToProto(
     google::protobuf::RepeatedPtrField<Resource>* out) const {
   out->Clear();
-  for (const auto& [key, r] : groups_) *out->Add() = r;
+  out->Reserve(int(groups_.size()));
+  for (const Group& g : groups_) *out->Add() = g.ToProto();
 }
 
 bool Resources::Contains(const Resources& other) const {
-  for (const auto& [key, theirs] : other.groups_) {
-    auto it = groups_.find(key);
-    if (it == groups_.end()) return false;
-    const Resource& ours = it->second;
-    switch (ours.type()) {
+  for (const Group& theirs : other.groups_) {
+    const Group* ours = Find(theirs.key());
+    if (ours == nullptr) return false;
+    switch (ours->type()) {
       case MesosValue::SCALAR:
-        if (Millis(ours.scalar().value()) < Millis(theirs.scalar().value())) {
-          return false;
-        }
+        if (Millis(ours->scalar) < Millis(theirs.scalar)) return false;
         break;
       case MesosValue::RANGES:
-        if (!ContainsRanges(ToList(ours.ranges()), ToList(theirs.ranges()))) {
-          return false;
+        if (!ContainsRanges(ours->ranges, theirs.ranges)) return false;
+        break;
+      case MesosValue::SET:
+        for (const auto& item : theirs.items) {
+          if (!std::binary_search(ours->items.begin(), ours->items.end(),
+                                  item)) {
+            return false;
+          }
         }
         break;
-      case MesosValue::SET: {
-        std::set<std::string> items(ours.set().item().begin(),
-                                    ours.set().item().end());
-        for (const auto& item : theirs.set().item()) {
-          if (items.count(item) == 0) return false;
-        }
-        break;
-      }
       default:
         return false;
     }
@@ -498,38 +637,40 @@ bool Resources::Contains(const Resources& other) const {
 }
 
 Resources& Resources::operator+=(const Resources& other) {
-  for (const auto& [key, r] : other.groups_) Add(key, r);
+  for (const Group& g : other.groups_) Add(g);
   return *this;
 }
 
 Resources& Resources::operator-=(const Resources& other) {
-  for (const auto& [key, theirs] : other.groups_) {
-    auto it = groups_.find(key);
-    if (it == groups_.end()) continue;
-    Resource& ours = it->second;
+  if (&other == this) {
+    groups_.clear();
+    return *this;
+  }
+  for (const Group& theirs : other.groups_) {
+    auto it = LowerBound(groups_, theirs.key());
+    if (it == groups_.end() || it->key() != theirs.key()) continue;
+    Group& ours = *it;
     switch (ours.type()) {
       case MesosValue::SCALAR:
-        ours.mutable_scalar()->set_value(RoundScalar(
-            std::max<int64_t>(0, Millis(ours.scalar().value()) -
-                                     Millis(theirs.scalar().value())) /
-            1000.0));
+        ours.scalar = RoundScalar(
+            std::max<int64_t>(0, Millis(ours.scalar) - Millis(theirs.scalar)) /
+            1000.0);
         break;
       case MesosValue::RANGES:
-        FromList(Subtract(ToList(ours.ranges()), ToList(theirs.ranges())),
-                 ours.mutable_ranges());
+        ours.ranges = Subtract(ours.ranges, theirs.ranges);
         break;
       case MesosValue::SET: {
-        std::set<std::string> items(ours.set().item().begin(),
-                                    ours.set().item().end());
-        for (const auto& item : theirs.set().item()) items.erase(item);
-        ours.mutable_set()->clear_item();
-        for (const auto& item : items) ours.mutable_set()->add_item(item);
+        std::vector<std::string> items;
+        std::set_difference(ours.items.begin(), ours.items.end(),
+                            theirs.items.begin(), theirs.items.end(),
+                            std::back_inserter(items));
+        ours.items = std::move(items);
         break;
       }
       default:
         break;
     }
-    if (IsEmptyValue(ours)) groups_.erase(it);
+    if (ours.IsEmpty()) groups_.erase(it);
   }
   return *this;
 }
@@ -539,44 +680,61 @@ bool operator==(const Resources& a, const Resources& b) {
   return a.Contains(b) && b.Contains(a);
 }
 
+const std::shared_ptr<const Resources::Kind>&
+Resources::Kind::WithoutAllocationInfo() const {
+  absl::call_once(stripped_once_, [this] {
+    Resource copy = proto;
+    copy.clear_allocation_info();
+    std::string stripped_key = GroupKey(copy);
+    stripped_ =
+        std::make_shared<const Kind>(std::move(stripped_key), std::move(copy));
+  });
+  return stripped_;
+}
+
 Resources Resources::WithoutAllocationInfo() const {
   Resources out;
-  for (const auto& [key, r] : groups_) {
-    if (!r.has_allocation_info()) {
-      out.Add(key, r);
+  for (const Group& g : groups_) {
+    if (!g.kind->proto.has_allocation_info()) {
+      out.Add(g);
       continue;
     }
-    Resource copy = r;
-    copy.clear_allocation_info();
-    out.Add(copy);
+    Group stripped = g;
+    stripped.kind = g.kind->WithoutAllocationInfo();
+    out.Add(std::move(stripped));
   }
   return out;
 }
 
 Resources Resources::AllocatedTo(absl::string_view role) const {
   Resources out;
-  for (const auto& [key, r] : groups_) {
-    Resource copy = r;
+  for (const Group& g : groups_) {
+    Resource copy = g.kind->proto;
     copy.mutable_allocation_info()->set_role(std::string(role));
-    out.Add(copy);
+    Group allocated = g;
+    std::string key = GroupKey(copy);
+    allocated.kind =
+        std::make_shared<const Kind>(std::move(key), std::move(copy));
+    out.Add(std::move(allocated));
   }
   return out;
 }
 
 Resources Resources::Unreserved() const {
   Resources out;
-  for (const auto& [key, r] : groups_) {
-    if (r.reservations_size() == 0) out.groups_.emplace(key, r);
+  for (const Group& g : groups_) {
+    if (g.kind->proto.reservations_size() == 0) out.groups_.push_back(g);
   }
   return out;
 }
 
 Resources Resources::ReservedTo(absl::string_view role) const {
   Resources out;
-  for (const auto& [key, r] : groups_) {
+  for (const Group& g : groups_) {
+    const Resource& r = g.kind->proto;
     if (r.reservations_size() > 0 &&
         r.reservations(r.reservations_size() - 1).role() == role) {
-      out.groups_.emplace(key, r);
+      out.groups_.push_back(g);
     }
   }
   return out;
@@ -584,23 +742,26 @@ Resources Resources::ReservedTo(absl::string_view role) const {
 
 absl::StatusOr<Resources> Resources::PopReservation() const {
   Resources out;
-  for (const auto& [key, r] : groups_) {
-    if (r.reservations_size() == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("resource '", Describe(r), "' is not reserved"));
+  for (const Group& g : groups_) {
+    if (g.kind->proto.reservations_size() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "resource '", Describe(g.ToProto()), "' is not reserved"));
     }
-    Resource copy = r;
+    Resource copy = g.kind->proto;
     copy.mutable_reservations()->RemoveLast();
-    out.Add(copy);
+    Group popped = g;
+    std::string key = GroupKey(copy);
+    popped.kind = std::make_shared<const Kind>(std::move(key), std::move(copy));
+    out.Add(std::move(popped));
   }
   return out;
 }
 
 double Resources::ScalarSum(absl::string_view name) const {
   int64_t millis = 0;
-  for (const auto& [key, r] : groups_) {
-    if (r.name() == name && r.type() == MesosValue::SCALAR) {
-      millis += Millis(r.scalar().value());
+  for (const Group& g : groups_) {
+    if (g.type() == MesosValue::SCALAR && g.kind->proto.name() == name) {
+      millis += Millis(g.scalar);
     }
   }
   return static_cast<double>(millis) / 1000.0;
@@ -608,7 +769,8 @@ double Resources::ScalarSum(absl::string_view name) const {
 
 std::string Resources::ToString() const {
   std::vector<std::string> parts;
-  for (const auto& [key, r] : groups_) {
+  for (const Group& g : groups_) {
+    Resource r = g.ToProto();
     parts.push_back(absl::StrCat(r.name(), RolePart(r), ":", ValueText(r)));
   }
   return absl::StrJoin(parts, ";");
@@ -617,7 +779,8 @@ std::string Resources::ToString() const {
 std::string Resources::ToFlattenedJson() const {
   // Sum every group of a name, whatever its reservation or allocation.
   std::map<std::string, Resource> by_name;
-  for (const auto& [key, r] : groups_) {
+  for (const Group& g : groups_) {
+    Resource r = g.ToProto();
     Resource bare;
     bare.set_name(r.name());
     bare.set_type(r.type());
@@ -630,9 +793,10 @@ std::string Resources::ToFlattenedJson() const {
       continue;
     }
     Resources sum;
-    sum.Add(it->second);
-    sum.Add(bare);
-    it->second = sum.groups_.begin()->second;
+    for (const Resource* part : {&it->second, &bare}) {
+      if (!IsEmptyValue(*part)) sum.Add(MakeGroup(*part));
+    }
+    it->second = sum.groups_.begin()->ToProto();
   }
   std::vector<std::string> parts;
   for (const auto& [name, r] : by_name) {

@@ -12,15 +12,21 @@
 // Resources in Mesos's pre-refinement format (`role`, `reservation`) are
 // converted to the post-refinement format (`reservations`) on the way in.
 //
-// Thread safety: a value type; no shared state.
+// Thread safety: a value type. Copies share only immutable, reference-
+// counted group descriptions (see Kind below), so distinct Resources values
+// may be used from different threads.
 
 #ifndef CAIRN_MASTER_RESOURCES_H_
 #define CAIRN_MASTER_RESOURCES_H_
 
-#include <map>
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/call_once.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cairn/v1/mesos.pb.h"
@@ -95,13 +101,52 @@ class Resources {
   std::string ToFlattenedJson() const;
 
  private:
-  static std::string GroupKey(const v1::Resource& resource);
-  // REQUIRES: `resource` is normalized; `key` is its GroupKey().
-  void Add(const std::string& key, const v1::Resource& resource);
-  void Add(const v1::Resource& resource);
+  // What identifies a group: the canonical resource of the first member
+  // with its value cleared, and the key derived from it. Immutable and
+  // shared by every copy of the group (copying a Resources copies no protos;
+  // FromProto shares the Kinds of resources it has seen before, see
+  // resources.cc).
+  struct Kind {
+    Kind(std::string key, v1::Resource proto)
+        : key(std::move(key)), proto(std::move(proto)) {}
+    // The same kind without allocation info (computed once, thread-safe).
+    const std::shared_ptr<const Kind>& WithoutAllocationInfo() const;
 
-  // Group key -> canonical resource of that group (non-empty).
-  std::map<std::string, v1::Resource> groups_;
+    const std::string key;
+    const v1::Resource proto;  // value fields cleared
+
+   private:
+    mutable absl::once_flag stripped_once_;
+    mutable std::shared_ptr<const Kind> stripped_;
+  };
+  // One group: its kind and its value. Only the field matching the kind's
+  // type is used; a scalar keeps the exact double the proto would hold.
+  struct Group {
+    std::shared_ptr<const Kind> kind;
+    double scalar = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // sorted, merged
+    std::vector<std::string> items;                     // sorted, unique
+
+    const std::string& key() const { return kind->key; }
+    v1::MesosValue::Type type() const { return kind->proto.type(); }
+    bool IsEmpty() const;
+    v1::Resource ToProto() const;
+  };
+
+  class GroupCache;
+
+  static std::string GroupKey(const v1::Resource& resource);
+  // A group holding `resource` (REQUIRES: normalized, value not empty).
+  static Group MakeGroup(v1::Resource resource);
+  // Adds `group`'s value to the group of the same key (or inserts it).
+  void Add(const Group& group);
+  void Add(Group&& group);
+  // nullptr if there is no group with `key`.
+  const Group* Find(const std::string& key) const;
+
+  // Sorted by key, keys unique, no empty values. Most values have one or
+  // two groups (cpus and mem of a task or offer): those need no allocation.
+  absl::InlinedVector<Group, 2> groups_;
 };
 
 // Validates one resource and converts it to the post-refinement format.

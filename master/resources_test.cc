@@ -172,5 +172,56 @@ TEST(ResourcesTest, FlattenedJsonSumsRolesPerName) {
   EXPECT_EQ(R("").ToFlattenedJson(), "{}");
 }
 
+TEST(ResourcesTest, FromProtoGivesTheSameValueForARepeatedResource) {
+  // The second conversion of the same resource is served from FromProto's
+  // per-thread cache: it must not be told apart from the first.
+  v1::Resource r;
+  r.set_name("cpus");
+  r.set_type(v1::MesosValue::SCALAR);
+  r.mutable_scalar()->set_value(1.23456);
+  r.mutable_allocation_info()->set_role("web");
+  google::protobuf::RepeatedPtrField<v1::Resource> list;
+  *list.Add() = r;
+  absl::StatusOr<Resources> first = Resources::FromProto(list);
+  absl::StatusOr<Resources> second = Resources::FromProto(list);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, *second);
+  ASSERT_EQ(second->ToProto().size(), 1u);
+  EXPECT_EQ(second->ToProto()[0].SerializeAsString(),
+            first->ToProto()[0].SerializeAsString());
+  EXPECT_EQ(second->ToProto()[0].scalar().value(), 1.235);
+  EXPECT_EQ(second->WithoutAllocationInfo(), R("cpus:1.235"));
+  EXPECT_EQ(*second + *first, R("cpus:2.47").AllocatedTo("web"));
+}
+
+TEST(ResourcesTest, FromProtoRejectsTwoTypesOfOneNameEvenWhenCached) {
+  google::protobuf::RepeatedPtrField<v1::Resource> list;
+  R("cpus:1").ToProto(&list);
+  ASSERT_TRUE(Resources::FromProto(list).ok());  // now cached
+  v1::Resource* ranges = list.Add();
+  ranges->set_name("cpus");
+  ranges->set_type(v1::MesosValue::RANGES);
+  ranges->mutable_ranges()->add_range()->set_end(1);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Resources::FromProto(list).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(ResourcesTest, CopiesAreIndependentValues) {
+  Resources a = R("cpus:2;ports:[1-4];s:{x,y}");
+  Resources b = a;
+  b += R("cpus:1;ports:[5-6]");
+  b -= R("s:{x}");
+  EXPECT_EQ(a, R("cpus:2;ports:[1-4];s:{x,y}"));
+  EXPECT_EQ(b, R("cpus:3;ports:[1-6];s:{y}"));
+}
+
+TEST(ResourcesTest, SubtractingItselfLeavesNothing) {
+  Resources r = R("cpus:1;ports:[1-3];s:{x}");
+  r -= r;
+  EXPECT_TRUE(r.empty());
+}
+
 }  // namespace
 }  // namespace cairn::master
