@@ -6,6 +6,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -33,15 +34,16 @@ bool Later(const v1::EventId& a, const v1::EventId& b) {
                                       : a.index() > b.index();
 }
 
-// The roles a framework may be offered resources for.
-std::set<std::string> FrameworkRoles(const v1::FrameworkInfo& info) {
+// True iff a framework may be offered resources for `role`.
+bool HasRole(const v1::FrameworkInfo& info, const std::string& role) {
   if (info.roles_size() > 0) {
-    return std::set<std::string>(info.roles().begin(), info.roles().end());
+    return std::find(info.roles().begin(), info.roles().end(), role) !=
+           info.roles().end();
   }
   // The pre-MULTI_ROLE field, still what old schedulers send.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  return {info.role()};
+  return info.role() == role;
 #pragma GCC diagnostic pop
 }
 
@@ -68,7 +70,24 @@ absl::StatusOr<Resources> TaskResources(const v1::TaskInfo& info) {
   absl::StatusOr<Resources> executor =
       Resources::FromProto(info.executor().resources());
   if (!executor.ok()) return executor.status();
+  if (executor->empty()) return task->WithoutAllocationInfo();
   return (*task + *executor).WithoutAllocationInfo();
+}
+
+// Appends `value` to `list` and drops its oldest entries beyond `max`,
+// reusing a dropped entry's object when there is one.
+template <typename T>
+void AppendBounded(T&& value, int max,
+                   RepeatedPtrField<std::decay_t<T>>* list) {
+  if (list->size() < max) {
+    *list->Add() = std::forward<T>(value);
+    return;
+  }
+  if (list->size() > max) list->DeleteSubrange(0, list->size() - max);
+  // Overwrite the oldest entry and rotate it to the end.
+  *list->Mutable(0) = std::forward<T>(value);
+  std::rotate(list->pointer_begin(), list->pointer_begin() + 1,
+              list->pointer_end());
 }
 
 int64_t DeadlineNanos(int64_t now_ns, double timeout_seconds) {
@@ -124,6 +143,12 @@ v1::TimeInfo FromTime(absl::Time time) {
 // ---- Apply ------------------------------------------------------------------
 
 absl::Status MasterState::Apply(const Event& e) {
+  return ApplyEvent(e, nullptr);
+}
+
+absl::Status MasterState::Apply(Event&& e) { return ApplyEvent(e, &e); }
+
+absl::Status MasterState::ApplyEvent(const Event& e, Event* owned) {
   if (e.position() > 0) {
     v1::EventId id;
     id.set_position(e.position());
@@ -182,10 +207,10 @@ absl::Status MasterState::Apply(const Event& e) {
       status = ApplyFrameworkRemoved(e);
       break;
     case Event::kTasksLaunched:
-      status = ApplyTasksLaunched(e);
+      status = ApplyTasksLaunched(e, owned);
       break;
     case Event::kTaskStatusUpdated:
-      status = ApplyTaskStatusUpdated(e);
+      status = ApplyTaskStatusUpdated(e, owned);
       break;
     case Event::kTaskStatusAcknowledged:
       status = ApplyTaskStatusAcknowledged(e);
@@ -194,7 +219,7 @@ absl::Status MasterState::Apply(const Event& e) {
       status = ApplyTaskKillRequested(e);
       break;
     case Event::kOffersCreated:
-      status = ApplyOffersCreated(e);
+      status = ApplyOffersCreated(e, owned);
       break;
     case Event::kOffersRescinded:
       status = ApplyOffersRemoved(e.offers_rescinded().offer_ids(), nullptr);
@@ -293,10 +318,10 @@ absl::StatusOr<Resources> MasterState::CheckOffersToConsume(
     const RepeatedPtrField<v1::OfferID>& offer_ids, const std::string& agent_id,
     const std::string& framework_id) const {
   Resources total;
-  std::set<std::string> seen;
+  absl::flat_hash_set<absl::string_view> seen;
   for (const auto& id : offer_ids) {
     if (id.value().empty()) return Invalid("missing offer id");
-    if (!seen.insert(id.value()).second) {
+    if (offer_ids.size() > 1 && !seen.insert(id.value()).second) {
       return Invalid(absl::StrCat("offer ", id.value(), " listed twice"));
     }
     auto it = offers_.find(id.value());
@@ -326,18 +351,16 @@ void MasterState::MaybeCompleteTask(const TaskKey& key) {
       record.unacknowledged_size() > 0) {
     return;
   }
-  auto framework = frameworks_.find(key.first);
-  if (framework != frameworks_.end()) {
-    auto* completed = framework->second.record.mutable_completed_tasks();
-    *completed->Add() = record.task();
-    if (completed->size() > kMaxCompletedTasksPerFramework) {
-      completed->DeleteSubrange(
-          0, completed->size() - kMaxCompletedTasksPerFramework);
-    }
-    framework->second.tasks.erase(key.second);
-  }
   auto agent = agents_.find(record.task().agent_id().value());
   if (agent != agents_.end()) agent->second.tasks.erase(key);
+  auto framework = frameworks_.find(key.first);
+  if (framework != frameworks_.end()) {
+    // The record goes away: move its task, do not copy it.
+    AppendBounded(std::move(*it->second.record.mutable_task()),
+                  kMaxCompletedTasksPerFramework,
+                  framework->second.record.mutable_completed_tasks());
+    framework->second.tasks.erase(key.second);
+  }
   tasks_.erase(it);
 }
 
@@ -621,11 +644,10 @@ absl::Status MasterState::ApplyFrameworkUpdated(const Event& e) {
                                      " cannot change its principal"));
   }
 
-  std::set<std::string> roles = FrameworkRoles(info);
   std::set<std::string> ids = f.offers;
   for (const auto& id : ids) {
     const v1::Offer& offer = offers_.at(id).record.offer();
-    if (roles.count(offer.allocation_info().role()) == 0) RemoveOffer(id);
+    if (!HasRole(info, offer.allocation_info().role())) RemoveOffer(id);
   }
   *f.record.mutable_info() = info;
   if (f.record.state() == FrameworkRecord::DISCONNECTED) {
@@ -668,7 +690,7 @@ absl::Status MasterState::ApplyFrameworkRemoved(const Event& e) {
 
 // ---- Tasks ------------------------------------------------------------------
 
-absl::Status MasterState::ApplyTasksLaunched(const Event& e) {
+absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
   const v1::TasksLaunched& launch = e.tasks_launched();
   absl::StatusOr<FrameworkEntry*> framework =
       GetFramework(launch.framework_id());
@@ -682,15 +704,16 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e) {
   }
 
   const v1::AgentID& agent_id = launch.tasks(0).agent_id();
-  std::set<std::string> ids;
+  absl::flat_hash_set<absl::string_view> ids;
   std::vector<Resources> task_resources;
+  task_resources.reserve(launch.tasks_size());
   Resources needed;
   for (const v1::TaskInfo& task : launch.tasks()) {
     if (task.task_id().value().empty()) return Invalid("task without id");
     if (task.agent_id().value() != agent_id.value()) {
       return Invalid("one launch's tasks must be on one agent");
     }
-    if (!ids.insert(task.task_id().value()).second) {
+    if (launch.tasks_size() > 1 && !ids.insert(task.task_id().value()).second) {
       return Invalid(
           absl::StrCat("task ", task.task_id().value(), " launched twice"));
     }
@@ -752,18 +775,24 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e) {
     task->set_user(info.command().has_user() ? info.command().user()
                                              : f.record.info().user());
     *task->mutable_limits() = info.limits();
-    *t.record.mutable_info() = info;
     *t.record.mutable_launched_time() = e.time();
     *t.record.mutable_launched_by() = launched_by;
-    t.resources = task_resources[i];
+    t.resources = std::move(task_resources[i]);
     a.used += t.resources;
     a.tasks.insert(key);
     f.tasks.insert(key.second);
+    // Last: this may move `info` away.
+    if (owned != nullptr) {
+      *t.record.mutable_info() =
+          std::move(*owned->mutable_tasks_launched()->mutable_tasks(i));
+    } else {
+      *t.record.mutable_info() = info;
+    }
   }
   return absl::OkStatus();
 }
 
-absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e) {
+absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e, Event* owned) {
   const v1::TaskStatusUpdated& update = e.task_status_updated();
   const v1::TaskStatus& status = update.status();
   absl::StatusOr<FrameworkEntry*> framework =
@@ -802,19 +831,22 @@ absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e) {
     }
   }
 
+  const bool terminal = IsTerminalState(status.state());
   task->set_state(status.state());
   task->set_status_update_state(status.state());
   task->set_status_update_uuid(status.uuid());
-  auto* statuses = task->mutable_statuses();
-  *statuses->Add() = status;
-  if (statuses->size() > kMaxStatusHistory) {
-    statuses->DeleteSubrange(0, statuses->size() - kMaxStatusHistory);
+  AppendBounded(status, kMaxStatusHistory, task->mutable_statuses());
+  if (!status.uuid().empty()) {
+    if (from_agent) t.record.set_latest_agent_uuid(status.uuid());
+    // Last use of `status`: this may move it away.
+    if (owned != nullptr) {
+      *t.record.add_unacknowledged() =
+          std::move(*owned->mutable_task_status_updated()->mutable_status());
+    } else {
+      *t.record.add_unacknowledged() = status;
+    }
   }
-  if (!status.uuid().empty()) *t.record.add_unacknowledged() = status;
-  if (from_agent && !status.uuid().empty()) {
-    t.record.set_latest_agent_uuid(status.uuid());
-  }
-  if (IsTerminalState(status.state())) {
+  if (terminal) {
     agents_.at(task->agent_id().value()).used -= t.resources;
     t.record.clear_kill_request();
   }
@@ -889,14 +921,16 @@ absl::Status MasterState::ApplyTaskKillRequested(const Event& e) {
 
 // ---- Offers -----------------------------------------------------------------
 
-absl::Status MasterState::ApplyOffersCreated(const Event& e) {
-  std::set<std::string> ids;
-  std::map<std::string, Resources> per_agent;
+absl::Status MasterState::ApplyOffersCreated(const Event& e, Event* owned) {
+  const auto& offers = e.offers_created().offers();
+  absl::flat_hash_set<absl::string_view> ids;
   std::vector<Resources> offer_resources;
-  for (const v1::Offer& offer : e.offers_created().offers()) {
+  offer_resources.reserve(offers.size());
+  for (const v1::Offer& offer : offers) {
     const std::string& id = offer.id().value();
     if (id.empty()) return Invalid("offer without id");
-    if (!ids.insert(id).second || offers_.count(id) > 0) {
+    if ((offers.size() > 1 && !ids.insert(id).second) ||
+        offers_.count(id) > 0) {
       return Precondition(absl::StrCat("offer ", id, " already exists"));
     }
     absl::StatusOr<Resources> r = Resources::FromProto(offer.resources());
@@ -909,8 +943,7 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e) {
                                        offer.framework_id().value(),
                                        "' is unknown or not connected"));
     }
-    if (FrameworkRoles(f->second.record.info())
-            .count(offer.allocation_info().role()) == 0) {
+    if (!HasRole(f->second.record.info(), offer.allocation_info().role())) {
       return Precondition(absl::StrCat(
           "offer ", id, ": framework ", offer.framework_id().value(),
           " is not subscribed to role '", offer.allocation_info().role(), "'"));
@@ -921,11 +954,23 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e) {
                                        offer.agent_id().value(),
                                        "' is unknown or not offerable"));
     }
-    Resources stripped = r->WithoutAllocationInfo();
-    per_agent[offer.agent_id().value()] += stripped;
-    offer_resources.push_back(std::move(stripped));
+    offer_resources.push_back(r->WithoutAllocationInfo());
   }
-  for (const auto& [agent_id, wanted] : per_agent) {
+  // What the offers take from each agent, checked agent by agent in id order
+  // (the order decides which shortfall is reported).
+  std::vector<int> by_agent(offers.size());
+  for (int i = 0; i < offers.size(); ++i) by_agent[i] = i;
+  std::stable_sort(by_agent.begin(), by_agent.end(), [&](int x, int y) {
+    return offers[x].agent_id().value() < offers[y].agent_id().value();
+  });
+  for (size_t begin = 0, end; begin < by_agent.size(); begin = end) {
+    const std::string& agent_id = offers[by_agent[begin]].agent_id().value();
+    Resources wanted = offer_resources[by_agent[begin]];
+    for (end = begin + 1; end < by_agent.size() &&
+                          offers[by_agent[end]].agent_id().value() == agent_id;
+         ++end) {
+      wanted += offer_resources[by_agent[end]];
+    }
     const AgentEntry& a = agents_.at(agent_id);
     Resources available = a.total - a.used - a.offered;
     if (!available.Contains(wanted)) {
@@ -941,15 +986,21 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e) {
   for (int i = 0; i < e.offers_created().offers_size(); ++i) {
     const v1::Offer& offer = e.offers_created().offers(i);
     OfferEntry& o = offers_[offer.id().value()];
-    *o.record.mutable_offer() = offer;
     *o.record.mutable_created_time() = e.time();
     *o.record.mutable_created_by() = created_by;
-    o.resources = offer_resources[i];
+    o.resources = std::move(offer_resources[i]);
     AgentEntry& a = agents_.at(offer.agent_id().value());
     a.offered += o.resources;
     a.offers.insert(offer.id().value());
     frameworks_.at(offer.framework_id().value())
         .offers.insert(offer.id().value());
+    // Last: this may move `offer` away.
+    if (owned != nullptr) {
+      *o.record.mutable_offer() =
+          std::move(*owned->mutable_offers_created()->mutable_offers(i));
+    } else {
+      *o.record.mutable_offer() = offer;
+    }
   }
   return absl::OkStatus();
 }

@@ -76,6 +76,11 @@ class MasterState {
   // An event with position > 0 must come after the last applied one
   // ((position, index) strictly increasing), else kFailedPrecondition.
   absl::Status Apply(const v1::Event& event);
+  // The same fold, for an event the caller is done with (replay): what
+  // Apply(const Event&) would copy into the state is moved out of `event`
+  // instead. The state and the result are the same as Apply(event)'s. On OK,
+  // `event` is left valid but unspecified; on error it is unchanged.
+  absl::Status Apply(v1::Event&& event);
 
   // The whole state, canonical (sorted) so equal states give equal bytes.
   v1::MasterSnapshot ToSnapshot() const;
@@ -168,7 +173,12 @@ class MasterState {
     Resources resources;  // allocation info stripped
   };
 
-  // One handler per event type: validate, then mutate.
+  // Apply(event); `owned` is nullptr, or `&event` when its parts may be
+  // moved into the state.
+  absl::Status ApplyEvent(const v1::Event& event, v1::Event* owned);
+
+  // One handler per event type: validate, then mutate. Those taking `owned`
+  // move from it (when not nullptr, it is `&e`) instead of copying from `e`.
   absl::Status ApplyAgentRegistered(const v1::Event& e);
   absl::Status ApplyAgentReregistered(const v1::Event& e);
   absl::Status ApplyAgentUnreachable(const v1::Event& e);
@@ -184,11 +194,11 @@ class MasterState {
   absl::Status ApplyFrameworkDeactivated(const v1::Event& e);
   absl::Status ApplyFrameworkUpdated(const v1::Event& e);
   absl::Status ApplyFrameworkRemoved(const v1::Event& e);
-  absl::Status ApplyTasksLaunched(const v1::Event& e);
-  absl::Status ApplyTaskStatusUpdated(const v1::Event& e);
+  absl::Status ApplyTasksLaunched(const v1::Event& e, v1::Event* owned);
+  absl::Status ApplyTaskStatusUpdated(const v1::Event& e, v1::Event* owned);
   absl::Status ApplyTaskStatusAcknowledged(const v1::Event& e);
   absl::Status ApplyTaskKillRequested(const v1::Event& e);
-  absl::Status ApplyOffersCreated(const v1::Event& e);
+  absl::Status ApplyOffersCreated(const v1::Event& e, v1::Event* owned);
   absl::Status ApplyOffersRemoved(
       const google::protobuf::RepeatedPtrField<v1::OfferID>& ids,
       const v1::FrameworkID* framework_id);

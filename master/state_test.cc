@@ -1000,5 +1000,64 @@ TEST_F(MasterStateTest, FromSnapshotRejectsBrokenInvariants) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// ---- Apply(Event&&)
+// ------------------------------------------------------------
+
+// Offers, a launch consuming one (a task with an executor and one without),
+// status updates with and without uuids, acknowledgements and completion:
+// folding moved events gives the same state, byte for byte, as folding
+// copies.
+TEST_F(MasterStateTest, ApplyOfMovedEventsEqualsApplyOfCopies) {
+  Event launch = Launch("f1", "a1", "t1", "cpus:1;mem:128", {"o1"});
+  v1::TaskInfo* t2 = launch.mutable_tasks_launched()->add_tasks();
+  *t2 = launch.tasks_launched().tasks(0);
+  t2->mutable_task_id()->set_value("t2");
+  t2->mutable_executor()->mutable_executor_id()->set_value("e2");
+  SetResources("cpus:0.5;mem:32", t2->mutable_executor()->mutable_resources());
+  std::vector<Event> events = {
+      AgentRegistered("a1", "cpus:4;mem:1024;ports:[31000-31009]"),
+      Subscribed("f1"),
+      Offers({MakeOffer("o1", "f1", "a1", "cpus:3;mem:512"),
+              MakeOffer("o2", "f1", "a1", "ports:[31000-31004]")}),
+      launch,
+      Status("f1", "t1", v1::TASK_RUNNING, "u1"),
+      Status("f1", "t2", v1::TASK_RUNNING),
+      Ack("f1", "t1", "u1"),
+      Status("f1", "t1", v1::TASK_FINISHED, "u2"),
+      Status("f1", "t2", v1::TASK_FAILED),
+      Ack("f1", "t1", "u2"),
+  };
+  MasterState copied;
+  MasterState moved;
+  for (size_t i = 0; i < events.size(); ++i) {
+    events[i].set_position(i + 1);
+    events[i].mutable_time()->set_nanoseconds(now_ns_ + int64_t(i));
+    Event copy = events[i];
+    absl::Status s = copied.Apply(events[i]);
+    ASSERT_TRUE(s.ok()) << s << "\n" << events[i].DebugString();
+    s = moved.Apply(std::move(copy));
+    ASSERT_TRUE(s.ok()) << s << "\n" << events[i].DebugString();
+    ASSERT_EQ(moved.SerializeCanonical(), copied.SerializeCanonical())
+        << "after event #" << i;
+  }
+  EXPECT_EQ(moved.task_count(), 0u);
+  EXPECT_EQ(moved.FindFramework("f1")->completed_tasks_size(), 2);
+  EXPECT_TRUE(moved.CheckInvariants().ok());
+}
+
+TEST_F(MasterStateTest, RejectedMovedEventIsLeftUnchanged) {
+  SetUpCluster();
+  ApplyOk(Offers({MakeOffer("o1", "f1", "a1", "cpus:1")}));
+  Event launch = Launch("f1", "a1", "t1", "cpus:5", {"o1"});  // > total
+  launch.set_position(++position_);
+  const std::string bytes = launch.SerializeAsString();
+  MasterState before = state_;
+  EXPECT_EQ(state_.Apply(std::move(launch)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(launch.SerializeAsString(),
+            bytes);  // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(state_ == before);
+}
+
 }  // namespace
 }  // namespace cairn::master
