@@ -2845,17 +2845,23 @@ void Leader::UpdateWeights(
     info->set_role(role);
     info->set_weight(weight);
   }
+  SubmitOperatorEvent(std::move(e), context, std::move(done),
+                      "update_weights.weight_infos");
+}
+
+// One operator event, answered 200 once committed.
+void Leader::SubmitOperatorEvent(Event e, const CommandContext& context,
+                                 Done done, const std::string& error_field) {
   Request request;
   request.context = context;
   request.decide =
-      [e](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
-    return std::vector<Event>{e};
-  };
+      [e = std::move(e)](const MasterState&)
+      -> absl::StatusOr<std::vector<Event>> { return std::vector<Event>{e}; };
   request.on_commit = [](Done done) {
     if (done) done(OperatorOk());
   };
   request.done = std::move(done);
-  request.error_field = "update_weights.weight_infos";
+  request.error_field = error_field;
   Submit(std::move(request));
 }
 
@@ -2978,18 +2984,8 @@ void Leader::UpdateQuota(
   }
   Event e;
   *e.mutable_quota_updated()->mutable_configs() = configs;
-  Request request;
-  request.context = context;
-  request.decide =
-      [e](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
-    return std::vector<Event>{e};
-  };
-  request.on_commit = [](Done done) {
-    if (done) done(OperatorOk());
-  };
-  request.done = std::move(done);
-  request.error_field = "update_quota.quota_configs";
-  Submit(std::move(request));
+  SubmitOperatorEvent(std::move(e), context, std::move(done),
+                      "update_quota.quota_configs");
 }
 
 void Leader::ReserveResources(

@@ -360,6 +360,9 @@ class Leader {
   // schedulers, rescinds offers that vanished, then runs on_commit.
   void Submit(Request request);
 
+  // Submits one operator event; `done` gets 200 once it is committed.
+  void SubmitOperatorEvent(v1::Event e, const CommandContext& context,
+                           Done done, const std::string& error_field);
   // Writes the task ends a request cut by the previous leader's end left
   // out (see leader.cc).
   void RepairCutRequests();
