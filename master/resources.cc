@@ -338,37 +338,38 @@ class Resources::GroupCache {
     return cache;
   }
 
-  // The group of `resource` if cached, else nullptr. Serializes `resource`
-  // into `bytes` for a following Insert().
-  const Group* Find(const Resource& resource, std::string* bytes) {
-    bytes->clear();
-    if (!resource.AppendPartialToString(bytes)) {
-      bytes->clear();  // (never Insert()ed)
+  // The group of `resource` if cached, else nullptr (then Insert() may
+  // follow, for the same resource).
+  const Group* Find(const Resource& resource) {
+    bytes_.clear();
+    if (!resource.AppendPartialToString(&bytes_)) {
+      bytes_.clear();  // never Insert()ed
       return nullptr;
     }
-    auto it = groups_.find(*bytes);
+    auto it = groups_.find(bytes_);
     return it == groups_.end() ? nullptr : &it->second;
   }
 
-  // REQUIRES: `group` is what FromProto makes of the resource serialized as
-  // `bytes` (normalized, not empty).
-  void Insert(std::string bytes, const Group& group) {
+  // REQUIRES: the last Find() returned nullptr, and `group` is what
+  // FromProto makes of that resource (normalized, not empty).
+  void Insert(const Group& group) {
+    if (bytes_.empty()) return;
     if (groups_.size() >= kMaxEntries) groups_.clear();
-    groups_.emplace(std::move(bytes), group);
+    groups_.emplace(bytes_, group);
   }
 
  private:
   static constexpr size_t kMaxEntries = 1024;
   absl::flat_hash_map<std::string, Group> groups_;
+  std::string bytes_;  // the last Find()'s resource, serialized
 };
 
 absl::StatusOr<Resources> Resources::FromProto(
     const google::protobuf::RepeatedPtrField<Resource>& resources) {
   Resources out;
   GroupCache& cache = GroupCache::ForThisThread();
-  std::string bytes;
   // Name -> type of the resources seen so far (lists are short).
-  std::vector<std::pair<absl::string_view, MesosValue::Type>> types;
+  absl::InlinedVector<std::pair<absl::string_view, MesosValue::Type>, 4> types;
   auto check_type = [&types](const Resource& r) {
     auto it = std::find_if(types.begin(), types.end(),
                            [&](const auto& t) { return t.first == r.name(); });
@@ -381,7 +382,7 @@ absl::StatusOr<Resources> Resources::FromProto(
     return absl::OkStatus();
   };
   for (const auto& in : resources) {
-    if (const Group* cached = cache.Find(in, &bytes); cached != nullptr) {
+    if (const Group* cached = cache.Find(in); cached != nullptr) {
       if (absl::Status s = check_type(cached->kind->proto); !s.ok()) return s;
       out.Add(*cached);
       continue;
@@ -391,7 +392,7 @@ absl::StatusOr<Resources> Resources::FromProto(
     if (absl::Status s = check_type(in); !s.ok()) return s;
     if (IsEmptyValue(r)) continue;
     Group group = MakeGroup(std::move(r));
-    if (!bytes.empty()) cache.Insert(std::move(bytes), group);
+    cache.Insert(group);
     out.Add(std::move(group));
   }
   return out;

@@ -14,7 +14,7 @@
 //
 // Thread safety: a value type. Copies share only immutable, reference-
 // counted group descriptions (see Kind below), so distinct Resources values
-// may be used from different threads.
+// may be used from different threads; FromProto's cache is per thread.
 
 #ifndef CAIRN_MASTER_RESOURCES_H_
 #define CAIRN_MASTER_RESOURCES_H_
@@ -113,7 +113,9 @@ class Resources {
     const std::shared_ptr<const Kind>& WithoutAllocationInfo() const;
 
     const std::string key;
-    const v1::Resource proto;  // value fields cleared
+    // Normalized; its value fields are not used (ranges and set items are
+    // cleared, a scalar keeps whatever value the first member had).
+    const v1::Resource proto;
 
    private:
     mutable absl::once_flag stripped_once_;
@@ -133,6 +135,8 @@ class Resources {
     v1::Resource ToProto() const;
   };
 
+  // FromProto's per-thread cache of the groups of resources it normalized
+  // (resources.cc).
   class GroupCache;
 
   static std::string GroupKey(const v1::Resource& resource);

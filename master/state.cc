@@ -1271,7 +1271,7 @@ absl::Status MasterState::CheckInvariants() const {
     return absl::InternalError(absl::StrCat("invariant: ", parts...));
   };
   std::map<std::string, Resources> used, offered;
-  std::map<std::string, std::set<TaskKey>> agent_tasks;
+  std::map<std::string, TaskKeySet> agent_tasks;
   std::map<std::string, std::set<std::string>> framework_tasks, agent_offers,
       framework_offers;
 

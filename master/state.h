@@ -151,12 +151,22 @@ class MasterState {
   }
 
  private:
+  // The order of std::less<TaskKey>, with one comparison per component
+  // (std::pair's operator< compares the first strings twice when equal).
+  struct TaskKeyLess {
+    bool operator()(const TaskKey& a, const TaskKey& b) const {
+      const int c = a.first.compare(b.first);
+      return c != 0 ? c < 0 : a.second < b.second;
+    }
+  };
+  using TaskKeySet = std::set<TaskKey, TaskKeyLess>;
+
   struct AgentEntry {
     v1::AgentRecord record;
     Resources total;
     Resources used;     // non-terminal tasks, allocation info stripped
     Resources offered;  // outstanding offers, allocation info stripped
-    std::set<TaskKey> tasks;
+    TaskKeySet tasks;
     std::set<std::string> offers;
   };
   struct FrameworkEntry {
@@ -231,7 +241,7 @@ class MasterState {
   uint64_t events_applied_ = 0;
   std::map<std::string, AgentEntry> agents_;
   std::map<std::string, FrameworkEntry> frameworks_;
-  std::map<TaskKey, TaskEntry> tasks_;
+  std::map<TaskKey, TaskEntry, TaskKeyLess> tasks_;
   std::map<std::string, OfferEntry> offers_;
   std::map<std::string, double> weights_;
   std::map<std::string, v1::QuotaConfig> quotas_;
