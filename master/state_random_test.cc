@@ -8,7 +8,9 @@
 //    kFailedPrecondition and leaves the state byte-identical;
 //  - for random cut points, FromSnapshot(state at cut) + replay of the tail
 //    serializes byte-identically to the live state;
-//  - folding the whole sequence again gives the same bytes (determinism).
+//  - folding the whole sequence again gives the same bytes (determinism),
+//    also when every event is moved in (Apply(Event&&));
+//  - a rejected event is left unchanged by Apply(Event&&).
 //
 // Sequence k runs with seed (base seed + k). The base seed is 1 unless given
 // by --seed=N or the CAIRN_SEED environment variable; --sequences=N sets the
@@ -841,6 +843,15 @@ std::string RunSequence(uint64_t seed, int* rejected_invalid) {
     std::string before = invalid ? state.SerializeCanonical() : "";
     absl::Status status = state.Apply(*event);
     if (invalid) {
+      MasterState copy = state;
+      Event moved = *event;
+      absl::Status moved_status = copy.Apply(std::move(moved));
+      if (moved_status != status ||
+          moved.SerializeAsString() != event->SerializeAsString()) {
+        return absl::StrCat("Apply(Event&&) of a rejected event got ",
+                            moved_status.ToString(), " or changed it:\n",
+                            event->DebugString());
+      }
       if (status.code() != absl::StatusCode::kFailedPrecondition &&
           status.code() != absl::StatusCode::kInvalidArgument) {
         return absl::StrCat("invalid event got ", status.ToString(), ":\n",
@@ -893,6 +904,13 @@ std::string RunSequence(uint64_t seed, int* rejected_invalid) {
     }
   }
   if (again.SerializeCanonical() != live) return "second fold differs";
+  MasterState moved;
+  for (Event e : applied) {
+    if (absl::Status s = moved.Apply(std::move(e)); !s.ok()) {
+      return absl::StrCat("fold of moved events rejected: ", s.ToString());
+    }
+  }
+  if (moved.SerializeCanonical() != live) return "fold of moved events differs";
   if (applied.size() < size_t(kEventsPerSequence) / 2) {
     return absl::StrCat("generator stalled after ", applied.size(), " events");
   }
