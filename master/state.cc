@@ -286,17 +286,26 @@ bool MasterState::IsOfferable(const AgentEntry& agent) const {
 
 void MasterState::RemoveOffer(const std::string& offer_id) {
   auto it = offers_.find(offer_id);
-  if (it == offers_.end()) return;
+  if (it != offers_.end()) RemoveOffer(it, nullptr, nullptr);
+}
+
+void MasterState::RemoveOffer(OfferMap::iterator it, AgentEntry* agent,
+                              FrameworkEntry* framework) {
+  const std::string& offer_id = it->first;
   const v1::Offer& offer = it->second.record.offer();
-  auto agent = agents_.find(offer.agent_id().value());
-  if (agent != agents_.end()) {
-    agent->second.offered -= it->second.resources;
-    agent->second.offers.erase(offer_id);
+  if (agent == nullptr) {
+    auto a = agents_.find(offer.agent_id().value());
+    if (a != agents_.end()) agent = &a->second;
   }
-  auto framework = frameworks_.find(offer.framework_id().value());
-  if (framework != frameworks_.end()) {
-    framework->second.offers.erase(offer_id);
+  if (agent != nullptr) {
+    agent->offered -= it->second.resources;
+    agent->offers.erase(offer_id);
   }
+  if (framework == nullptr) {
+    auto f = frameworks_.find(offer.framework_id().value());
+    if (f != frameworks_.end()) framework = &f->second;
+  }
+  if (framework != nullptr) framework->offers.erase(offer_id);
   offers_.erase(it);
 }
 
@@ -345,7 +354,11 @@ absl::StatusOr<Resources> MasterState::CheckOffersToConsume(
 
 void MasterState::MaybeCompleteTask(const TaskKey& key) {
   auto it = tasks_.find(key);
-  if (it == tasks_.end()) return;
+  if (it != tasks_.end()) MaybeCompleteTask(it);
+}
+
+void MasterState::MaybeCompleteTask(TaskMap::iterator it) {
+  const TaskKey& key = it->first;
   const v1::TaskRecord& record = it->second.record;
   if (!IsTerminalState(record.task().state()) ||
       record.unacknowledged_size() > 0) {
@@ -747,7 +760,10 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
                                      needed.ToString()));
   }
 
-  for (const auto& id : launch.offer_ids()) RemoveOffer(id.value());
+  // The consumed offers are on this agent and of this framework (checked).
+  for (const auto& id : launch.offer_ids()) {
+    RemoveOffer(offers_.find(id.value()), &a, &f);
+  }
   v1::EventId launched_by;
   launched_by.set_position(e.position());
   launched_by.set_index(e.index());
@@ -850,7 +866,7 @@ absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e, Event* owned) {
     agents_.at(task->agent_id().value()).used -= t.resources;
     t.record.clear_kill_request();
   }
-  MaybeCompleteTask(key);
+  MaybeCompleteTask(it);
   return absl::OkStatus();
 }
 
@@ -882,7 +898,7 @@ absl::Status MasterState::ApplyTaskStatusAcknowledged(const Event& e) {
   }
 
   record.mutable_unacknowledged()->DeleteSubrange(index, 1);
-  MaybeCompleteTask(key);
+  MaybeCompleteTask(it);
   return absl::OkStatus();
 }
 
@@ -924,13 +940,22 @@ absl::Status MasterState::ApplyTaskKillRequested(const Event& e) {
 absl::Status MasterState::ApplyOffersCreated(const Event& e, Event* owned) {
   const auto& offers = e.offers_created().offers();
   absl::flat_hash_set<absl::string_view> ids;
-  std::vector<Resources> offer_resources;
-  offer_resources.reserve(offers.size());
+  // Per offer, found while validating: its resources, where it goes in
+  // offers_ (a hint) and its agent and framework.
+  struct Target {
+    Resources resources;
+    OfferMap::iterator position;
+    AgentEntry* agent;
+    FrameworkEntry* framework;
+  };
+  std::vector<Target> targets;
+  targets.reserve(offers.size());
   for (const v1::Offer& offer : offers) {
     const std::string& id = offer.id().value();
     if (id.empty()) return Invalid("offer without id");
+    auto position = offers_.lower_bound(id);
     if ((offers.size() > 1 && !ids.insert(id).second) ||
-        offers_.count(id) > 0) {
+        (position != offers_.end() && position->first == id)) {
       return Precondition(absl::StrCat("offer ", id, " already exists"));
     }
     absl::StatusOr<Resources> r = Resources::FromProto(offer.resources());
@@ -954,7 +979,8 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e, Event* owned) {
                                        offer.agent_id().value(),
                                        "' is unknown or not offerable"));
     }
-    offer_resources.push_back(r->WithoutAllocationInfo());
+    targets.push_back(
+        {r->WithoutAllocationInfo(), position, &a->second, &f->second});
   }
   // What the offers take from each agent, checked agent by agent in id order
   // (the order decides which shortfall is reported).
@@ -965,13 +991,13 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e, Event* owned) {
   });
   for (size_t begin = 0, end; begin < by_agent.size(); begin = end) {
     const std::string& agent_id = offers[by_agent[begin]].agent_id().value();
-    Resources wanted = offer_resources[by_agent[begin]];
+    Resources wanted = targets[by_agent[begin]].resources;
     for (end = begin + 1; end < by_agent.size() &&
                           offers[by_agent[end]].agent_id().value() == agent_id;
          ++end) {
-      wanted += offer_resources[by_agent[end]];
+      wanted += targets[by_agent[end]].resources;
     }
-    const AgentEntry& a = agents_.at(agent_id);
+    const AgentEntry& a = *targets[by_agent[begin]].agent;
     Resources available = a.total - a.used - a.offered;
     if (!available.Contains(wanted)) {
       return Precondition(absl::StrCat("agent ", agent_id, " has ",
@@ -985,15 +1011,18 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e, Event* owned) {
   created_by.set_index(e.index());
   for (int i = 0; i < e.offers_created().offers_size(); ++i) {
     const v1::Offer& offer = e.offers_created().offers(i);
-    OfferEntry& o = offers_[offer.id().value()];
+    Target& target = targets[i];
+    OfferEntry& o = offers_
+                        .emplace_hint(target.position, std::piecewise_construct,
+                                      std::forward_as_tuple(offer.id().value()),
+                                      std::forward_as_tuple())
+                        ->second;
     *o.record.mutable_created_time() = e.time();
     *o.record.mutable_created_by() = created_by;
-    o.resources = std::move(offer_resources[i]);
-    AgentEntry& a = agents_.at(offer.agent_id().value());
-    a.offered += o.resources;
-    a.offers.insert(offer.id().value());
-    frameworks_.at(offer.framework_id().value())
-        .offers.insert(offer.id().value());
+    o.resources = std::move(target.resources);
+    target.agent->offered += o.resources;
+    target.agent->offers.insert(offer.id().value());
+    target.framework->offers.insert(offer.id().value());
     // Last: this may move `offer` away.
     if (owned != nullptr) {
       *o.record.mutable_offer() =

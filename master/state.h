@@ -228,21 +228,29 @@ class MasterState {
       const google::protobuf::RepeatedPtrField<v1::OfferID>& offer_ids,
       const std::string& agent_id, const std::string& framework_id) const;
 
+  using TaskMap = std::map<TaskKey, TaskEntry, TaskKeyLess>;
+  using OfferMap = std::map<std::string, OfferEntry>;
+
   // Mutations that cannot fail (callers validated).
   void RemoveOffer(const std::string& offer_id);
+  // `agent` and `framework` are the offer's entries, or nullptr to look
+  // them up.
+  void RemoveOffer(OfferMap::iterator it, AgentEntry* agent,
+                   FrameworkEntry* framework);
   void RemoveOffersOnAgent(const std::string& agent_id);
   void RemoveOffersOfFramework(const std::string& framework_id);
   // Moves an ended, fully acknowledged task to its framework's completed
   // tasks.
   void MaybeCompleteTask(const TaskKey& key);
+  void MaybeCompleteTask(TaskMap::iterator it);
   bool IsOfferable(const AgentEntry& agent) const;
 
   v1::EventId last_applied_;
   uint64_t events_applied_ = 0;
   std::map<std::string, AgentEntry> agents_;
   std::map<std::string, FrameworkEntry> frameworks_;
-  std::map<TaskKey, TaskEntry, TaskKeyLess> tasks_;
-  std::map<std::string, OfferEntry> offers_;
+  TaskMap tasks_;
+  OfferMap offers_;
   std::map<std::string, double> weights_;
   std::map<std::string, v1::QuotaConfig> quotas_;
   v1::MaintenanceSchedule maintenance_schedule_;
