@@ -551,20 +551,48 @@ auto LowerBound(Groups& groups, const std::string& key) {
       [](const auto& group, const std::string& k) { return group.key() < k; });
 }
 
-}  // namespace
-
-const Resources::Group* Resources::Find(const std::string& key) const {
-  auto it = LowerBound(groups_, key);
-  return it != groups_.end() && it->key() == key ? &*it : nullptr;
+// Where the group of `group`'s key is, or would go, in `groups`. Groups
+// that share `group`'s Kind (the common case: FromProto's cache and the
+// stripped kinds share them) are found by pointer, without comparing keys.
+template <typename Groups, typename Group>
+auto Position(Groups& groups, const Group& group) {
+  if (groups.size() <= 8) {
+    for (auto it = groups.begin(); it != groups.end(); ++it) {
+      if (it->kind == group.kind) return it;
+    }
+  }
+  return LowerBound(groups, group.key());
 }
 
+// True iff `it` (from Position) is `group`'s group.
+template <typename Groups, typename Iterator, typename Group>
+bool IsAt(const Groups& groups, Iterator it, const Group& group) {
+  return it != groups.end() &&
+         (it->kind == group.kind || it->key() == group.key());
+}
+
+}  // namespace
+
 void Resources::Add(const Group& group) {
-  auto it = LowerBound(groups_, group.key());
-  if (it == groups_.end() || it->key() != group.key()) {
+  auto it = Position(groups_, group);
+  if (!IsAt(groups_, it, group)) {
     groups_.insert(it, group);
     return;
   }
-  Group& g = *it;
+  AddValue(group, &*it);
+}
+
+void Resources::Add(Group&& group) {
+  auto it = Position(groups_, group);
+  if (!IsAt(groups_, it, group)) {
+    groups_.insert(it, std::move(group));
+    return;
+  }
+  AddValue(group, &*it);
+}
+
+void Resources::AddValue(const Group& group, Group* to) {
+  Group& g = *to;
   switch (g.type()) {
     case MesosValue::SCALAR:
       g.scalar = RoundScalar(g.scalar + group.scalar);
@@ -588,15 +616,6 @@ void Resources::Add(const Group& group) {
   }
 }
 
-void Resources::Add(Group&& group) {
-  auto it = LowerBound(groups_, group.key());
-  if (it == groups_.end() || it->key() != group.key()) {
-    groups_.insert(it, std::move(group));
-    return;
-  }
-  Add(static_cast<const Group&>(group));
-}
-
 std::vector<Resource> Resources::ToProto() const {
   std::vector<Resource> out;
   out.reserve(groups_.size());
@@ -613,8 +632,9 @@ void Resources::ToProto(
 
 bool Resources::Contains(const Resources& other) const {
   for (const Group& theirs : other.groups_) {
-    const Group* ours = Find(theirs.key());
-    if (ours == nullptr) return false;
+    auto it = Position(groups_, theirs);
+    if (!IsAt(groups_, it, theirs)) return false;
+    const Group* ours = &*it;
     switch (ours->type()) {
       case MesosValue::SCALAR:
         if (Millis(ours->scalar) < Millis(theirs.scalar)) return false;
@@ -648,8 +668,8 @@ Resources& Resources::operator-=(const Resources& other) {
     return *this;
   }
   for (const Group& theirs : other.groups_) {
-    auto it = LowerBound(groups_, theirs.key());
-    if (it == groups_.end() || it->key() != theirs.key()) continue;
+    auto it = Position(groups_, theirs);
+    if (!IsAt(groups_, it, theirs)) continue;
     Group& ours = *it;
     switch (ours.type()) {
       case MesosValue::SCALAR:

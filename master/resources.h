@@ -145,8 +145,8 @@ class Resources {
   // Adds `group`'s value to the group of the same key (or inserts it).
   void Add(const Group& group);
   void Add(Group&& group);
-  // nullptr if there is no group with `key`.
-  const Group* Find(const std::string& key) const;
+  // REQUIRES: `to` has `group`'s key.
+  static void AddValue(const Group& group, Group* to);
 
   // Sorted by key, keys unique, no empty values. Most values have one or
   // two groups (cpus and mem of a task or offer): those need no allocation.
