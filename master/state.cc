@@ -352,6 +352,18 @@ absl::StatusOr<Resources> MasterState::CheckOffersToConsume(
   return total;
 }
 
+void MasterState::TaskRecordPool::Put(v1::TaskRecord* record) {
+  if (records_.size() >= kMaxRecords) return;
+  records_.emplace_back(std::move(*record));  // a swap
+  records_.back().Clear();                    // keeps what it allocated
+}
+
+void MasterState::TaskRecordPool::Take(v1::TaskRecord* record) {
+  if (records_.empty()) return;
+  *record = std::move(records_.back());  // a swap
+  records_.pop_back();
+}
+
 void MasterState::MaybeCompleteTask(const TaskKey& key) {
   auto it = tasks_.find(key);
   if (it != tasks_.end()) MaybeCompleteTask(it);
@@ -374,6 +386,7 @@ void MasterState::MaybeCompleteTask(TaskMap::iterator it) {
                   framework->second.record.mutable_completed_tasks());
     framework->second.tasks.erase(key.second);
   }
+  task_record_pool_.Put(&it->second.record);
   tasks_.erase(it);
 }
 
@@ -771,6 +784,7 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
     const v1::TaskInfo& info = launch.tasks(i);
     TaskKey key{framework_id, info.task_id().value()};
     TaskEntry& t = tasks_[key];
+    task_record_pool_.Take(&t.record);
     v1::Task* task = t.record.mutable_task();
     task->set_name(info.name());
     *task->mutable_task_id() = info.task_id();
@@ -897,7 +911,13 @@ absl::Status MasterState::ApplyTaskStatusAcknowledged(const Event& e) {
         absl::StrCat("task ", key.second, ": no such unacknowledged update"));
   }
 
-  record.mutable_unacknowledged()->DeleteSubrange(index, 1);
+  // Remove it, keeping the others' order and its object for reuse by the
+  // next update (RemoveLast keeps a cleared element).
+  auto* unacknowledged = record.mutable_unacknowledged();
+  std::rotate(unacknowledged->pointer_begin() + index,
+              unacknowledged->pointer_begin() + index + 1,
+              unacknowledged->pointer_end());
+  unacknowledged->RemoveLast();
   MaybeCompleteTask(it);
   return absl::OkStatus();
 }

@@ -1059,5 +1059,41 @@ TEST_F(MasterStateTest, RejectedMovedEventIsLeftUnchanged) {
   EXPECT_TRUE(state_ == before);
 }
 
+// A completed task's record is cleared and reused for a later launch: the new
+// task's record must be exactly what a fresh state records.
+TEST_F(MasterStateTest, TaskLaunchedAfterACompletionIsRecordedAsInAFreshState) {
+  SetUpCluster();
+  Event rich = Launch("f1", "a1", "t1", "cpus:2;mem:256");
+  v1::TaskInfo* info = rich.mutable_tasks_launched()->mutable_tasks(0);
+  info->mutable_labels()->add_labels()->set_key("tier");
+  info->mutable_kill_policy()->mutable_grace_period()->set_nanoseconds(5);
+  info->mutable_command()->set_user("root");
+  ApplyOk(rich);
+  ApplyOk(Status("f1", "t1", v1::TASK_RUNNING, "u1"));
+  ApplyOk(KillRequested("f1", "t1"));
+  ApplyOk(Status("f1", "t1", v1::TASK_KILLED, "u2"));
+  ApplyOk(Ack("f1", "t1", "u1"));
+  ApplyOk(Ack("f1", "t1", "u2"));
+  ASSERT_EQ(state_.FindTask("f1", "t1"), nullptr);  // completed
+
+  Event plain = Launch("f1", "a1", "t2", "cpus:1");
+  plain.set_position(100);
+  plain.mutable_time()->set_nanoseconds(now_ns_);
+  plain.set_principal("test");
+  ASSERT_TRUE(state_.Apply(plain).ok());
+  MasterState fresh;
+  Event agent = AgentRegistered("a1", "cpus:4;mem:1024;ports:[31000-31009]");
+  agent.set_position(1);
+  Event framework = Subscribed("f1");
+  framework.set_position(2);
+  ASSERT_TRUE(fresh.Apply(agent).ok());
+  ASSERT_TRUE(fresh.Apply(framework).ok());
+  ASSERT_TRUE(fresh.Apply(plain).ok());
+  ASSERT_NE(state_.FindTask("f1", "t2"), nullptr);
+  EXPECT_EQ(state_.FindTask("f1", "t2")->SerializeAsString(),
+            fresh.FindTask("f1", "t2")->SerializeAsString());
+  position_ = 100;
+}
+
 }  // namespace
 }  // namespace cairn::master
