@@ -306,6 +306,7 @@ void MasterState::RemoveOffer(OfferMap::iterator it, AgentEntry* agent,
     if (f != frameworks_.end()) framework = &f->second;
   }
   if (framework != nullptr) framework->offers.erase(offer_id);
+  offer_record_pool_.Put(&it->second.record);
   offers_.erase(it);
 }
 
@@ -350,18 +351,6 @@ absl::StatusOr<Resources> MasterState::CheckOffersToConsume(
     total += it->second.resources;
   }
   return total;
-}
-
-void MasterState::TaskRecordPool::Put(v1::TaskRecord* record) {
-  if (records_.size() >= kMaxRecords) return;
-  records_.emplace_back(std::move(*record));  // a swap
-  records_.back().Clear();                    // keeps what it allocated
-}
-
-void MasterState::TaskRecordPool::Take(v1::TaskRecord* record) {
-  if (records_.empty()) return;
-  *record = std::move(records_.back());  // a swap
-  records_.pop_back();
 }
 
 void MasterState::MaybeCompleteTask(const TaskKey& key) {
@@ -1037,6 +1026,7 @@ absl::Status MasterState::ApplyOffersCreated(const Event& e, Event* owned) {
                                       std::forward_as_tuple(offer.id().value()),
                                       std::forward_as_tuple())
                         ->second;
+    offer_record_pool_.Take(&o.record);
     *o.record.mutable_created_time() = e.time();
     *o.record.mutable_created_by() = created_by;
     o.resources = std::move(target.resources);

@@ -245,30 +245,40 @@ class MasterState {
   void MaybeCompleteTask(TaskMap::iterator it);
   bool IsOfferable(const AgentEntry& agent) const;
 
-  // Records of completed tasks, cleared, for the next launches to reuse:
-  // a cleared message keeps its sub-messages, strings and repeated
-  // elements allocated, so filling it again allocates little, and a
-  // completed record is not destroyed. Holds at most kMaxRecords (~2.7 KB
-  // each for a small task: ~3 MB when full), enough for a burst of
-  // completions before the launches that follow them. Not part of the
-  // state: a copy of a MasterState starts with an empty pool.
-  class TaskRecordPool {
+  // Records of completed tasks and removed offers, cleared, for the next
+  // launches and offers to reuse: a cleared message keeps its
+  // sub-messages, strings and repeated elements allocated, so filling it
+  // again allocates little, and a removed record is not destroyed. Holds
+  // at most kMaxRecords (a small task's record takes ~2.7 KB: ~3 MB when
+  // full), enough for a burst of completions before the launches that
+  // follow them. Not part of the state: a copy of a MasterState starts
+  // with empty pools.
+  template <typename Record>
+  class RecordPool {
    public:
-    TaskRecordPool() = default;
-    TaskRecordPool(const TaskRecordPool&) {}
-    TaskRecordPool& operator=(const TaskRecordPool&) { return *this; }
-    TaskRecordPool(TaskRecordPool&&) = default;
-    TaskRecordPool& operator=(TaskRecordPool&&) = default;
+    RecordPool() = default;
+    RecordPool(const RecordPool&) {}
+    RecordPool& operator=(const RecordPool&) { return *this; }
+    RecordPool(RecordPool&&) = default;
+    RecordPool& operator=(RecordPool&&) = default;
 
     // Takes `record`'s content (leaving it empty) if the pool has room.
-    void Put(v1::TaskRecord* record);
+    void Put(Record* record) {
+      if (records_.size() >= kMaxRecords) return;
+      records_.emplace_back(std::move(*record));  // a swap
+      records_.back().Clear();                    // keeps what it allocated
+    }
     // Swaps a pooled (cleared) record into `record`, if any.
     // REQUIRES: `record` is empty.
-    void Take(v1::TaskRecord* record);
+    void Take(Record* record) {
+      if (records_.empty()) return;
+      *record = std::move(records_.back());  // a swap
+      records_.pop_back();
+    }
 
    private:
     static constexpr size_t kMaxRecords = 1024;
-    std::vector<v1::TaskRecord> records_;
+    std::vector<Record> records_;
   };
 
   v1::EventId last_applied_;
@@ -280,7 +290,8 @@ class MasterState {
   std::map<std::string, double> weights_;
   std::map<std::string, v1::QuotaConfig> quotas_;
   v1::MaintenanceSchedule maintenance_schedule_;
-  TaskRecordPool task_record_pool_;
+  RecordPool<v1::TaskRecord> task_record_pool_;
+  RecordPool<v1::OfferRecord> offer_record_pool_;
 };
 
 // True for states a task never leaves (Mesos's terminal states).

@@ -1095,5 +1095,37 @@ TEST_F(MasterStateTest, TaskLaunchedAfterACompletionIsRecordedAsInAFreshState) {
   position_ = 100;
 }
 
+// A removed offer's record is cleared and reused for a later offer: the new
+// offer's record must be exactly what a fresh state records.
+TEST_F(MasterStateTest, OfferCreatedAfterARemovalIsRecordedAsInAFreshState) {
+  SetUpCluster();
+  v1::Offer rich =
+      MakeOffer("o1", "f1", "a1", "cpus:2;mem:256;ports:[31000-31001]");
+  rich.mutable_url()->set_path("/x");
+  rich.add_executor_ids()->set_value("e1");
+  ApplyOk(Offers({rich}));
+  Event rescind;
+  rescind.mutable_offers_rescinded()->add_offer_ids()->set_value("o1");
+  ApplyOk(rescind);
+  ASSERT_EQ(state_.FindOffer("o1"), nullptr);
+
+  Event plain = Offers({MakeOffer("o2", "f1", "a1", "cpus:1")});
+  plain.set_position(100);
+  plain.mutable_time()->set_nanoseconds(now_ns_);
+  ASSERT_TRUE(state_.Apply(plain).ok());
+  MasterState fresh;
+  Event agent = AgentRegistered("a1", "cpus:4;mem:1024;ports:[31000-31009]");
+  agent.set_position(1);
+  Event framework = Subscribed("f1");
+  framework.set_position(2);
+  ASSERT_TRUE(fresh.Apply(agent).ok());
+  ASSERT_TRUE(fresh.Apply(framework).ok());
+  ASSERT_TRUE(fresh.Apply(plain).ok());
+  ASSERT_NE(state_.FindOffer("o2"), nullptr);
+  EXPECT_EQ(state_.FindOffer("o2")->SerializeAsString(),
+            fresh.FindOffer("o2")->SerializeAsString());
+  position_ = 100;
+}
+
 }  // namespace
 }  // namespace cairn::master
