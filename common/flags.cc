@@ -12,8 +12,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json_quote.h"
 
 namespace cairn {
 namespace {
@@ -24,35 +24,6 @@ bool IsAbslBuiltinFlag(const absl::CommandLineFlag& flag) {
   return absl::StrContains(flag.Filename(), "absl/flags/");
 }
 
-void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(out, "\\u%04x", static_cast<int>(c));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 }  // namespace
 
@@ -107,9 +78,9 @@ std::string FlagsAsJson() {
   for (const auto& [name, value] : AllFlagValues()) {
     if (!first) json.push_back(',');
     first = false;
-    AppendJsonString(name, &json);
+    AppendJsonQuoted(name, &json);
     json.push_back(':');
-    AppendJsonString(value, &json);
+    AppendJsonQuoted(value, &json);
   }
   json.append("}}");
   return json;

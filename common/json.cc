@@ -14,6 +14,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "common/json_quote.h"
 
 namespace cairn {
 namespace {
@@ -31,42 +32,8 @@ absl::StatusCode ToAbslCode(google::protobuf::util::StatusCode code) {
 
 // ---- Scalars as JSON text ---------------------------------------------------
 
-// `s` as a JSON string: quotes, backslashes and control characters escaped,
-// every other byte as is.
 void AppendQuoted(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
+  AppendJsonQuoted(s, out);
 }
 
 // The strings proto3's mapping uses for the values JSON numbers cannot spell;
