@@ -192,15 +192,7 @@ class ApiFailoverTest : public ::testing::Test {
     ASSERT_FALSE(options.binary.empty());
     const std::string name =
         ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/api_failover_",
-                                getpid(), "_", name);
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    options.log_dir =
-        absl::StrCat(outputs != nullptr ? outputs : options.root, "/", name);
-    std::error_code error_code;
-    std::filesystem::create_directories(options.log_dir, error_code);
-    ASSERT_FALSE(error_code) << options.log_dir << ": " << error_code.message();
+    UseTestScratchDirs("api_failover", name, &options);
     options.timeout = kTimeout;
     options.flags.insert(
         options.flags.end(),

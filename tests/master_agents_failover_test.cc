@@ -235,18 +235,11 @@ class MasterAgentsFailoverTest : public ::testing::Test {
     MasterClusterOptions options;
     options.binary = runfiles->Rlocation("cairn/master/cairn-master");
     ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
     // One store per test: the tests of this file share a process.
-    options.root = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/master_agents_failover_", getpid(),
-        "_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    options.log_dir = absl::StrCat(
-        outputs != nullptr ? outputs : options.root, "/",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::error_code error_code;
-    std::filesystem::create_directories(options.log_dir, error_code);
-    ASSERT_FALSE(error_code) << options.log_dir << ": " << error_code.message();
+    UseTestScratchDirs(
+        "master_agents_failover",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        &options);
     options.timeout = kTimeout;
     options.flags.insert(
         options.flags.end(),

@@ -4,7 +4,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +46,16 @@ std::vector<uint16_t> FreePorts(int count) {
 
 }  // namespace
 
+void UseTestScratchDirs(absl::string_view prefix, absl::string_view test_name,
+                        MasterClusterOptions* options) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  options->root = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", prefix, "_",
+                               getpid(), "_", test_name);
+  const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
+  options->log_dir = absl::StrCat(outputs != nullptr ? outputs : options->root,
+                                  "/", test_name);
+}
+
 MasterCluster::MasterCluster(MasterClusterOptions options)
     : options_(std::move(options)) {
   if (options_.log_dir.empty()) options_.log_dir = options_.root;
@@ -52,6 +65,12 @@ MasterCluster::MasterCluster(MasterClusterOptions options)
 absl::StatusOr<std::unique_ptr<MasterCluster>> MasterCluster::Start(
     MasterClusterOptions options) {
   std::unique_ptr<MasterCluster> cluster(new MasterCluster(std::move(options)));
+  std::error_code error;
+  std::filesystem::create_directories(cluster->options_.log_dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat(
+        "cannot create ", cluster->options_.log_dir, ": ", error.message()));
+  }
   absl::Status status;
   for (int attempt = 0; attempt < 3; ++attempt) {
     status = cluster->StartOnce(attempt);

@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/http_client.h"
 #include "tests/internal/process.h"
@@ -64,6 +65,14 @@ struct MasterReplica {
   std::string weights;  // the JSON text `"weights":[...]`
   std::string json;     // the whole document
 };
+
+// Points `options` at one test's own scratch space: the store under
+// $TEST_TMPDIR/<prefix>_<pid>_<test_name> (one store per test, also when
+// several tests share a process) and the masters' logs under
+// $TEST_UNDECLARED_OUTPUTS_DIR/<test_name> (else below the store).
+// MasterCluster::Start creates the directories.
+void UseTestScratchDirs(absl::string_view prefix, absl::string_view test_name,
+                        MasterClusterOptions* options);
 
 class MasterCluster {
  public:
