@@ -345,11 +345,13 @@ TEST(RegistryConcurrencyTest, UpdatesRegistrationsAndScrapesMayOverlap) {
     });
   }
   std::atomic<bool> done{false};
+  // At least one scrape, however the threads are scheduled (on a loaded
+  // machine the writers may all finish before the scraper first runs).
   std::thread scraper([&] {
-    while (!done.load()) {
+    do {
       ASSERT_TRUE(ParseJson(registry.Snapshot()).ok());
       ASSERT_FALSE(registry.Prometheus().empty());
-    }
+    } while (!done.load());
   });
   for (std::thread& t : threads) t.join();
   done.store(true);
