@@ -19,7 +19,7 @@
 #include "common/json.h"
 #include "gtest/gtest.h"
 #include "tests/internal/fake_api_server.h"
-#include "tests/internal/master_channel.h"
+#include "common/master_channel.h"
 
 namespace cairn::tests {
 namespace {

@@ -36,9 +36,9 @@
 #include "common/json.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
-#include "tests/internal/master_channel.h"
+#include "common/master_channel.h"
 #include "tests/internal/master_cluster.h"
-#include "tests/internal/record_stream_reader.h"
+#include "common/record_stream_reader.h"
 #include "tests/internal/scheduler_client.h"
 #include "tools/cpp/runfiles/runfiles.h"
 

@@ -76,10 +76,21 @@
 #include "absl/time/time.h"
 #include "cairn/v1/agent.pb.h"
 #include "cairn/v1/mesos.pb.h"
-#include "tests/internal/master_channel.h"
-#include "tests/internal/record_stream_reader.h"
+#include "common/master_channel.h"
+#include "common/record_stream_reader.h"
 
 namespace cairn::tests {
+
+// The channel to the leader lives in common/ (the agent and cairnctl use it).
+using http::HostPort;
+using http::HttpStatusOf;
+using http::MasterChannel;
+using http::MasterChannelOptions;
+using http::ParseHostPort;
+using http::ParseLocation;
+using http::StatusFromHttp;
+using http::RecordStreamReader;
+
 
 // An unreserved scalar resource, e.g. ScalarResource("cpus", 4).
 v1::Resource ScalarResource(const std::string& name, double value);

@@ -60,10 +60,21 @@
 #include "absl/time/time.h"
 #include "cairn/v1/mesos.pb.h"
 #include "cairn/v1/scheduler.pb.h"
-#include "tests/internal/master_channel.h"
-#include "tests/internal/record_stream_reader.h"
+#include "common/master_channel.h"
+#include "common/record_stream_reader.h"
 
 namespace cairn::tests {
+
+// The channel to the leader lives in common/ (the agent and cairnctl use it).
+using http::HostPort;
+using http::HttpStatusOf;
+using http::MasterChannel;
+using http::MasterChannelOptions;
+using http::ParseHostPort;
+using http::ParseLocation;
+using http::StatusFromHttp;
+using http::RecordStreamReader;
+
 
 struct SchedulerClientOptions {
   // "host:port" of every master (HTTP).

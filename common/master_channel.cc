@@ -1,4 +1,4 @@
-#include "tests/internal/master_channel.h"
+#include "common/master_channel.h"
 
 #include <algorithm>
 #include <utility>
@@ -10,7 +10,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
-namespace cairn::tests {
+namespace cairn::http {
 namespace {
 
 constexpr char kHttpStatusPayload[] = "type.cairn/tests.HttpStatus";
@@ -314,4 +314,4 @@ absl::StatusOr<std::unique_ptr<http::ClientStream>> MasterChannel::OpenStream(
   return StatusFromHttp(response.status, response.body);
 }
 
-}  // namespace cairn::tests
+}  // namespace cairn::http

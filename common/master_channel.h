@@ -1,4 +1,4 @@
-// MasterChannel: how a test client reaches the leading master of a cluster
+// MasterChannel: how a client (an agent, cairnctl, a test) reaches the leading master of a cluster
 // through one HTTP endpoint (`/api/v1/scheduler`, `/api/v1/agent`) given
 // only the list of master addresses.
 //
@@ -29,8 +29,8 @@
 // connection (an http::Client of the calling thread, or a fresh one), and the
 // leader hint is guarded by a mutex.
 
-#ifndef CAIRN_TESTS_INTERNAL_MASTER_CHANNEL_H_
-#define CAIRN_TESTS_INTERNAL_MASTER_CHANNEL_H_
+#ifndef CAIRN_COMMON_MASTER_CHANNEL_H_
+#define CAIRN_COMMON_MASTER_CHANNEL_H_
 
 #include <condition_variable>
 #include <cstdint>
@@ -48,7 +48,7 @@
 #include "common/http_client.h"
 #include "common/http_message.h"
 
-namespace cairn::tests {
+namespace cairn::http {
 
 struct HostPort {
   std::string host;
@@ -153,6 +153,6 @@ class MasterChannel {
   std::optional<HostPort> leader_hint_;  // guarded by mu_
 };
 
-}  // namespace cairn::tests
+}  // namespace cairn::http
 
-#endif  // CAIRN_TESTS_INTERNAL_MASTER_CHANNEL_H_
+#endif  // CAIRN_COMMON_MASTER_CHANNEL_H_

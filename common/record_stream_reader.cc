@@ -1,4 +1,4 @@
-#include "tests/internal/record_stream_reader.h"
+#include "common/record_stream_reader.h"
 
 #include <optional>
 #include <utility>
@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace cairn::tests {
+namespace cairn::http {
 
 RecordStreamReader::RecordStreamReader(
     std::unique_ptr<http::ClientStream> stream, RecordCallback on_record,
@@ -61,4 +61,4 @@ void RecordStreamReader::Run() {
   on_end_(end);
 }
 
-}  // namespace cairn::tests
+}  // namespace cairn::http

@@ -19,8 +19,8 @@
 // any other thread. Stop() returns within about `poll_interval` once the
 // callbacks in progress return.
 
-#ifndef CAIRN_TESTS_INTERNAL_RECORD_STREAM_READER_H_
-#define CAIRN_TESTS_INTERNAL_RECORD_STREAM_READER_H_
+#ifndef CAIRN_COMMON_RECORD_STREAM_READER_H_
+#define CAIRN_COMMON_RECORD_STREAM_READER_H_
 
 #include <atomic>
 #include <cstddef>
@@ -34,7 +34,7 @@
 #include "common/http_client.h"
 #include "common/recordio.h"
 
-namespace cairn::tests {
+namespace cairn::http {
 
 class RecordStreamReader {
  public:
@@ -68,6 +68,6 @@ class RecordStreamReader {
   std::thread thread_;
 };
 
-}  // namespace cairn::tests
+}  // namespace cairn::http
 
-#endif  // CAIRN_TESTS_INTERNAL_RECORD_STREAM_READER_H_
+#endif  // CAIRN_COMMON_RECORD_STREAM_READER_H_
