@@ -367,6 +367,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     client_closes_ = !msg.keep_alive();
     keep_alive_ = !client_closes_ && !shutting_down_;
     head_request_ = msg.method() == bhttp::verb::head;
+    allow_origin_ = !options_.get_allow_origin.empty() &&
+                    (head_request_ || msg.method() == bhttp::verb::get);
 
     Request req;
     req.method = ToString(msg.method_string());
@@ -418,6 +420,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (r.headers.HasToken("Connection", "close") || shutting_down_) {
       keep_alive_ = false;
     }
+    AddAllowOrigin(&r.headers);
     std::string head = ResponseHead(version_, r.status, r.headers);
     if (!HasNoBody(r.status)) {
       absl::StrAppend(&head, "Content-Length: ", r.body.size(), "\r\n");
@@ -438,6 +441,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     streaming_ = true;
     stream_chunked_ = version_ >= 11;
     if (!stream_chunked_ || shutting_down_) keep_alive_ = false;
+    AddAllowOrigin(&headers);
     std::string head = ResponseHead(version_, status, headers);
     if (stream_chunked_) head += "Transfer-Encoding: chunked\r\n";
     AppendConnectionHeader(&head);
@@ -495,7 +499,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     keep_alive_ = false;
     client_closes_ = false;  // it may still be sending: linger
     head_request_ = false;
+    allow_origin_ = false;
     WriteFullResponse(Response::Error(status, message));
+  }
+
+  // ServerOptions::get_allow_origin, for a GET or HEAD request.
+  void AddAllowOrigin(Headers* headers) const {
+    if (allow_origin_ && !headers->Has("Access-Control-Allow-Origin")) {
+      headers->Set("Access-Control-Allow-Origin", options_.get_allow_origin);
+    }
   }
 
   void Enqueue(std::string bytes, size_t credit = 0) {
@@ -684,6 +696,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool keep_alive_ = true;
   bool client_closes_ = false;  // the request asked for no keep-alive
   bool head_request_ = false;
+  bool allow_origin_ = false;  // add ServerOptions::get_allow_origin
   bool response_started_ = false;  // head queued
   bool response_done_ = false;     // last byte queued
   bool streaming_ = false;

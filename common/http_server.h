@@ -77,6 +77,10 @@ struct ServerOptions {
   absl::Duration write_timeout = absl::Seconds(30);  // per socket write
   absl::Duration shutdown_grace = absl::Seconds(5);  // Stop() waits this long
   int max_connections = 1024;
+  // When non-empty, every answer to a GET or HEAD request carries
+  // "Access-Control-Allow-Origin: <value>" (unless its handler set one), so
+  // that browser pages from other origins may read it (e.g. "*").
+  std::string get_allow_origin;
 };
 
 // The way a handler answers one request: either one complete Respond(), or

@@ -524,6 +524,40 @@ TEST_F(HttpServerTest, HeaderLookupIsCaseInsensitiveAndSentNamesCanonical) {
   EXPECT_TRUE(absl::StrContains(response, "\r\nContent-Length: 5\r\n"));
 }
 
+TEST_F(HttpServerTest, GetAllowOriginIsAddedToGetAndHeadAnswersOnly) {
+  ServerOptions options;
+  options.get_allow_origin = "*";
+  Server& server = StartServer(options);
+  server.HandleSync("GET", "/own", [](const Request&) {
+    Response response = Response::Text(200, "");
+    response.headers.Set("Access-Control-Allow-Origin", "https://a.example");
+    return response;
+  });
+  server.Handle("GET", "/stream",
+                [](Request, std::shared_ptr<Responder> responder) {
+                  responder->StartStream(200, {});
+                  responder->WriteChunk("x");
+                  responder->Close();
+                });
+  auto origin = [&](const char* method, const char* target) {
+    absl::StatusOr<Response> r =
+        client_.Request(method, "127.0.0.1", port(), target);
+    return r.ok() ? r->headers.Get("Access-Control-Allow-Origin", "(none)")
+                  : r.status().ToString();
+  };
+  EXPECT_EQ(origin("GET", "/echo"), "*");
+  EXPECT_EQ(origin("HEAD", "/echo"), "*");
+  EXPECT_EQ(origin("GET", "/stream"), "*");
+  EXPECT_EQ(origin("GET", "/nowhere"), "*");  // the 404 too
+  EXPECT_EQ(origin("GET", "/own"), "https://a.example");
+  EXPECT_EQ(origin("POST", "/echo"), "(none)");
+  EXPECT_EQ(origin("DELETE", "/echo"), "(none)");
+
+  // Off by default.
+  StartServer();
+  EXPECT_EQ(origin("GET", "/echo"), "(none)");
+}
+
 TEST_F(HttpServerTest, GarbageGets400AndServerKeepsServing) {
   StartServer();
   {
