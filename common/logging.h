@@ -4,13 +4,32 @@
 //   VLOG(2) << "sent " << n << " accepts";      // only when Verbosity() >= 2
 //   CHECK(promised <= ballot) << "ballot went backwards";
 //   CHECK_EQ(a, b);  CHECK_OK(storage->Persist(action));
-//   LOG(FATAL) << "unreachable";                // flushes, then aborts
+//   LOG(FATAL) << "unrecoverable";              // flushes, then aborts
 //
 // Every emitted message is one line, to stderr and (after Init() with a log
-// directory) appended to `<log_dir>/<program>.log`:
+// directory) appended to `<log_dir>/<program>.log`. The text format (the
+// default) is glog's:
 //
 //   I20261125 09:12:01.123456 12345 replica.cc:42] message
 //   ^severity ^local date/time        ^tid ^file:line
+//
+// The JSON-lines format (Options::format = kJson) writes one object a line:
+//
+//   {"time":"2026-11-25T09:12:01.123456Z","level":"INFO","component":"log",
+//    "program":"cairn-master","thread":12345,"file":"replica.cc","line":42,
+//    "message":"...","request_id":"r-1"}
+//
+// "component" is the directory of the source file ("master", "log",
+// "common"; the program name for a file without one) unless the log context
+// names one. The log context (ScopedContext) adds its keys, e.g. a request
+// id or an event position, to every JSON line written on that thread while
+// it is in scope; the text format does not show them.
+//
+// Rotation: with Options::max_file_bytes > 0, a line that would take the
+// file past that size first rotates it: `<program>.log.<k>` becomes
+// `.log.<k+1>` (the oldest beyond max_files is deleted), `<program>.log`
+// becomes `.log.1`, and a new `<program>.log` is started. LogFilePath()
+// always names the current file.
 //
 // Cost when disabled: a LOG/VLOG statement whose severity or verbosity is off
 // evaluates none of its `<<` operands and formats nothing; it costs one relaxed
@@ -20,16 +39,14 @@
 // Thread safety: all functions and macros may be used from any thread at any
 // time. Whole lines never interleave: each line is written under one mutex.
 // Verbosity and minimum level are atomics and may change while others log.
-//
-// Extension points: a line is first captured as a structured `LogLine` and only
-// then formatted (`FormatLogLine`), so a JSON-lines format or file rotation can
-// be added in logging.cc without touching call sites.
+// A ScopedContext belongs to the thread that made it.
 
 #ifndef CAIRN_COMMON_LOGGING_H_
 #define CAIRN_COMMON_LOGGING_H_
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -37,6 +54,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
@@ -59,6 +77,12 @@ enum class Severity : int {
 // 'I', 'W', 'E' or 'F'.
 char SeverityLetter(Severity severity);
 
+// "INFO", "WARNING", "ERROR" or "FATAL".
+const char* SeverityName(Severity severity);
+
+// Key/value pairs attached to log lines, in the order they were set.
+using LogContext = std::vector<std::pair<std::string, std::string>>;
+
 // One log message, before formatting.
 struct LogLine {
   Severity severity = Severity::kInfo;
@@ -66,23 +90,85 @@ struct LogLine {
   int64_t thread_id = 0;  // kernel thread id (gettid)
   std::string file;       // basename of the source file
   int line = 0;
-  std::string message;  // the streamed text, without a trailing newline
+  std::string message;    // the streamed text, without a trailing newline
+  std::string component;  // see the file comment
+  std::string program;    // the program name given to Init()
+  LogContext context;     // the thread's log context when it was emitted
 };
+
+enum class Format { kText, kJson };
 
 // Returns the text form of `line` without a trailing newline, e.g.
 // "I20261125 09:12:01.123456 12345 file.cc:42] message". Uses local time.
 std::string FormatLogLine(const LogLine& line);
 
-// Sets the program name (basename of `program_name`, e.g. argv[0]) and, when
-// `log_dir` is non-empty, also appends every line to `<log_dir>/<program>.log`
+// Returns the JSON-lines form of `line` (one object, no trailing newline):
+// the fields of the file comment, time in UTC with microseconds, then the
+// context's keys (a key that repeats a fixed field's name is written as
+// "ctx_<key>" so the object has unique names).
+std::string FormatJsonLine(const LogLine& line);
+
+// Parses "text" or "json". kInvalidArgument names the value otherwise.
+absl::StatusOr<Format> ParseFormat(absl::string_view name);
+
+// Sets keys of the calling thread's log context for its lifetime; on
+// destruction the previous values come back. Empty values are ignored, so
+// `ScopedContext ctx({{"request_id", maybe_empty}})` is always safe.
+//
+//   logging::ScopedContext ctx({{"request_id", id}, {"event", "42"}});
+//   LOG(INFO) << "accepted";  // JSON: ..."request_id":"r-1","event":"42"}
+//
+// REQUIRES: destroyed on the thread that made it, in reverse order of
+// creation (as scopes are).
+class ScopedContext {
+ public:
+  ScopedContext(
+      std::initializer_list<std::pair<std::string, std::string>> entries);
+  ScopedContext(const ScopedContext&) = delete;
+  ScopedContext& operator=(const ScopedContext&) = delete;
+  ~ScopedContext();
+
+ private:
+  size_t pushed_ = 0;
+};
+
+// The calling thread's current log context (outermost first).
+LogContext CurrentContext();
+
+// How the facility writes; see Init(const Options&).
+struct Options {
+  // Basename used for the file name and the "program" field (argv[0] is
+  // fine: the directory is dropped). Empty: "cairn".
+  std::string program_name;
+  // Empty: no file, stderr only.
+  std::string log_dir;
+  Format format = Format::kText;  // for stderr and the file alike
+  // Rotate the file before it would exceed this size; 0 never rotates.
+  uint64_t max_file_bytes = 0;
+  // Rotated files kept besides the current one (`.1` newest .. `.N`
+  // oldest). REQUIRES: >= 1 when max_file_bytes > 0.
+  int max_files = 5;
+};
+
+// Sets the program name, format and rotation and, when `log_dir` is
+// non-empty, also appends every line to `<log_dir>/<program>.log`
 // (line-buffered; flushed explicitly on WARNING and above). May be called
 // again to switch files; an empty `log_dir` stops file output.
-// Returns the errno-derived status (e.g. kNotFound, kPermissionDenied) if the
-// file cannot be opened; logging to stderr continues in that case.
+// Returns kInvalidArgument for max_files < 1 with rotation on (nothing
+// changes), or the errno-derived status (e.g. kNotFound, kPermissionDenied)
+// if the file cannot be opened; logging to stderr continues in that case.
+absl::Status Init(const Options& options);
+
+// Init() with the text format and no rotation.
 absl::Status Init(absl::string_view program_name, absl::string_view log_dir);
 
-// Path of the current log file, or "" when logging only to stderr.
+// Path of the current log file, or "" when logging only to stderr. Rotated
+// files are this path plus ".1", ".2", ...
 std::string LogFilePath();
+
+// The directory of the log file, or "" when logging only to stderr; what
+// an HTTP server attaches for /files/read.
+std::string LogDirectory();
 
 // Whether lines go to stderr (default true; FATAL always does). Turning it off
 // is meant for daemons that log to a file and for noisy tests.

@@ -10,8 +10,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
+#include "common/json_value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -22,6 +25,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 
 // Captures emitted lines through the test sink; restores defaults afterwards.
 class LoggingTest : public ::testing::Test {
@@ -39,6 +43,13 @@ class LoggingTest : public ::testing::Test {
     SetVerbosity(0);
     SetStderrLogging(true);
     ASSERT_TRUE(Init("logging_test", "").ok());
+  }
+
+  // The one line the sink saw; fails the test otherwise.
+  LogLine OnlyLine() {
+    std::vector<LogLine> lines = Lines();
+    EXPECT_EQ(lines.size(), 1u);
+    return lines.empty() ? LogLine() : lines[0];
   }
 
   std::vector<std::string> Messages() {
@@ -329,6 +340,185 @@ TEST_F(LoggingTest, ConcurrentLinesNeverInterleave) {
                              "[0-9]+\\] thread [0-9] line [0-9]+ x{300}"));
   }
   EXPECT_EQ(Messages().size(), static_cast<size_t>(kThreads * kLinesPerThread));
+}
+
+// ---- JSON lines, context, component, rotation --------------------------
+
+TEST(FormatJsonLineTest, WritesEveryFieldAndTheContext) {
+  LogLine line;
+  line.severity = Severity::kWarning;
+  line.time = absl::FromCivil(absl::CivilSecond(2026, 11, 25, 14, 3, 1),
+                              absl::UTCTimeZone()) +
+              absl::Microseconds(123456);
+  line.thread_id = 123;
+  line.file = "leader.cc";
+  line.line = 42;
+  line.message = "quote \" and\nnewline";
+  line.component = "master";
+  line.program = "cairn-master";
+  line.context = {{"request_id", "r-1"}, {"event", "17"}, {"line", "x"}};
+  EXPECT_EQ(FormatJsonLine(line),
+            "{\"time\":\"2026-11-25T14:03:01.123456Z\",\"level\":\"WARNING\","
+            "\"component\":\"master\",\"program\":\"cairn-master\","
+            "\"thread\":123,\"file\":\"leader.cc\",\"line\":42,"
+            "\"message\":\"quote \\\" and\\nnewline\",\"request_id\":\"r-1\","
+            "\"event\":\"17\",\"ctx_line\":\"x\"}");
+  absl::StatusOr<JsonValue> parsed = ParseJson(FormatJsonLine(line));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+}
+
+TEST(FormatTest, ParsesTextAndJsonOnly) {
+  EXPECT_EQ(ParseFormat("text").value(), Format::kText);
+  EXPECT_EQ(ParseFormat("json").value(), Format::kJson);
+  absl::StatusOr<Format> bad = ParseFormat("xml");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("xml"));
+  EXPECT_STREQ(SeverityName(Severity::kError), "ERROR");
+}
+
+TEST_F(LoggingTest, ComponentIsTheSourceDirectory) {
+  LOG(INFO) << "here";
+  // Bazel compiles this file as "common/logging_test.cc".
+  EXPECT_EQ(OnlyLine().component, "common");
+}
+
+TEST_F(LoggingTest, ScopedContextAttachesKeysUntilItEnds) {
+  {
+    ScopedContext outer({{"request_id", "r-1"}, {"skipped", ""}});
+    {
+      ScopedContext inner({{"event", "42"}, {"request_id", "r-2"}});
+      LOG(INFO) << "inner";
+    }
+    LOG(INFO) << "outer";
+  }
+  LOG(INFO) << "none";
+  std::vector<LogLine> lines = Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].context,
+            (LogContext{{"request_id", "r-2"}, {"event", "42"}}));
+  EXPECT_EQ(lines[1].context, (LogContext{{"request_id", "r-1"}}));
+  EXPECT_TRUE(lines[2].context.empty());
+  EXPECT_TRUE(CurrentContext().empty());
+}
+
+TEST_F(LoggingTest, ContextIsPerThread) {
+  ScopedContext mine({{"request_id", "main"}});
+  std::thread other([] { LOG(INFO) << "other thread"; });
+  other.join();
+  EXPECT_TRUE(OnlyLine().context.empty());
+}
+
+TEST_F(LoggingTest, ContextCanNameTheComponent) {
+  ScopedContext ctx({{"component", "allocator"}});
+  LOG(INFO) << "allocating";
+  EXPECT_EQ(OnlyLine().component, "allocator");
+}
+
+TEST_F(LoggingTest, JsonFormatWritesOneParsableObjectPerLine) {
+  const std::string dir = TestDir();
+  const std::string path = absl::StrCat(dir, "/json_test.log");
+  std::remove(path.c_str());
+  Options options;
+  options.program_name = "/usr/bin/json_test";
+  options.log_dir = dir;
+  options.format = Format::kJson;
+  ASSERT_TRUE(Init(options).ok());
+  SetStderrLogging(false);
+  {
+    ScopedContext ctx({{"request_id", "req-7"}});
+    LOG(WARNING) << "with \"quotes\"";
+  }
+  LOG(INFO) << "plain";
+  Flush();
+  std::vector<std::string> lines =
+      absl::StrSplit(ReadFile(path), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u);
+  absl::StatusOr<JsonValue> first = ParseJson(lines[0]);
+  ASSERT_TRUE(first.ok()) << lines[0];
+  ASSERT_NE(first->Find("level"), nullptr);
+  EXPECT_EQ(first->Find("level")->text, "WARNING");
+  EXPECT_EQ(first->Find("message")->text, "with \"quotes\"");
+  EXPECT_EQ(first->Find("request_id")->text, "req-7");
+  EXPECT_EQ(first->Find("program")->text, "json_test");
+  EXPECT_EQ(first->Find("component")->text, "common");
+  EXPECT_EQ(first->Find("file")->text, "logging_test.cc");
+  EXPECT_THAT(first->Find("time")->text,
+              MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{6}Z"));
+  absl::StatusOr<JsonValue> second = ParseJson(lines[1]);
+  ASSERT_TRUE(second.ok()) << lines[1];
+  EXPECT_EQ(second->Find("request_id"), nullptr);
+}
+
+TEST_F(LoggingTest, RotatesBeforeExceedingMaxSizeAndKeepsMaxFiles) {
+  const std::string dir = absl::StrCat(TestDir(), "/rotation");
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()),
+            0);
+  Options options;
+  options.program_name = "rot";
+  options.log_dir = dir;
+  options.max_file_bytes = 1000;
+  options.max_files = 2;
+  ASSERT_TRUE(Init(options).ok());
+  SetStderrLogging(false);
+  const std::string path = dir + "/rot.log";
+  EXPECT_EQ(LogFilePath(), path);
+  EXPECT_EQ(LogDirectory(), dir);
+  // Lines of ~100 bytes: each file holds 9 of them (10 would pass 1000).
+  for (int i = 0; i < 40; ++i) {
+    LOG(INFO) << "line " << absl::StrFormat("%03d", i) << " "
+              << std::string(60, 'x');
+  }
+  Flush();
+  const std::string current = ReadFile(path);
+  const std::string rotated1 = ReadFile(path + ".1");
+  const std::string rotated2 = ReadFile(path + ".2");
+  EXPECT_FALSE(std::ifstream(path + ".3").good()) << "max_files is 2";
+  for (const std::string* file : {&current, &rotated1, &rotated2}) {
+    EXPECT_LE(file->size(), 1000u);
+    EXPECT_FALSE(file->empty());
+  }
+  // The newest lines are in the current file, the ones before in .1, .2.
+  EXPECT_THAT(current, HasSubstr("line 039"));
+  std::vector<std::string> lines1 =
+      absl::StrSplit(rotated1, '\n', absl::SkipEmpty());
+  std::vector<std::string> lines_now =
+      absl::StrSplit(current, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines1.empty());
+  ASSERT_FALSE(lines_now.empty());
+  const int last_of_1 = std::stoi(lines1.back().substr(
+      lines1.back().find("line ") + 5, 3));
+  const int first_now = std::stoi(lines_now.front().substr(
+      lines_now.front().find("line ") + 5, 3));
+  EXPECT_EQ(last_of_1 + 1, first_now);
+  EXPECT_THAT(rotated2, Not(HasSubstr("line 000"))) << "oldest was dropped";
+}
+
+TEST_F(LoggingTest, RotationContinuesAnExistingFilesSize) {
+  const std::string dir = absl::StrCat(TestDir(), "/rotation_existing");
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()),
+            0);
+  {
+    std::ofstream existing(dir + "/pre.log");
+    existing << std::string(950, 'o') << "\n";
+  }
+  Options options;
+  options.program_name = "pre";
+  options.log_dir = dir;
+  options.max_file_bytes = 1000;
+  ASSERT_TRUE(Init(options).ok());
+  SetStderrLogging(false);
+  LOG(INFO) << "does not fit after 951 bytes";
+  Flush();
+  EXPECT_EQ(ReadFile(dir + "/pre.log.1").size(), 951u);
+  EXPECT_THAT(ReadFile(dir + "/pre.log"), HasSubstr("does not fit"));
+}
+
+TEST_F(LoggingTest, InitRejectsRotationWithoutFiles) {
+  Options options;
+  options.program_name = "x";
+  options.max_file_bytes = 10;
+  options.max_files = 0;
+  EXPECT_EQ(Init(options).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
