@@ -25,6 +25,7 @@
 #include "log/transport.h"
 #include "master/api_http.h"
 #include "master/operator_api.h"
+#include "monitoring/dashboard.h"
 #include "monitoring/metrics_http.h"
 
 namespace cairn::master {
@@ -335,6 +336,9 @@ absl::Status Master::Init() {
   http_options.address = options_.ip;
   http_options.port = options_.port;
   http_options.num_threads = options_.http_threads;
+  // The dashboard (monitoring/dashboard.h) reads every master's GET
+  // endpoints from the page one master served.
+  http_options.get_allow_origin = "*";
   http_ = std::make_unique<http::Server>(http_options);
   RegisterRoutes();
 
@@ -761,6 +765,7 @@ bool Master::RedirectUnlessLeading(const http::Request& request,
 
 void Master::RegisterRoutes() {
   monitoring::ServeMetrics(http_.get(), &metrics_registry_);
+  monitoring::ServeDashboard(http_.get());
   http_->HandleSync("GET", "/health", [](const http::Request&) {
     return http::Response::Text(200, "");
   });
