@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/logging_flags.h"
 #include "master/master.h"
 
 ABSL_FLAG(std::string, ip, "127.0.0.1",
@@ -69,9 +70,8 @@ ABSL_FLAG(absl::Duration, allocation_interval, absl::Seconds(1),
           "Run a periodic allocation cycle this often.");
 ABSL_FLAG(absl::Duration, offer_timeout, absl::InfiniteDuration(),
           "Rescind offers outstanding this long (default: never).");
-ABSL_FLAG(std::string, log_dir, "",
-          "Also append log lines to <log_dir>/cairn-master.log.");
-ABSL_FLAG(int, v, 0, "Verbose logging level (VLOG).");
+// --log_dir, --log_format, --max_log_size_mb, --max_log_files and --v come
+// from common/logging_flags.h.
 
 namespace {
 
@@ -86,9 +86,13 @@ int Main(int argc, char** argv) {
     std::cerr << "cairn-master: unexpected argument '" << args[1] << "'\n";
     return 2;
   }
-  cairn::logging::SetVerbosity(absl::GetFlag(FLAGS_v));
-  absl::Status log_init =
-      cairn::logging::Init("cairn-master", absl::GetFlag(FLAGS_log_dir));
+  absl::StatusOr<cairn::logging::Options> log_options =
+      cairn::logging::OptionsFromFlags("cairn-master");
+  if (!log_options.ok()) {
+    std::cerr << "cairn-master: " << log_options.status().message() << "\n";
+    return 2;
+  }
+  absl::Status log_init = cairn::logging::InitFromOptions(*log_options);
   if (!log_init.ok()) LOG(WARNING) << "log file: " << log_init;
 
   cairn::master::MasterOptions options;

@@ -26,7 +26,9 @@
 #include "master/api_http.h"
 #include "master/operator_api.h"
 #include "monitoring/dashboard.h"
+#include "monitoring/logging_http.h"
 #include "monitoring/metrics_http.h"
+#include "monitoring/process_metrics.h"
 
 namespace cairn::master {
 
@@ -458,6 +460,9 @@ void Master::CatchUp() {
                    << entry.index << ": " << event.status();
         continue;
       }
+      const logging::ScopedContext log_context(
+          {{"event", absl::StrCat(entry.position, ":", entry.index)},
+           {"request_id", event->request_id()}});
       absl::Status applied = state_.Apply(*event);
       if (!applied.ok()) {
         // Every master skips the same event (Apply is deterministic).
@@ -721,6 +726,7 @@ void Master::InitMetrics() {
   sources.start_time = start_time_;
   metrics_ = std::make_unique<MasterMetrics>(&metrics_registry_,
                                              std::move(sources));
+  monitoring::RegisterProcessMetrics(&metrics_registry_);
   applied_observers_.push_back(
       [this](const v1::Event& event) { metrics_->OnEventApplied(event); });
 }
@@ -773,6 +779,8 @@ void Master::RegisterRoutes() {
     return http::Response::Json(
         200, absl::StrCat("{\"version\":\"", kVersion, "\"}"));
   });
+  // /logging/toggle and /logging/level (monitoring/logging_http.h).
+  monitoring::ServeLoggingToggle(http_.get());
   http_->Handle(
       "GET", "/master/redirect",
       [this](http::Request request, std::shared_ptr<http::Responder> r) {
@@ -908,6 +916,10 @@ void Master::HandleApi(http::Request request,
     return;
   }
   Post([this, parsed = std::move(parsed), r] {
+    const logging::ScopedContext log_context(
+        {{"request_id", parsed.context.request_id}});
+    VLOG(3) << "operator API call "
+            << v1::master_api::Call::Type_Name(parsed.call.type());
     operator_api_->Handle(parsed, leader_.get(), r);
   });
 }
@@ -925,6 +937,9 @@ void Master::HandleAgentApi(http::Request request,
   const CommandContext context = ContextOf(request);
   if (call.type() != v1::AgentCall::SUBSCRIBE) {
     Post([this, call = std::move(call), stream_id, context, r] {
+      const logging::ScopedContext log_context(
+          {{"request_id", context.request_id}});
+      VLOG(3) << "agent API call " << v1::AgentCall::Type_Name(call.type());
       if (leader_ == nullptr) {
         r->Respond(ApiError(503, "not the leading master"));
         return;
@@ -989,6 +1004,10 @@ void Master::HandleSchedulerApi(http::Request request,
   if (call.type() != v1::scheduler::Call::SUBSCRIBE) {
     const std::string stream_id = request.headers.Get("Mesos-Stream-Id");
     Post([this, call = std::move(call), stream_id, context, r] {
+      const logging::ScopedContext log_context(
+          {{"request_id", context.request_id}});
+      VLOG(3) << "scheduler API call "
+              << v1::scheduler::Call::Type_Name(call.type());
       if (leader_ == nullptr) {
         r->Respond(ApiError(503, "not the leading master"));
         return;
