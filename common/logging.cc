@@ -81,8 +81,8 @@ absl::StatusOr<FILE*> OpenLogFile(const std::string& path, uint64_t* bytes) {
   }
   setvbuf(file, nullptr, _IOLBF, 1 << 16);
   struct stat st;
-  *bytes = fstat(fileno(file), &st) == 0 ? static_cast<uint64_t>(st.st_size)
-                                         : 0;
+  *bytes =
+      fstat(fileno(file), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
   return file;
 }
 
@@ -117,8 +117,8 @@ void EmitLine(LogLine& line) {
   std::lock_guard<std::mutex> lock(out.mu);
   line.program = out.program_name;
   if (line.component.empty()) line.component = out.program_name;
-  std::string text = out.format == Format::kJson ? FormatJsonLine(line)
-                                                 : FormatLogLine(line);
+  std::string text =
+      out.format == Format::kJson ? FormatJsonLine(line) : FormatLogLine(line);
   text.push_back('\n');
   if (g_log_to_stderr.load(std::memory_order_relaxed) ||
       line.severity == Severity::kFatal) {
@@ -144,9 +144,8 @@ std::string SourceDirectory(absl::string_view path) {
   if (slash == absl::string_view::npos) return "";
   absl::string_view dir = path.substr(0, slash);
   const size_t parent = dir.rfind('/');
-  return std::string(parent == absl::string_view::npos
-                         ? dir
-                         : dir.substr(parent + 1));
+  return std::string(
+      parent == absl::string_view::npos ? dir : dir.substr(parent + 1));
 }
 
 }  // namespace
@@ -182,20 +181,19 @@ const char* SeverityName(Severity severity) {
 absl::StatusOr<Format> ParseFormat(absl::string_view name) {
   if (name == "text") return Format::kText;
   if (name == "json") return Format::kJson;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "log format '", name, "' is neither 'text' nor 'json'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("log format '", name, "' is neither 'text' nor 'json'"));
 }
 
 std::string FormatJsonLine(const LogLine& line) {
-  static constexpr const char* kFixed[] = {
-      "time", "level", "component", "program", "thread",
-      "file", "line",  "message"};
+  static constexpr const char* kFixed[] = {"time",    "level",  "component",
+                                           "program", "thread", "file",
+                                           "line",    "message"};
   std::string json = "{\"time\":\"";
-  absl::StrAppend(&json,
-                  absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", line.time,
-                                   absl::UTCTimeZone()),
-                  "\",\"level\":\"", SeverityName(line.severity),
-                  "\",\"component\":");
+  absl::StrAppend(
+      &json,
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", line.time, absl::UTCTimeZone()),
+      "\",\"level\":\"", SeverityName(line.severity), "\",\"component\":");
   AppendJsonQuoted(line.component, &json);
   json += ",\"program\":";
   AppendJsonQuoted(line.program, &json);
@@ -257,8 +255,7 @@ std::string FormatLogLine(const LogLine& line) {
 absl::Status Init(const Options& options) {
   if (options.max_file_bytes > 0 && options.max_files < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "max_files must be at least 1 when rotating, got ",
-        options.max_files));
+        "max_files must be at least 1 when rotating, got ", options.max_files));
   }
   std::string program(Basename(options.program_name));
   if (program.empty()) program = "cairn";

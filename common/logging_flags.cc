@@ -42,9 +42,8 @@ absl::StatusOr<Options> OptionsFromFlags(absl::string_view program_name) {
   options.max_file_bytes = size_mb << 20;
   options.max_files = absl::GetFlag(FLAGS_max_log_files);
   if (options.max_file_bytes > 0 && options.max_files < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--max_log_files: must be at least 1, got ",
-                     options.max_files));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_log_files: must be at least 1, got ", options.max_files));
   }
   if (absl::GetFlag(FLAGS_v) < 0) {
     return absl::InvalidArgumentError(

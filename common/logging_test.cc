@@ -485,10 +485,10 @@ TEST_F(LoggingTest, RotatesBeforeExceedingMaxSizeAndKeepsMaxFiles) {
       absl::StrSplit(current, '\n', absl::SkipEmpty());
   ASSERT_FALSE(lines1.empty());
   ASSERT_FALSE(lines_now.empty());
-  const int last_of_1 = std::stoi(lines1.back().substr(
-      lines1.back().find("line ") + 5, 3));
-  const int first_now = std::stoi(lines_now.front().substr(
-      lines_now.front().find("line ") + 5, 3));
+  const int last_of_1 =
+      std::stoi(lines1.back().substr(lines1.back().find("line ") + 5, 3));
+  const int first_now = std::stoi(
+      lines_now.front().substr(lines_now.front().find("line ") + 5, 3));
   EXPECT_EQ(last_of_1 + 1, first_now);
   EXPECT_THAT(rotated2, Not(HasSubstr("line 000"))) << "oldest was dropped";
 }
