@@ -30,11 +30,13 @@
 #include "common/flags.h"
 #include "common/http_server.h"
 #include "common/logging.h"
+#include "common/logging_flags.h"
 #include "log/client.h"
 #include "log/http_service.h"
 #include "log/leveldb_storage.h"
 #include "log/replicated_log.h"
 #include "log/transport.h"
+#include "monitoring/logging_http.h"
 
 // Replica.
 ABSL_FLAG(uint32_t, id, 0, "This replica's id (replica verb).");
@@ -71,9 +73,8 @@ ABSL_FLAG(uint32_t, fetch_max_actions, 512, "Positions per catch-up fetch.");
 ABSL_FLAG(bool, group_commit, true,
           "Merge the storage writes of consecutive messages into one fsync.");
 ABSL_FLAG(int, http_threads, 2, "Threads serving the HTTP API.");
-ABSL_FLAG(std::string, log_dir, "",
-          "Also append log lines to <log_dir>/cairn-log.log.");
-ABSL_FLAG(int, v, 0, "Verbose logging level (VLOG).");
+// --log_dir, --log_format, --max_log_size_mb, --max_log_files and --v come
+// from common/logging_flags.h.
 
 // Client.
 ABSL_FLAG(std::string, http, "",
@@ -253,9 +254,12 @@ int RunReplica() {
   }
   if (absl::GetFlag(FLAGS_dir).empty()) return UsageError("--dir is required");
 
-  logging::SetVerbosity(absl::GetFlag(FLAGS_v));
-  absl::Status log_init =
-      logging::Init("cairn-log", absl::GetFlag(FLAGS_log_dir));
+  absl::StatusOr<logging::Options> log_options =
+      logging::OptionsFromFlags("cairn-log");
+  if (!log_options.ok()) {
+    return UsageError(std::string(log_options.status().message()));
+  }
+  absl::Status log_init = logging::InitFromOptions(*log_options);
   if (!log_init.ok()) LOG(WARNING) << "log file: " << log_init;
 
   const ReplicaAddresses& self = replicas->at(id);
@@ -311,6 +315,7 @@ int RunReplica() {
     routes.http_addresses[replica] = addresses.http.ToString();
   }
   RegisterLogRoutes(log->get(), routes, &server);
+  monitoring::ServeLoggingToggle(&server);
   absl::Status serving = server.Start();
   if (!serving.ok()) {
     (*log)->Stop();
