@@ -161,31 +161,6 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Deletes `dir` durably: rename to `.<name>.removing` in its parent (atomic),
-// then delete the tree. OK if absent.
-absl::Status RemoveTree(const std::string& dir) {
-  if (!Exists(dir)) return absl::OkStatus();
-  const std::string parent = Parent(dir);
-  const std::string doomed = absl::StrCat(
-      parent, "/.", fs::path(dir).filename().string(), kRemovingSuffix);
-  std::error_code error;
-  fs::remove_all(doomed, error);  // a previous attempt's leftover
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("removing ", doomed, ": ", error.message()));
-  }
-  if (::rename(dir.c_str(), doomed.c_str()) != 0) {
-    return Errno(errno, "rename", dir);
-  }
-  RETURN_IF_ERROR(FsyncDir(parent));
-  fs::remove_all(doomed, error);
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("removing ", doomed, ": ", error.message()));
-  }
-  return FsyncDir(parent);
-}
-
 absl::StatusOr<std::string> IdName(absl::string_view field,
                                    const std::string& id) {
   absl::StatusOr<std::string> name = EscapeId(id);
@@ -208,6 +183,29 @@ absl::Status FsyncDir(const std::string& path) {
   ::close(fd);
   if (result != 0) return Errno(error, "fsync", path);
   return absl::OkStatus();
+}
+
+absl::Status RemoveDirDurably(const std::string& dir) {
+  if (!Exists(dir)) return absl::OkStatus();
+  const std::string parent = Parent(dir);
+  const std::string doomed = absl::StrCat(
+      parent, "/.", fs::path(dir).filename().string(), kRemovingSuffix);
+  std::error_code error;
+  fs::remove_all(doomed, error);  // a previous attempt's leftover
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("removing ", doomed, ": ", error.message()));
+  }
+  if (::rename(dir.c_str(), doomed.c_str()) != 0) {
+    return Errno(errno, "rename", dir);
+  }
+  RETURN_IF_ERROR(FsyncDir(parent));
+  fs::remove_all(doomed, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("removing ", doomed, ": ", error.message()));
+  }
+  return FsyncDir(parent);
 }
 
 absl::Status MakeDirs(const std::string& path) {
@@ -475,12 +473,12 @@ absl::Status MetaStore::MarkExecutorRunCompleted(
 absl::Status MetaStore::RemoveExecutor(const v1::FrameworkID& framework_id,
                                        const v1::ExecutorID& executor_id) {
   ASSIGN_OR_RETURN(std::string dir, ExecutorDir(framework_id, executor_id));
-  return RemoveTree(dir);
+  return RemoveDirDurably(dir);
 }
 
 absl::Status MetaStore::RemoveFramework(const v1::FrameworkID& framework_id) {
   ASSIGN_OR_RETURN(std::string dir, FrameworkDir(framework_id));
-  return RemoveTree(dir);
+  return RemoveDirDurably(dir);
 }
 
 absl::StatusOr<RecoveredState> MetaStore::Recover(bool strict) {

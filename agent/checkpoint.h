@@ -67,6 +67,12 @@ absl::Status MakeDirs(const std::string& path);
 // entries durable).
 absl::Status FsyncDir(const std::string& path);
 
+// Deletes the directory tree `dir` so that a crash leaves either all of it or
+// a `.<name>.removing` sibling that MetaStore::Recover deletes: renames it to
+// that name in its parent (atomic), fsyncs the parent, deletes the tree. OK if
+// `dir` does not exist.
+absl::Status RemoveDirDurably(const std::string& dir);
+
 // Replaces `path` with `data` atomically and durably: creates parent
 // directories, writes `<path>.tmp`, fsyncs it, renames it over `path`, fsyncs
 // the directory. Returns the errno's status on failure (the old contents, if
