@@ -109,8 +109,7 @@ std::vector<std::string> Components(absl::string_view path) {
   return out;
 }
 
-std::string JoinVirtual(const std::vector<std::string>& components,
-                        size_t n) {
+std::string JoinVirtual(const std::vector<std::string>& components, size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, "/", components[i]);
   return out.empty() ? "/" : out;
@@ -144,8 +143,8 @@ absl::StatusOr<std::string> NormalizeVirtualPath(absl::string_view path) {
 }
 
 absl::Status LeavesAttachment(absl::string_view request_path) {
-  return absl::PermissionDeniedError(absl::StrCat(
-      "path '", request_path, "' leaves the attached directory"));
+  return absl::PermissionDeniedError(
+      absl::StrCat("path '", request_path, "' leaves the attached directory"));
 }
 
 absl::Status DoesNotExist(absl::string_view request_path) {
@@ -195,8 +194,8 @@ absl::StatusOr<Resolved> Resolve(FilesState& state,
   fs::path canonical = fs::weakly_canonical(candidate, ec);
   if (ec) {
     if (ec.value() == EACCES) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "path '", request_path, "': permission denied"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("path '", request_path, "': permission denied"));
     }
     if (ec.value() == ELOOP) return LeavesAttachment(request_path);
     return absl::InternalError(absl::StrCat(
@@ -233,9 +232,9 @@ absl::StatusOr<OpenFile> Open(const Resolved& resolved) {
   const std::string proc = absl::StrCat("/proc/self/fd/", file.fd.get());
   const ssize_t n = readlink(proc.c_str(), link, PATH_MAX);
   if (n <= 0) {
-    return absl::InternalError(absl::StrCat(
-        "cannot check where '", resolved.request_path, "' is: readlink ",
-        proc, " failed"));
+    return absl::InternalError(
+        absl::StrCat("cannot check where '", resolved.request_path,
+                     "' is: readlink ", proc, " failed"));
   }
   if (!IsWithin(absl::string_view(link, static_cast<size_t>(n)),
                 resolved.root)) {
@@ -406,14 +405,21 @@ void AppendFileInfo(const std::string& virtual_path, const struct stat& st,
 // Content types by extension (the common ones of Mesos's table, plus JSON).
 std::string ContentTypeFor(absl::string_view filename) {
   static const auto* const kTypes = new std::map<std::string, std::string>{
-      {".css", "text/css"},          {".gif", "image/gif"},
-      {".htm", "text/html"},         {".html", "text/html"},
-      {".jpeg", "image/jpeg"},       {".jpg", "image/jpeg"},
+      {".css", "text/css"},
+      {".gif", "image/gif"},
+      {".htm", "text/html"},
+      {".html", "text/html"},
+      {".jpeg", "image/jpeg"},
+      {".jpg", "image/jpeg"},
       {".js", "application/x-javascript"},
-      {".json", "application/json"}, {".pdf", "application/pdf"},
-      {".png", "image/png"},         {".py", "text/x-python"},
-      {".sh", "application/x-sh"},   {".tar", "application/x-tar"},
-      {".txt", "text/plain"},        {".xml", "text/xml"},
+      {".json", "application/json"},
+      {".pdf", "application/pdf"},
+      {".png", "image/png"},
+      {".py", "text/x-python"},
+      {".sh", "application/x-sh"},
+      {".tar", "application/x-tar"},
+      {".txt", "text/plain"},
+      {".xml", "text/xml"},
       {".zip", "application/zip"},
   };
   const size_t dot = filename.rfind('.');
@@ -544,14 +550,14 @@ http::Response Read(FilesState& state, const http::Request& request) {
   absl::StatusOr<OpenFile> file = Open(*resolved);
   if (!file.ok()) return StatusError(file.status(), "path");
   if (S_ISDIR(file->st.st_mode)) {
-    return FieldError(400, absl::StrCat("cannot read '", *path,
-                                        "': it is a directory"),
-                      "path");
+    return FieldError(
+        400, absl::StrCat("cannot read '", *path, "': it is a directory"),
+        "path");
   }
   if (!S_ISREG(file->st.st_mode)) {
-    return FieldError(400, absl::StrCat("cannot read '", *path,
-                                        "': not a regular file"),
-                      "path");
+    return FieldError(
+        400, absl::StrCat("cannot read '", *path, "': not a regular file"),
+        "path");
   }
   const uint64_t size = static_cast<uint64_t>(file->st.st_size);
 
@@ -563,8 +569,8 @@ http::Response Read(FilesState& state, const http::Request& request) {
   const uint64_t start = static_cast<uint64_t>(offset);
   std::string data;
   if (start < size) {
-    const uint64_t wanted = std::min<uint64_t>(
-        length.value_or(size - start), state.options.max_read_length);
+    const uint64_t wanted = std::min<uint64_t>(length.value_or(size - start),
+                                               state.options.max_read_length);
     absl::StatusOr<std::string> read =
         ReadAt(file->fd.get(), start, static_cast<size_t>(wanted));
     if (!read.ok()) return StatusError(read.status(), "path");
@@ -719,8 +725,8 @@ absl::Status FilesService::Attach(const std::string& real_path,
   char* canonical = realpath(real_path.c_str(), nullptr);
   if (canonical == nullptr) {
     const int error = errno;
-    const std::string what = absl::StrCat("cannot attach '", real_path,
-                                          "' as '", virtual_path, "'");
+    const std::string what =
+        absl::StrCat("cannot attach '", real_path, "' as '", virtual_path, "'");
     if (error == ENOENT || error == ENOTDIR) {
       return absl::NotFoundError(absl::StrCat(what, ": no such file"));
     }
@@ -729,9 +735,9 @@ absl::Status FilesService::Attach(const std::string& real_path,
   std::string real(canonical);
   free(canonical);
   if (access(real.c_str(), R_OK) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot attach '", real_path, "' as '", virtual_path,
-        "': not readable"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot attach '", real_path, "' as '", virtual_path,
+                     "': not readable"));
   }
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->attachments[key] = std::move(real);
@@ -743,6 +749,11 @@ void FilesService::Detach(const std::string& virtual_path) {
   if (!key.ok()) return;
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->attachments.erase(*key);
+}
+
+int FilesService::TEST_StreamingDownloads() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->streaming_downloads;
 }
 
 void FilesService::Register(http::Server& server) {

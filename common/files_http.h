@@ -4,9 +4,10 @@
 // and download what is attached, and nothing else.
 //
 //   files::FilesService files;
-//   CHECK_OK(files.Attach(sandbox_dir, "/var/lib/cairn/agent/sandboxes/f/e/c"));
-//   CHECK_OK(files.Attach(log_dir, "/master/log"));
-//   files.Register(server);   // before or after server.Start()
+//   CHECK_OK(files.Attach(sandbox_dir,
+//   "/var/lib/cairn/agent/sandboxes/f/e/c")); CHECK_OK(files.Attach(log_dir,
+//   "/master/log")); files.Register(server);   // before or after
+//   server.Start()
 //
 // Endpoints (GET; HEAD answers as GET without the body). Every error is
 // JSON {"error": "...", "field": "<query parameter>"}; `jsonp=cb` wraps a
@@ -106,6 +107,9 @@ class FilesService {
 
   // Registers the GET routes listed at the top of this file on `server`.
   void Register(http::Server& server);
+
+  // Streaming downloads running now (for tests).
+  int TEST_StreamingDownloads() const;
 
  private:
   // Shared with the registered handlers and running downloads.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/json_value.h"
@@ -199,8 +202,8 @@ TEST_F(FilesHttpTest, ReadWithoutLengthIsCappedAtMaxReadLength) {
   EXPECT_EQ(v.Text("data"), big.substr(0, options_.max_read_length));
   // The last page is short.
   const size_t last = options_.max_read_length * 2;
-  v = Json(GetPath("/files/read", In("big.bin"),
-                   absl::StrCat("offset=", last)));
+  v = Json(
+      GetPath("/files/read", In("big.bin"), absl::StrCat("offset=", last)));
   EXPECT_EQ(v.Text("data"), big.substr(last));
 }
 
@@ -213,14 +216,13 @@ TEST_F(FilesHttpTest, BinaryBytesRoundTripThroughTheJsonString) {
 TEST_F(FilesHttpTest, ReadRejectsBadOffsetAndLength) {
   ExpectError(GetPath("/files/read", In("stdout"), "offset=abc"), 400,
               "offset");
-  ExpectError(GetPath("/files/read", In("stdout"), "offset=-2"), 400,
-              "offset");
+  ExpectError(GetPath("/files/read", In("stdout"), "offset=-2"), 400, "offset");
   ExpectError(GetPath("/files/read", In("stdout"), "offset=1.5"), 400,
               "offset");
   ExpectError(GetPath("/files/read", In("stdout"), "offset="), 400, "offset");
-  ExpectError(GetPath("/files/read", In("stdout"),
-                      "offset=99999999999999999999999"),
-              400, "offset");
+  ExpectError(
+      GetPath("/files/read", In("stdout"), "offset=99999999999999999999999"),
+      400, "offset");
   ExpectError(GetPath("/files/read", In("stdout"), "offset=0&length=-5"), 400,
               "length");
   ExpectError(GetPath("/files/read", In("stdout"), "offset=0&length=x"), 400,
@@ -245,8 +247,7 @@ TEST_F(FilesHttpTest, UnknownPathsAre404) {
   ExpectError(GetPath("/files/read", In("nope"), "offset=0"), 404, "path");
   ExpectError(GetPath("/files/browse", In("nope")), 404, "path");
   ExpectError(GetPath("/files/download", In("nope")), 404, "path");
-  ExpectError(GetPath("/files/read", "/not/attached", "offset=0"), 404,
-              "path");
+  ExpectError(GetPath("/files/read", "/not/attached", "offset=0"), 404, "path");
   ExpectError(GetPath("/files/read", In("stdout/below_a_file"), "offset=0"),
               404, "path");
 }
@@ -322,6 +323,52 @@ TEST_F(FilesHttpTest, DownloadStreamsALargeFile) {
   EXPECT_TRUE(r.body == big);
 }
 
+TEST_F(FilesHttpTest, DestroyingTheServiceEndsAStalledDownload) {
+  FilesOptions options;
+  options.inline_download_bytes = 1024;
+  options.download_chunk_bytes = 16 << 10;
+  options.max_queued_download_bytes = 64 << 10;
+  auto service = std::make_unique<FilesService>(options);
+  ASSERT_TRUE(service->Attach(sandbox_.string(), kSandbox).ok());
+  http::Server server;
+  service->Register(server);
+  ASSERT_TRUE(server.Start().ok());
+  const std::string big = Pattern(16 << 20);
+  WriteFile(sandbox_ / "big.bin", big);
+
+  // The client reads one chunk, then stops reading: the download waits for
+  // it (socket buffers and the queue fill up) or, with large socket
+  // buffers, may already have finished. Either way destruction returns.
+  absl::StatusOr<std::unique_ptr<http::ClientStream>> stream =
+      client_.OpenStream(
+          "GET", "127.0.0.1", server.port(),
+          absl::StrCat("/files/download?path=", Encode(In("big.bin"))));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ((*stream)->status(), 200);
+  absl::StatusOr<std::optional<std::string>> chunk =
+      (*stream)->NextChunk(absl::Seconds(30));
+  ASSERT_TRUE(chunk.ok()) << chunk.status();
+  ASSERT_TRUE(chunk->has_value());
+  EXPECT_EQ(**chunk, big.substr(0, (*chunk)->size()));
+  EXPECT_LE(service->TEST_StreamingDownloads(), 1);
+
+  service.reset();  // waits for the download's thread
+
+  // The stream ends (early, or complete), never hangs.
+  size_t received = (*chunk)->size();
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    chunk = (*stream)->NextChunk(absl::Seconds(5));
+    if (!chunk.ok() || !chunk->has_value()) break;
+    received += (*chunk)->size();
+  }
+  ASSERT_TRUE(!chunk.ok() || !chunk->has_value()) << "stream did not end";
+  EXPECT_LE(received, big.size());
+  std::cout << "received " << received << " of " << big.size()
+            << " bytes before the service was destroyed\n";
+  server.Stop();
+}
+
 TEST_F(FilesHttpTest, DownloadsBeyondTheLimitGet503) {
   FilesOptions options;
   options.max_streaming_downloads = 0;
@@ -363,8 +410,8 @@ TEST_F(FilesHttpTest, EscapesAreRefused) {
                 "path");
     ExpectError(GetPath(endpoint, In("../secret.txt"), "offset=0"), 403,
                 "path");
-    ExpectError(GetPath(endpoint, In("sub/../../secret.txt"), "offset=0"),
-                403, "path");
+    ExpectError(GetPath(endpoint, In("sub/../../secret.txt"), "offset=0"), 403,
+                "path");
     ExpectError(Get(absl::StrCat(endpoint, "?offset=0&path=", kSandbox,
                                  "/%2e%2e/%2e%2e%2fetc/passwd")),
                 403, "path");
@@ -424,8 +471,7 @@ TEST_F(FilesHttpTest, DebugShowsAttachmentsAndDetachRemovesThem) {
   // An attached file: read by its own virtual path, nothing below it.
   v = Json(GetPath("/files/read", "/master/log", "offset=0"));
   EXPECT_EQ(v.Text("data"), "hello world\n");
-  ExpectError(GetPath("/files/read", "/master/log/x", "offset=0"), 404,
-              "path");
+  ExpectError(GetPath("/files/read", "/master/log/x", "offset=0"), 404, "path");
   EXPECT_EQ(Json(GetPath("/files/browse", "/master/log")).items.size(), 0u);
 
   service_->Detach("/master/log");
@@ -457,9 +503,9 @@ TEST_F(FilesHttpTest, AttachValidatesItsArguments) {
 }
 
 TEST_F(FilesHttpTest, OnlyGetIsServed) {
-  absl::StatusOr<http::Response> r = client_.Request(
-      "POST", "127.0.0.1", server_.port(),
-      absl::StrCat("/files/read?path=", Encode(In("stdout"))));
+  absl::StatusOr<http::Response> r =
+      client_.Request("POST", "127.0.0.1", server_.port(),
+                      absl::StrCat("/files/read?path=", Encode(In("stdout"))));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 405);
 }
