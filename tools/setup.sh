@@ -17,6 +17,7 @@ PACKAGES=(
   etcd-server              # peer in bench/log_bench
   procps psmisc            # pgrep/pkill for the local cluster scripts
   curl
+  unzip zip                # the fetcher extracts .zip URIs (zip: its test builds one)
   prometheus               # promtool: tests check the /metrics exposition
 )
 
