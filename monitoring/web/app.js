@@ -142,10 +142,10 @@
 
   function usage(used, total, format) {
     const fraction = total > 0 ? Math.min(1, (used || 0) / total) : 0;
+    const fill = el('div', {class: 'usage-fill' + (fraction > 0.85 ? ' high' : '')});
+    fill.style.width = Math.round(fraction * 100) + '%';  // CSSOM: allowed by the CSP
     return el('div', {class: 'usage'},
-        el('div', {class: 'usage-bar'},
-            el('div', {class: 'usage-fill' + (fraction > 0.85 ? ' high' : ''),
-                       style: 'width:' + Math.round(fraction * 100) + '%'})),
+        el('div', {class: 'usage-bar'}, fill),
         el('span', {class: 'usage-text'}, format(used || 0) + ' / ' + format(total || 0)));
   }
 
@@ -196,7 +196,8 @@
 
   async function poll() {
     try {
-      await Promise.all([pollState(), pollReplicas()]);
+      await pollState();     // may learn the masters' addresses
+      await pollReplicas();
       render();
       if (!events.source && events.retryTimer === null) openEvents();
     } finally {
@@ -247,8 +248,7 @@
           'No master answers /master/state; retrying every ' + POLL_MS / 1000 +
           ' s (' + model.lastError + ').';
     } else {
-      connection.textContent = model.leader === self ? 'this master leads'
-          : 'reading from ' + model.leader;
+      connection.textContent = 'updated ' + clock(new Date(model.stateTime)).slice(0, 8);
       connection.className = 'pill pill-ok';
       const selfReplica = model.replicas[self];
       if (selfReplica && selfReplica.error) {
@@ -293,8 +293,7 @@
                          unreachable: 'state state-bad'}[role] || 'state';
       const notes = [];
       if (address === self) notes.push('serves this page');
-      if (r.error) notes.push(r.error);
-      else if (r.log && r.log.begin !== undefined) notes.push('log from ' + r.log.begin);
+      if (r.error) notes.push('not answering: ' + r.error);
       return el('tr', {'data-master': address, 'data-role': role},
           el('td', {class: 'mono'}, el('a', {href: url(address, '/')}, address)),
           el('td', {}, el('span', {class: roleClass}, role)),
@@ -502,11 +501,11 @@
     const info = describe(type, event[type] || {});
     const nanos = event.time && event.time.nanoseconds;
     const when = nanos ? new Date(Number(nanos) / 1e6) : null;
-    const what = el('div', {class: 'what'}, el('span', {class: 'type'}, type.replace(/_/g, ' ')),
+    const what = el('div', {class: 'what'}, el('span', {class: 'type'}, type.replace(/_/g, ' ')), ' ',
         info.state ? el('span', {class: stateClass(info.state)}, info.state) : null,
-        info.text ? ' ' + info.text : null);
+        info.state && info.text ? ' ' : null, info.text || null);
     const meta = el('div', {class: 'meta'}, '#' + event.position + ':' + (event.index || 0) +
-        (event.principal ? ' \u00b7 by ' + event.principal : '') +
+        (event.principal ? ' \u00b7 by ' + agentName(event.principal) : '') +
         (event.cause ? ' \u00b7 caused by #' + event.cause.position + ':' + (event.cause.index || 0) : ''));
     const li = el('li', {class: 'fresh', 'data-type': type, 'data-id': event.position + ':' + (event.index || 0),
                          'data-state': info.state},

@@ -1,0 +1,380 @@
+// The dashboard every master serves at / (monitoring/dashboard.h), driven by
+// headless Chromium (Debian's /usr/bin/chromium through npm's
+// playwright-core) against three real cairn-master processes, a FakeAgent
+// and a scheduler that launches one task:
+//  - the page, loaded from a standby, shows the agent with its resources
+//    and the task TASK_RUNNING with a sandbox link;
+//  - when the agent finishes the task, the live event timeline (the
+//    history API's SSE stream) shows its TASK_FINISHED;
+//  - when the leader is SIGKILLed, the page names the new leader, shows the
+//    dead master unreachable, and the timeline goes on (the agent's
+//    reregistration).
+// Screenshots land in test.outputs/ (dashboard.png, dashboard-failover.png).
+//
+// The browser script is tests/npm/dashboard/dashboard_browser.js; the test
+// installs playwright-core itself (`npm ci` of its lock file into
+// TEST_TMPDIR, as npm_clients_test does) and fails when it cannot. It skips
+// only when /usr/bin/chromium is absent (tools/setup.sh installs it).
+//
+// Every wait is bounded by a deadline on a condition (a line the script
+// prints, its exit, the FakeAgent's state); nothing asserts after a sleep.
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cairn/v1/mesos.pb.h"
+#include "cairn/v1/scheduler.pb.h"
+#include "gtest/gtest.h"
+#include "tests/internal/agent_client.h"
+#include "tests/internal/master_cluster.h"
+#include "tests/internal/process.h"
+#include "tests/internal/scheduler_client.h"
+#include "tools/cpp/runfiles/runfiles.h"
+
+namespace cairn::tests {
+namespace {
+
+using bazel::tools::cpp::runfiles::Runfiles;
+namespace fs = std::filesystem;
+
+constexpr char kChromium[] = "/usr/bin/chromium";
+constexpr char kAgentHostname[] = "dash-agent";
+constexpr char kTaskId[] = "dash-task-1";
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+constexpr absl::Duration kInstallTimeout = absl::Seconds(150);
+// The script gives up by itself after 90 s (and closes the browser).
+constexpr absl::Duration kScriptTimeout = absl::Seconds(120);
+
+const char* const kScriptFiles[] = {"package.json", "package-lock.json",
+                                    "dashboard_browser.js"};
+
+std::optional<std::string> FindExecutable(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs =
+      path != nullptr && *path != '\0' ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::string> WaitForExit(Process& process, absl::Time deadline) {
+  while (process.Running()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("still running; output:\n", process.LogTail()));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return *process.ExitDescription();
+}
+
+// Waits until `process` printed a line starting with "@@ <prefix>"; returns
+// it without "@@ ". kAborted (with the output) when the process exited or
+// printed "@@ FAIL" first, kDeadlineExceeded after `deadline`.
+absl::StatusOr<std::string> WaitForLine(Process& process,
+                                        const std::string& prefix,
+                                        absl::Time deadline) {
+  const std::string wanted = absl::StrCat("@@ ", prefix);
+  for (;;) {
+    const bool running = process.Running();
+    for (absl::string_view line :
+         absl::StrSplit(ReadFile(process.log_path()), '\n')) {
+      if (absl::StartsWith(line, wanted)) {
+        return std::string(absl::StripPrefix(line, "@@ "));
+      }
+      if (absl::StartsWith(line, "@@ FAIL") || !running) {
+        return absl::AbortedError(absl::StrCat(
+            "the browser script ",
+            running ? "failed" : *process.ExitDescription(), " before \"",
+            wanted, "\"; output:\n", process.LogTail(6000)));
+      }
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "no \"", wanted, "\" in time; output:\n", process.LogTail(6000)));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+class DashboardBrowserTest : public ::testing::Test {
+ protected:
+  // Installs playwright-core with `npm ci` into TEST_TMPDIR, next to a copy
+  // of the script; records why it could not in install_error_.
+  static void SetUpTestSuite() {
+    install_error_ = new std::string;
+    npm_dir_ = new std::string;
+    if (access(kChromium, X_OK) != 0) return;  // SetUp skips
+    std::string error;
+    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
+    if (runfiles == nullptr) {
+      *install_error_ = error;
+      return;
+    }
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    *npm_dir_ =
+        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/dashboard_", getpid());
+    std::error_code ec;
+    fs::create_directories(*npm_dir_, ec);
+    for (const char* name : kScriptFiles) {
+      const std::string from =
+          runfiles->Rlocation(absl::StrCat("cairn/tests/npm/dashboard/", name));
+      fs::copy_file(from, absl::StrCat(*npm_dir_, "/", name),
+                    fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        *install_error_ =
+            absl::StrCat("cannot copy ", from, ": ", ec.message());
+        return;
+      }
+    }
+    const std::optional<std::string> npm = FindExecutable("npm");
+    if (!FindExecutable("node").has_value() || !npm.has_value()) {
+      *install_error_ =
+          "node and npm are not on PATH: install Node.js (20 or newer) with "
+          "npm (tools/setup.sh does)";
+      return;
+    }
+    // As in npm_clients_test: Bazel scrubs the environment, and a registry
+    // behind a TLS-inspecting proxy needs the system's CA bundle.
+    if (std::getenv("NODE_EXTRA_CA_CERTS") == nullptr &&
+        access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0) {
+      setenv("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt", 1);
+    }
+    absl::StatusOr<std::unique_ptr<Process>> install = Process::Start(
+        {*npm, "ci", "--prefix", *npm_dir_, "--cache",
+         absl::StrCat(*npm_dir_, "/.npm-cache"), "--ignore-scripts",
+         "--no-audit", "--no-fund", "--loglevel=warn", "--fetch-retries=2",
+         "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=10000",
+         "--fetch-timeout=30000"},
+        absl::StrCat(*npm_dir_, "/npm-ci.log"));
+    if (!install.ok()) {
+      *install_error_ = install.status().ToString();
+      return;
+    }
+    absl::StatusOr<std::string> exit =
+        WaitForExit(**install, absl::Now() + kInstallTimeout);
+    if (!exit.ok() || *exit != "exited 0") {
+      *install_error_ = absl::StrCat(
+          "`npm ci` could not install playwright-core from "
+          "tests/npm/dashboard/package-lock.json (is the npm registry "
+          "reachable?): ",
+          exit.ok() ? *exit : exit.status().ToString(), "\n",
+          (*install)->LogTail(4000));
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete install_error_;
+    delete npm_dir_;
+  }
+
+  void SetUp() override {
+    if (access(kChromium, X_OK) != 0) {
+      GTEST_SKIP() << kChromium
+                   << " is not installed (Debian's chromium package; "
+                      "tools/setup.sh installs it)";
+    }
+    ASSERT_TRUE(install_error_->empty()) << *install_error_;
+    std::string error;
+    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
+    ASSERT_NE(runfiles, nullptr) << error;
+    MasterClusterOptions options;
+    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
+    ASSERT_FALSE(options.binary.empty());
+    UseTestScratchDirs(
+        "dashboard",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        &options);
+    options.masters = 3;
+    options.timeout = kTimeout;
+    options.flags.push_back("--allocation_interval=100ms");
+    absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
+        MasterCluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
+    outputs_dir_ = outputs != nullptr ? outputs : options.root;
+  }
+
+  void TearDown() override {
+    script_.reset();
+    scheduler_.reset();
+    agent_.reset();
+  }
+
+  std::vector<std::string> Addresses() const {
+    return {cluster_->Address(0), cluster_->Address(1), cluster_->Address(2)};
+  }
+
+  static std::string* install_error_;  // empty: installed
+  static std::string* npm_dir_;        // the script and node_modules
+
+  std::unique_ptr<MasterCluster> cluster_;
+  std::string outputs_dir_;
+  std::unique_ptr<FakeAgent> agent_;
+  std::unique_ptr<SchedulerClient> scheduler_;
+  std::unique_ptr<Process> script_;
+};
+
+std::string* DashboardBrowserTest::install_error_ = nullptr;
+std::string* DashboardBrowserTest::npm_dir_ = nullptr;
+
+TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
+  absl::StatusOr<int> leader = cluster_->WaitForLeader({0, 1, 2});
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  // The page comes from a standby: it must find the leader itself.
+  const int page_master = (*leader + 1) % 3;
+
+  FakeAgentOptions agent_options;
+  agent_options.masters = Addresses();
+  agent_options.hostname = kAgentHostname;
+  agent_options.resources = {ScalarResource("cpus", 4),
+                             ScalarResource("mem", 4096),
+                             ScalarResource("disk", 8192)};
+  agent_options.subscribe_timeout = kTimeout;
+  agent_options.auto_resubscribe = true;  // to the new leader, after the kill
+  agent_ = std::make_unique<FakeAgent>(agent_options);
+  absl::StatusOr<v1::AgentID> agent_id = agent_->Subscribe();
+  ASSERT_TRUE(agent_id.ok()) << agent_id.status();
+
+  SchedulerClientOptions scheduler_options;
+  scheduler_options.masters = Addresses();
+  scheduler_options.auto_acknowledge = true;
+  scheduler_options.subscribe_timeout = kTimeout;
+  scheduler_options.call_timeout = kTimeout;
+  scheduler_ = std::make_unique<SchedulerClient>(scheduler_options);
+  v1::FrameworkInfo framework;
+  framework.set_user("nobody");
+  framework.set_name("dashboard-test");
+  absl::StatusOr<v1::FrameworkID> framework_id =
+      scheduler_->Subscribe(framework);
+  ASSERT_TRUE(framework_id.ok()) << framework_id.status();
+  absl::StatusOr<SchedulerClient::Event> offers = scheduler_->NextEvent(
+      SchedulerClient::Event::OFFERS, absl::Now() + kTimeout);
+  ASSERT_TRUE(offers.ok()) << offers.status();
+  ASSERT_GT(offers->offers().offers_size(), 0);
+  v1::TaskInfo task;
+  task.set_name("dashboard task");
+  task.mutable_task_id()->set_value(kTaskId);
+  *task.add_resources() = ScalarResource("cpus", 1.5);
+  *task.add_resources() = ScalarResource("mem", 512);
+  task.mutable_command()->set_value("sleep 1000");
+  v1::Filters refuse;
+  refuse.set_refuse_seconds(3600);
+  ASSERT_TRUE(
+      scheduler_->Launch(offers->offers().offers(0), {task}, refuse).ok());
+  absl::StatusOr<SchedulerClient::Event> running = scheduler_->WaitForEvent(
+      [](const SchedulerClient::Event& e) {
+        return e.type() == SchedulerClient::Event::UPDATE &&
+               e.update().status().state() == v1::TASK_RUNNING;
+      },
+      absl::Now() + kTimeout);
+  ASSERT_TRUE(running.ok()) << running.status();
+
+  // The browser.
+  const std::string control = absl::StrCat(*npm_dir_, "/control");
+  fs::remove(control);
+  absl::StatusOr<std::unique_ptr<Process>> script = Process::Start(
+      {*FindExecutable("node"), absl::StrCat(*npm_dir_, "/dashboard_browser.js"),
+       absl::StrCat("http://", cluster_->Address(page_master), "/"),
+       kAgentHostname, kTaskId, control, outputs_dir_},
+      absl::StrCat(outputs_dir_, "/dashboard_browser.js.log"));
+  ASSERT_TRUE(script.ok()) << script.status();
+  script_ = *std::move(script);
+
+  // 1. The agent with its resources and the running task.
+  absl::StatusOr<std::string> ready =
+      WaitForLine(*script_, "READY", absl::Now() + kScriptTimeout);
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_TRUE(absl::StrContains(*ready, kAgentHostname)) << *ready;
+  EXPECT_TRUE(absl::StrContains(*ready, agent_id->value())) << *ready;
+  EXPECT_TRUE(absl::StrContains(*ready, "1.5 / 4")) << *ready;  // CPUs
+  EXPECT_TRUE(absl::StrContains(*ready, "512 MB / 4 GB")) << *ready;
+  absl::StatusOr<std::string> sandbox =
+      WaitForLine(*script_, "TASK", absl::Now() + kTimeout);
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  EXPECT_TRUE(absl::StrContains(
+      *sandbox,
+      absl::StrCat("sandbox=http://", kAgentHostname,
+                   ":5051/files/browse?path=%2Fframeworks%2F",
+                   framework_id->value(), "%2Fexecutors%2F", kTaskId,
+                   "%2Fruns%2Flatest")))
+      << *sandbox;
+  absl::StatusOr<std::string> masters =
+      WaitForLine(*script_, "MASTERS", absl::Now() + kTimeout);
+  ASSERT_TRUE(masters.ok()) << masters.status();
+  EXPECT_TRUE(absl::StrContains(
+      *masters, absl::StrCat(cluster_->Address(*leader), "=leading")))
+      << *masters;
+  EXPECT_TRUE(absl::StrContains(
+      *masters, absl::StrCat("leader: ", cluster_->Address(*leader))))
+      << *masters;
+
+  // 2. The agent finishes the task; the timeline shows it.
+  agent_->SendUpdate(*framework_id, task.task_id(), v1::TASK_FINISHED);
+  absl::StatusOr<std::string> finished =
+      WaitForLine(*script_, "FINISHED_SEEN", absl::Now() + kScriptTimeout);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_TRUE(absl::StrContains(*finished, "TASK_FINISHED")) << *finished;
+  absl::StatusOr<std::string> timeline =
+      WaitForLine(*script_, "TIMELINE", absl::Now() + kTimeout);
+  ASSERT_TRUE(timeline.ok()) << timeline.status();
+  // The history from before the page opened, in order.
+  for (const char* type :
+       {"agent_registered,", "framework_subscribed,", "tasks_launched,",
+        "task_status_updated,"}) {
+    EXPECT_TRUE(absl::StrContains(*timeline, type)) << *timeline;
+  }
+  ASSERT_TRUE(WaitForLine(*script_, "WAITING", absl::Now() + kTimeout).ok());
+
+  // 3. The leader dies; the page follows the new one.
+  cluster_->Kill(*leader);
+  {
+    std::ofstream out(control + ".tmp");
+    out << "killed " << cluster_->Address(*leader) << "\n";
+  }
+  fs::rename(control + ".tmp", control);
+  absl::StatusOr<std::string> followed =
+      WaitForLine(*script_, "FOLLOWED", absl::Now() + kScriptTimeout);
+  ASSERT_TRUE(followed.ok()) << followed.status();
+
+  absl::StatusOr<std::string> exit =
+      WaitForExit(*script_, absl::Now() + kScriptTimeout);
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  const std::string output = ReadFile(script_->log_path());
+  EXPECT_EQ(*exit, "exited 0") << output;
+  EXPECT_TRUE(absl::StrContains(output, "@@ PASS")) << output;
+  for (const char* png : {"dashboard.png", "dashboard-failover.png"}) {
+    const std::string bytes = ReadFile(absl::StrCat(outputs_dir_, "/", png));
+    EXPECT_TRUE(absl::StartsWith(bytes, "\x89PNG")) << png;
+    EXPECT_GT(bytes.size(), 10000u) << png;
+  }
+}
+
+}  // namespace
+}  // namespace cairn::tests
