@@ -19,6 +19,7 @@ PACKAGES=(
   curl
   unzip zip                # the fetcher extracts .zip URIs (zip: its test builds one)
   prometheus               # promtool: tests check the /metrics exposition
+  chromium                 # headless browser of tests/dashboard_browser_test
 )
 
 missing=()
