@@ -35,13 +35,15 @@ absl::Status Errno(int error, absl::string_view what, const std::string& path) {
 }
 
 void PutLittleEndian32(uint32_t value, char* out) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
 }
 
 uint32_t GetLittleEndian32(const char* in) {
   uint32_t value = 0;
   for (int i = 0; i < 4; ++i) {
-    value |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+    value |= static_cast<uint32_t>(static_cast<unsigned char>(in[i]))
+             << (8 * i);
   }
   return value;
 }
@@ -119,8 +121,8 @@ class RecoveryContext {
     for (const fs::path& path : leftovers) {
       fs::remove_all(path, error);
       if (error) {
-        return absl::InternalError(absl::StrCat("removing ", path.string(),
-                                                ": ", error.message()));
+        return absl::InternalError(
+            absl::StrCat("removing ", path.string(), ": ", error.message()));
       }
       RETURN_IF_ERROR(FsyncDir(path.parent_path().string()));
       Warn(absl::StrCat("removed ", path.string(),
@@ -288,8 +290,8 @@ absl::Status ReadProtoFile(const std::string& path,
   const uint32_t length = GetLittleEndian32(&data[4]);
   const size_t actual = data.size() - kHeaderBytes;
   if (actual < length) {
-    return loss(absl::StrCat("truncated (", actual, " of ", length,
-                             " payload bytes)"));
+    return loss(
+        absl::StrCat("truncated (", actual, " of ", length, " payload bytes)"));
   }
   if (actual > length) {
     return loss(absl::StrCat(actual - length, " trailing bytes"));
@@ -321,9 +323,9 @@ absl::StatusOr<std::string> EscapeId(absl::string_view id) {
     }
   }
   if (name.size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "id too long for a file name (", name.size(), " bytes escaped, at most ",
-        kMaxNameBytes, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("id too long for a file name (", name.size(),
+                     " bytes escaped, at most ", kMaxNameBytes, ")"));
   }
   return name;
 }
@@ -396,10 +398,10 @@ absl::StatusOr<std::string> MetaStore::ExistingRunDir(
   ASSIGN_OR_RETURN(std::string run_dir,
                    RunDir(framework_id, executor_id, container_id));
   if (!Exists(run_dir + "/executor.ckpt")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "executor '", executor_id.value(), "' of framework '",
-        framework_id.value(), "' has no checkpointed run '",
-        container_id.value(), "'"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("executor '", executor_id.value(), "' of framework '",
+                     framework_id.value(), "' has no checkpointed run '",
+                     container_id.value(), "'"));
   }
   return run_dir;
 }
@@ -419,9 +421,9 @@ absl::Status MetaStore::CheckpointFramework(const v1::FrameworkInfo& info) {
   return WriteProtoFile(dir + "/framework.ckpt", info);
 }
 
-absl::Status MetaStore::CheckpointExecutor(const v1::FrameworkID& framework_id,
-                                           const v1::ExecutorInfo& info,
-                                           const v1::ContainerID& container_id) {
+absl::Status MetaStore::CheckpointExecutor(
+    const v1::FrameworkID& framework_id, const v1::ExecutorInfo& info,
+    const v1::ContainerID& container_id) {
   ASSIGN_OR_RETURN(std::string executor_dir,
                    ExecutorDir(framework_id, info.executor_id()));
   ASSIGN_OR_RETURN(std::string run_dir,
@@ -511,13 +513,14 @@ absl::StatusOr<RecoveredState> MetaStore::Recover(bool strict) {
     RecoveredFramework framework;
     status = ReadProtoFile(framework_dir + "/framework.ckpt", &framework.info);
     if (absl::IsNotFound(status)) {
-      context.Warn(absl::StrCat("no framework.ckpt in ", framework_dir,
-                                " (a crash before it was written); skipping it"));
+      context.Warn(
+          absl::StrCat("no framework.ckpt in ", framework_dir,
+                       " (a crash before it was written); skipping it"));
       continue;
     }
     if (!status.ok()) {
-      RETURN_IF_ERROR(context.Damaged(
-          status, absl::StrCat("framework ", framework_dir)));
+      RETURN_IF_ERROR(
+          context.Damaged(status, absl::StrCat("framework ", framework_dir)));
       continue;
     }
     const std::string executors_dir = framework_dir + "/executors";
@@ -534,8 +537,8 @@ absl::StatusOr<RecoveredState> MetaStore::Recover(bool strict) {
         continue;
       }
       if (!status.ok()) {
-        RETURN_IF_ERROR(context.Damaged(
-            status, absl::StrCat("executor ", executor_dir)));
+        RETURN_IF_ERROR(
+            context.Damaged(status, absl::StrCat("executor ", executor_dir)));
         continue;
       }
       ASSIGN_OR_RETURN(std::string run_name,
@@ -552,8 +555,8 @@ absl::StatusOr<RecoveredState> MetaStore::Recover(bool strict) {
           status = absl::DataLossError(
               absl::StrCat("checkpoint ", run_dir, "/executor.ckpt: missing"));
         }
-        RETURN_IF_ERROR(context.Damaged(
-            status, absl::StrCat("executor ", executor_dir)));
+        RETURN_IF_ERROR(
+            context.Damaged(status, absl::StrCat("executor ", executor_dir)));
         continue;
       }
       executor.executor_id = run_record.executor_info().executor_id();

@@ -132,7 +132,7 @@ struct RecoveredExecutor {
 };
 
 struct RecoveredFramework {
-  v1::FrameworkInfo info;  // `id` set
+  v1::FrameworkInfo info;                    // `id` set
   std::vector<RecoveredExecutor> executors;  // ordered by executor id
 };
 

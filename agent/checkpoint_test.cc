@@ -22,10 +22,9 @@ class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
+    dir_ = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -166,7 +165,7 @@ TEST_F(CheckpointTest, ReadProtoFileDetectsTrailingBytes) {
 TEST_F(CheckpointTest, EscapeIdIsSafeAndReversible) {
   for (const std::string& id : std::vector<std::string>{
            "plain-id_1.2", ".", "..", ".hidden", "a/b", "../x", "%41", "x y\n",
-        std::string("\0\xff", 2)}) {
+           std::string("\0\xff", 2)}) {
     absl::StatusOr<std::string> name = EscapeId(id);
     ASSERT_TRUE(name.ok()) << id;
     EXPECT_FALSE(absl::StrContains(*name, "/")) << *name;
@@ -206,36 +205,48 @@ void CheckpointEverything(MetaStore& store) {
   ASSERT_TRUE(store.CheckpointFramework(Framework("f1")).ok());
   ASSERT_TRUE(store.CheckpointFramework(Framework("f/2")).ok());
 
-  ASSERT_TRUE(store.CheckpointExecutor(Fid("f1"), Executor("e1"), Cid("c0")).ok());
-  ASSERT_TRUE(store.CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
-                                   Cid("c0"), Task("old"))
+  ASSERT_TRUE(
+      store.CheckpointExecutor(Fid("f1"), Executor("e1"), Cid("c0")).ok());
+  ASSERT_TRUE(store
+                  .CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
+                                  Cid("c0"), Task("old"))
                   .ok());
-  ASSERT_TRUE(store.MarkExecutorRunCompleted(
+  ASSERT_TRUE(store
+                  .MarkExecutorRunCompleted(
                       Fid("f1"), Executor("e1").executor_id(), Cid("c0"))
                   .ok());
-  ASSERT_TRUE(store.CheckpointExecutor(Fid("f1"), Executor("e1"), Cid("c1")).ok());
-  ASSERT_TRUE(store.CheckpointExecutorPid(
-                      Fid("f1"), Executor("e1").executor_id(), Cid("c1"), 4242,
-                      987654321)
+  ASSERT_TRUE(
+      store.CheckpointExecutor(Fid("f1"), Executor("e1"), Cid("c1")).ok());
+  ASSERT_TRUE(store
+                  .CheckpointExecutorPid(Fid("f1"),
+                                         Executor("e1").executor_id(),
+                                         Cid("c1"), 4242, 987654321)
                   .ok());
-  ASSERT_TRUE(store.CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
-                                   Cid("c1"), Task("t2"))
+  ASSERT_TRUE(store
+                  .CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
+                                  Cid("c1"), Task("t2"))
                   .ok());
-  ASSERT_TRUE(store.CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
-                                   Cid("c1"), Task("t1"))
+  ASSERT_TRUE(store
+                  .CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
+                                  Cid("c1"), Task("t1"))
                   .ok());
 
-  ASSERT_TRUE(store.CheckpointExecutor(Fid("f1"), Executor("e2"), Cid("c2")).ok());
-  ASSERT_TRUE(store.CheckpointExecutorPid(
+  ASSERT_TRUE(
+      store.CheckpointExecutor(Fid("f1"), Executor("e2"), Cid("c2")).ok());
+  ASSERT_TRUE(store
+                  .CheckpointExecutorPid(
                       Fid("f1"), Executor("e2").executor_id(), Cid("c2"), 7, 8)
                   .ok());
-  ASSERT_TRUE(store.MarkExecutorRunCompleted(
+  ASSERT_TRUE(store
+                  .MarkExecutorRunCompleted(
                       Fid("f1"), Executor("e2").executor_id(), Cid("c2"))
                   .ok());
 
-  ASSERT_TRUE(store.CheckpointExecutor(Fid("f/2"), Executor("e/3"), Cid("c3")).ok());
-  ASSERT_TRUE(store.CheckpointTask(Fid("f/2"), Executor("e/3").executor_id(),
-                                   Cid("c3"), Task("t/3"))
+  ASSERT_TRUE(
+      store.CheckpointExecutor(Fid("f/2"), Executor("e/3"), Cid("c3")).ok());
+  ASSERT_TRUE(store
+                  .CheckpointTask(Fid("f/2"), Executor("e/3").executor_id(),
+                                  Cid("c3"), Task("t/3"))
                   .ok());
 }
 
@@ -316,11 +327,13 @@ TEST_F(CheckpointTest, MissingIdsAreInvalidArgumentNamingTheField) {
   EXPECT_TRUE(absl::StrContains(status.message(), "framework_id")) << status;
 
   ASSERT_TRUE(store.CheckpointFramework(Framework("f1")).ok());
-  status = store.CheckpointExecutor(Fid("f1"), Executor("e1"), v1::ContainerID());
+  status =
+      store.CheckpointExecutor(Fid("f1"), Executor("e1"), v1::ContainerID());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(status.message(), "container_id")) << status;
 
-  ASSERT_TRUE(store.CheckpointExecutor(Fid("f1"), Executor("e1"), Cid("c1")).ok());
+  ASSERT_TRUE(
+      store.CheckpointExecutor(Fid("f1"), Executor("e1"), Cid("c1")).ok());
   status = store.CheckpointTask(Fid("f1"), Executor("e1").executor_id(),
                                 Cid("c1"), v1::TaskInfo());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -349,7 +362,8 @@ TEST_F(CheckpointTest, CorruptTaskFileIsAnErrorWhenStrictElseSkipped) {
   EXPECT_TRUE(absl::StrContains(lenient->warnings[0], task_file))
       << lenient->warnings[0];
   // Only that task is gone.
-  const RecoveredExecutorRun& run = lenient->frameworks[1].executors[0].latest_run;
+  const RecoveredExecutorRun& run =
+      lenient->frameworks[1].executors[0].latest_run;
   ASSERT_EQ(run.tasks.size(), 1u);
   EXPECT_EQ(run.tasks[0].task_id().value(), "t2");
   EXPECT_EQ(lenient->frameworks[0].executors.size(), 1u);
@@ -408,7 +422,8 @@ TEST_F(CheckpointTest, CrashLeftoversAreSkippedWithWarningsEvenWhenStrict) {
 TEST_F(CheckpointTest, RemoveFrameworkAndExecutor) {
   MetaStore store(dir_);
   CheckpointEverything(store);
-  ASSERT_TRUE(store.RemoveExecutor(Fid("f1"), Executor("e2").executor_id()).ok());
+  ASSERT_TRUE(
+      store.RemoveExecutor(Fid("f1"), Executor("e2").executor_id()).ok());
   ASSERT_TRUE(store.RemoveFramework(Fid("f/2")).ok());
   ASSERT_TRUE(store.RemoveFramework(Fid("never")).ok());
   absl::StatusOr<RecoveredState> state = store.Recover(/*strict=*/true);

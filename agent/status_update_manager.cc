@@ -125,8 +125,9 @@ StatusUpdateManager::OpenStream(const Key& key) {
   const std::string dir = FrameworkDir(key.first);
   stream->path = absl::StrCat(dir, "/", EscapeId(key.second).value(), kSuffix);
   RETURN_IF_ERROR(MakeDirs(dir));
-  stream->fd = ::open(stream->path.c_str(),
-                      O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  stream->fd =
+      ::open(stream->path.c_str(),
+             O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (stream->fd < 0) return Errno(errno, "open", stream->path);
   RETURN_IF_ERROR(FsyncDir(dir));
   return stream;
@@ -151,8 +152,8 @@ absl::Status StatusUpdateManager::Append(Stream* stream,
   if (!status.ok()) {
     // Cut a partial record away so later appends do not follow garbage.
     if (::ftruncate(stream->fd, static_cast<off_t>(stream->size)) != 0) {
-      LOG(ERROR) << "cannot cut " << stream->path << " back to "
-                 << stream->size << " bytes after a failed append";
+      LOG(ERROR) << "cannot cut " << stream->path << " back to " << stream->size
+                 << " bytes after a failed append";
     }
     return status;
   }
@@ -170,7 +171,8 @@ absl::Status StatusUpdateManager::CloseAndRemove(const Key& key) {
   }
   const std::string dir = fs::path(path).parent_path().string();
   RETURN_IF_ERROR(FsyncDir(dir));
-  if (::rmdir(dir.c_str()) == 0) {  // best effort: the last stream of a framework
+  if (::rmdir(dir.c_str()) ==
+      0) {  // best effort: the last stream of a framework
     RETURN_IF_ERROR(FsyncDir(fs::path(dir).parent_path().string()));
   }
   return absl::OkStatus();
@@ -181,8 +183,8 @@ absl::Status StatusUpdateManager::Replay(const std::string& path,
                                          std::vector<std::string>* warnings) {
   ASSIGN_OR_RETURN(std::string data, ReadFile(path));
   auto damage = [&](uint64_t offset, absl::string_view what) {
-    return absl::DataLossError(absl::StrCat("status update stream ", path,
-                                            ": ", what, " at byte ", offset));
+    return absl::DataLossError(absl::StrCat("status update stream ", path, ": ",
+                                            what, " at byte ", offset));
   };
   const std::string dir_name = fs::path(path).parent_path().filename().string();
   const std::string file_name = fs::path(path).filename().string();
@@ -202,8 +204,8 @@ absl::Status StatusUpdateManager::Replay(const std::string& path,
       break;
     }
     const absl::string_view payload(&data[offset + kRecordHeaderBytes], length);
-    const uint32_t crc = Crc32cExtend(
-        Crc32c(absl::string_view(&data[offset], 4)), payload);
+    const uint32_t crc =
+        Crc32cExtend(Crc32c(absl::string_view(&data[offset], 4)), payload);
     if (crc != GetLittleEndian32(&data[offset + 4])) {
       const bool at_end = offset + kRecordHeaderBytes + length == data.size();
       const bool zeros = std::all_of(data.begin() + offset, data.end(),
@@ -255,7 +257,8 @@ absl::Status StatusUpdateManager::Replay(const std::string& path,
       case v1::StatusUpdateRecord::ACK:
         if (stream->pending.empty() ||
             stream->pending.front().status().uuid() != record.uuid()) {
-          return damage(offset, "an acknowledgement of an update not at the head");
+          return damage(offset,
+                        "an acknowledgement of an update not at the head");
         }
         stream->pending.pop_front();
         break;
@@ -294,8 +297,8 @@ absl::StatusOr<std::vector<std::string>> StatusUpdateManager::Recover() {
     LOG(WARNING) << warning;
     warnings.push_back(std::move(warning));
   };
-  auto list = [](const std::string& dir)
-      -> absl::StatusOr<std::vector<std::string>> {
+  auto list =
+      [](const std::string& dir) -> absl::StatusOr<std::vector<std::string>> {
     std::vector<std::string> names;
     std::error_code error;
     fs::directory_iterator it(dir, error);
@@ -320,8 +323,8 @@ absl::StatusOr<std::vector<std::string>> StatusUpdateManager::Recover() {
       std::error_code error;
       fs::remove_all(framework_dir, error);
       if (error) {
-        return absl::InternalError(absl::StrCat(
-            "removing ", framework_dir, ": ", error.message()));
+        return absl::InternalError(
+            absl::StrCat("removing ", framework_dir, ": ", error.message()));
       }
       RETURN_IF_ERROR(FsyncDir(updates_dir));
       warn(absl::StrCat("removed ", framework_dir,
@@ -383,9 +386,9 @@ absl::StatusOr<bool> StatusUpdateManager::Update(
     return absl::InvalidArgumentError("update.status.state: missing");
   }
   if (status.uuid().size() != kUuidBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "update.status.uuid: must be ", kUuidBytes, " bytes, not ",
-        status.uuid().size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("update.status.uuid: must be ", kUuidBytes, " bytes, not ",
+                     status.uuid().size()));
   }
 
   const Key key(framework_id.value(), status.task_id().value());
@@ -395,16 +398,16 @@ absl::StatusOr<bool> StatusUpdateManager::Update(
   if (it != streams_.end()) {
     stream = it->second.get();
     if (stream->received.count(status.uuid()) > 0) {
-      VLOG(1) << "duplicate status update " << Hex(status.uuid())
-              << " of task " << key.second << " ignored";
+      VLOG(1) << "duplicate status update " << Hex(status.uuid()) << " of task "
+              << key.second << " ignored";
       return false;
     }
     if (stream->terminal) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "task '", key.second, "' of framework '", key.first,
-          "' already has a terminal status update (",
-          v1::TaskState_Name(stream->latest->state()), "); ",
-          v1::TaskState_Name(status.state()), " refused"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("task '", key.second, "' of framework '", key.first,
+                       "' already has a terminal status update (",
+                       v1::TaskState_Name(stream->latest->state()), "); ",
+                       v1::TaskState_Name(status.state()), " refused"));
     }
   } else {
     ASSIGN_OR_RETURN(created, OpenStream(key));

@@ -64,7 +64,8 @@ std::vector<std::string> Uuids(const std::vector<v1::TaskStatus>& statuses) {
   return uuids;
 }
 
-std::vector<std::string> Uuids(const std::vector<v1::AgentCall::Update>& updates) {
+std::vector<std::string> Uuids(
+    const std::vector<v1::AgentCall::Update>& updates) {
   std::vector<std::string> uuids;
   for (const auto& update : updates) uuids.push_back(update.status().uuid());
   return uuids;
@@ -76,11 +77,10 @@ class StatusUpdateManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TEST_TMPDIR");
-    meta_dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                             ::testing::UnitTest::GetInstance()
-                                 ->current_test_info()
-                                 ->name(),
-                             "/meta");
+    meta_dir_ = absl::StrCat(
+        tmp != nullptr ? tmp : "/tmp", "/",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        "/meta");
     fs::remove_all(meta_dir_);
     fs::create_directories(meta_dir_);
   }
@@ -132,7 +132,8 @@ TEST_F(StatusUpdateManagerTest, OnlyTheHeadIsDueAndTheRightAckAdvancesIt) {
   EXPECT_EQ(due[0].status().uuid(), Uuid(1));
   EXPECT_TRUE(manager->Due(kT0).empty());  // in flight
 
-  absl::StatusOr<bool> acked = manager->Acknowledge(Fid("f1"), Tid("t1"), Uuid(2));
+  absl::StatusOr<bool> acked =
+      manager->Acknowledge(Fid("f1"), Tid("t1"), Uuid(2));
   ASSERT_TRUE(acked.ok());
   EXPECT_FALSE(*acked);
   acked = manager->Acknowledge(Fid("f1"), Tid("nope"), Uuid(1));
@@ -280,12 +281,18 @@ TEST_F(StatusUpdateManagerTest, ARestartRecoversTheQueueAfterEveryPrefix) {
     uint64_t uuid;
   };
   const std::vector<Op> ops = {
-      {false, "t1", v1::TASK_STARTING, 1}, {false, "t2", v1::TASK_RUNNING, 2},
-      {false, "t1", v1::TASK_RUNNING, 3},  {true, "t1", {}, 1},
-      {false, "t1", v1::TASK_KILLING, 4},  {true, "t2", {}, 2},
-      {true, "t1", {}, 3},                 {false, "t1", v1::TASK_KILLED, 5},
-      {false, "t2", v1::TASK_FINISHED, 6}, {true, "t1", {}, 4},
-      {true, "t2", {}, 6},                 {true, "t1", {}, 5},
+      {false, "t1", v1::TASK_STARTING, 1},
+      {false, "t2", v1::TASK_RUNNING, 2},
+      {false, "t1", v1::TASK_RUNNING, 3},
+      {true, "t1", {}, 1},
+      {false, "t1", v1::TASK_KILLING, 4},
+      {true, "t2", {}, 2},
+      {true, "t1", {}, 3},
+      {false, "t1", v1::TASK_KILLED, 5},
+      {false, "t2", v1::TASK_FINISHED, 6},
+      {true, "t1", {}, 4},
+      {true, "t2", {}, 6},
+      {true, "t1", {}, 5},
   };
   for (size_t prefix = 0; prefix <= ops.size(); ++prefix) {
     SCOPED_TRACE(absl::StrCat("after ", prefix, " operations"));
@@ -330,8 +337,9 @@ TEST_F(StatusUpdateManagerTest, ARestartRecoversTheQueueAfterEveryPrefix) {
       }
     }
     // The recovered heads are due at once.
-    EXPECT_EQ(recovered->Due(kT0).size(),
-              (pending["t1"].empty() ? 0u : 1u) + (pending["t2"].empty() ? 0u : 1u));
+    EXPECT_EQ(
+        recovered->Due(kT0).size(),
+        (pending["t1"].empty() ? 0u : 1u) + (pending["t2"].empty() ? 0u : 1u));
   }
 }
 
@@ -465,10 +473,11 @@ TEST_F(StatusUpdateManagerTest, RandomOperationsMatchAModel) {
   if (const char* env = std::getenv("CAIRN_SEED"); env != nullptr) {
     ASSERT_TRUE(absl::SimpleAtoi(env, &seed)) << "CAIRN_SEED=" << env;
   }
-  std::printf("StatusUpdateManagerTest.RandomOperationsMatchAModel seed %llu "
-              "(replay with CAIRN_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(seed));
+  std::printf(
+      "StatusUpdateManagerTest.RandomOperationsMatchAModel seed %llu "
+      "(replay with CAIRN_SEED=%llu)\n",
+      static_cast<unsigned long long>(seed),
+      static_cast<unsigned long long>(seed));
   SCOPED_TRACE(absl::StrCat("CAIRN_SEED=", seed));
   std::mt19937_64 random(seed);
   auto chance = [&](int percent) {
@@ -486,8 +495,8 @@ TEST_F(StatusUpdateManagerTest, RandomOperationsMatchAModel) {
   const std::vector<Key> keys = {{"f1", "t1"}, {"f1", "t/2"}, {"f2", "t1"}};
   const std::vector<v1::TaskState> live = {v1::TASK_STARTING, v1::TASK_RUNNING,
                                            v1::TASK_KILLING};
-  const std::vector<v1::TaskState> terminal = {v1::TASK_FINISHED,
-                                               v1::TASK_FAILED, v1::TASK_KILLED};
+  const std::vector<v1::TaskState> terminal = {
+      v1::TASK_FINISHED, v1::TASK_FAILED, v1::TASK_KILLED};
   uint64_t next_uuid = 1;
   auto manager = Open();
 
@@ -497,11 +506,11 @@ TEST_F(StatusUpdateManagerTest, RandomOperationsMatchAModel) {
     const int op = static_cast<int>(random() % 100);
     if (op < 40) {  // a new update
       const bool end = chance(20);
-      const v1::TaskState state =
-          end ? terminal[random() % terminal.size()] : live[random() % live.size()];
+      const v1::TaskState state = end ? terminal[random() % terminal.size()]
+                                      : live[random() % live.size()];
       const uint64_t uuid = next_uuid++;
-      absl::StatusOr<bool> added = manager->Update(
-          Fid(key.first), Status(key.second, state, uuid));
+      absl::StatusOr<bool> added =
+          manager->Update(Fid(key.first), Status(key.second, state, uuid));
       auto it = model.find(key);
       if (it != model.end() && it->second.terminal) {
         ASSERT_EQ(added.status().code(), absl::StatusCode::kFailedPrecondition);
