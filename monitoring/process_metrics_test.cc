@@ -58,8 +58,9 @@ TEST(ProcessStatsTest, CountsOpenedFdsAndThreads) {
   thread.join();
   for (int fd : fds) close(fd);
   ASSERT_TRUE(after.ok());
-  EXPECT_EQ(after->open_fds, before->open_fds + 5);
-  EXPECT_EQ(after->threads, before->threads + 1);
+  // At least: sanitizer runtimes may add threads or fds of their own.
+  EXPECT_GE(after->open_fds, before->open_fds + 5);
+  EXPECT_GE(after->threads, before->threads + 1);
 }
 
 TEST(ProcessMetricsTest, RegistersGaugesReadAtScrape) {
