@@ -108,6 +108,8 @@ absl::StatusOr<std::string> WaitForLine(Process& process,
         return std::string(absl::StripPrefix(line, "@@ "));
       }
       if (absl::StartsWith(line, "@@ FAIL") || !running) {
+        // The script closes its browser and exits after FAIL.
+        WaitForExit(process, absl::Now() + absl::Seconds(15)).IgnoreError();
         return absl::AbortedError(absl::StrCat(
             "the browser script ",
             running ? "failed" : *process.ExitDescription(), " before \"",
@@ -212,7 +214,12 @@ class DashboardBrowserTest : public ::testing::Test {
         &options);
     options.masters = 3;
     options.timeout = kTimeout;
-    options.flags.push_back("--allocation_interval=100ms");
+    // Leader elections slower than the other master tests' (Chromium
+    // shares the machine), so that leadership stays put until the test
+    // kills the leader.
+    options.flags = {"--election_timeout=1s", "--lease=500ms",
+                     "--heartbeat_interval=100ms",
+                     "--allocation_interval=100ms"};
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
         MasterCluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -271,6 +278,9 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
   v1::FrameworkInfo framework;
   framework.set_user("nobody");
   framework.set_name("dashboard-test");
+  // Its task outlives a lost scheduler stream (the client does not
+  // resubscribe by itself).
+  framework.set_failover_timeout(600);
   absl::StatusOr<v1::FrameworkID> framework_id =
       scheduler_->Subscribe(framework);
   ASSERT_TRUE(framework_id.ok()) << framework_id.status();
@@ -353,6 +363,8 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
   ASSERT_TRUE(WaitForLine(*script_, "WAITING", absl::Now() + kTimeout).ok());
 
   // 3. The leader dies; the page follows the new one.
+  leader = cluster_->WaitForLeader({0, 1, 2});
+  ASSERT_TRUE(leader.ok()) << leader.status();
   cluster_->Kill(*leader);
   {
     std::ofstream out(control + ".tmp");

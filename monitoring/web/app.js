@@ -564,7 +564,9 @@
       return;
     }
     const query = eventsQuery(address);
-    const source = new EventSource(url(address, '/api/v1/events' + (query ? '?' + query : '')));
+    const streamUrl = url(address, '/api/v1/events' + (query ? '?' + query : ''));
+    console.info('events: opening ' + streamUrl);
+    const source = new EventSource(streamUrl);
     events.source = source;
     events.master = address;
     events.opened = false;
@@ -601,6 +603,7 @@
     source.onerror = () => {
       // The stream failed or its master went away. Reopen it ourselves (not
       // with EventSource's own retry) so that another master can take over.
+      console.info('events: stream from ' + address + (events.opened ? ' ended' : ' failed to open'));
       if (!events.opened) events.failedOpenings++;
       events.failedAt[address] = Date.now();
       closeEvents();

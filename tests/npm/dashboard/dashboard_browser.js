@@ -37,13 +37,14 @@ let browser = null;
 function say(line) { console.log('@@ ' + line); }
 
 async function fail(why, page) {
-  say('FAIL ' + why);
   if (page) {
+    // What the page showed, before saying FAIL (the test stops waiting then).
     try {
-      await page.screenshot({path: path.join(screenshotDir, 'dashboard-failure.png'), fullPage: true});
-      console.log((await page.locator('body').innerText()).slice(0, 4000));
-    } catch (e) { /* the page may be gone */ }
+      console.log('page at failure:\n' + (await page.locator('body').innerText({timeout: 5000})).slice(0, 6000));
+      await page.screenshot({path: path.join(screenshotDir, 'dashboard-failure.png'), fullPage: true, timeout: 10000});
+    } catch (e) { console.log('no page dump: ' + e.message); }
   }
+  say('FAIL ' + why);
   if (browser) await browser.close().catch(() => {});
   process.exit(1);
 }
@@ -76,6 +77,7 @@ async function waitForControl(prefix) {
   const problems = [];
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
   page.on('console', (m) => {
+    console.log('console ' + m.type() + ': ' + m.text());
     // A failed request is how a dead master shows up; everything else is
     // the page's own fault.
     if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(m.text())) {
