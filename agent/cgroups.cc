@@ -59,7 +59,8 @@ std::optional<std::map<std::string, uint64_t>> ReadKeyValues(
 std::optional<uint64_t> ReadUint(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   uint64_t value = 0;
-  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
+  if (!text.ok() ||
+      !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
     return std::nullopt;
   }
   return value;
@@ -68,7 +69,8 @@ std::optional<uint64_t> ReadUint(const std::string& path) {
 std::optional<int64_t> ReadInt(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   int64_t value = 0;
-  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
+  if (!text.ok() ||
+      !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
     return std::nullopt;
   }
   return value;
@@ -84,7 +86,8 @@ std::vector<pid_t> ReadPids(const std::string& path) {
   std::vector<pid_t> pids;
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return pids;
-  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+  for (absl::string_view line :
+       absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
     int pid = 0;
     if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
   }
@@ -125,11 +128,11 @@ std::vector<Mount> ReadMounts() {
   std::vector<Mount> mounts;
   absl::StatusOr<std::string> text = ReadFile("/proc/self/mountinfo");
   if (!text.ok()) return mounts;
-  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+  for (absl::string_view line :
+       absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
     auto dash = std::find(fields.begin(), fields.end(), "-");
-    if (fields.size() < 7 || dash == fields.end() ||
-        fields.end() - dash < 4) {
+    if (fields.size() < 7 || dash == fields.end() || fields.end() - dash < 4) {
       continue;
     }
     Mount mount;
@@ -147,7 +150,8 @@ std::vector<Mount> ReadMounts() {
 }
 
 bool Writable(const Mount& mount) {
-  return mount.options.count("rw") > 0 && ::access(mount.path.c_str(), W_OK) == 0;
+  return mount.options.count("rw") > 0 &&
+         ::access(mount.path.c_str(), W_OK) == 0;
 }
 
 std::string Join(const std::string& dir, const std::string& name) {
@@ -186,7 +190,8 @@ absl::Status WriteFile(const std::string& path, const std::string& value) {
   int error = errno;
   ::close(fd);
   if (n < 0) {
-    return ErrnoError(error, absl::StrCat("write '", value, "' to '", path, "'"));
+    return ErrnoError(error,
+                      absl::StrCat("write '", value, "' to '", path, "'"));
   }
   return absl::OkStatus();
 }
@@ -239,8 +244,9 @@ absl::StatusOr<Cgroups> Cgroups::Probe() {
         ReadFile(Join(mount.path, "cgroup.controllers"));
     std::set<std::string> available;
     if (controllers.ok()) {
-      for (absl::string_view c : absl::StrSplit(
-               absl::StripAsciiWhitespace(*controllers), ' ', absl::SkipEmpty())) {
+      for (absl::string_view c :
+           absl::StrSplit(absl::StripAsciiWhitespace(*controllers), ' ',
+                          absl::SkipEmpty())) {
         available.insert(std::string(c));
       }
     }
@@ -302,8 +308,12 @@ absl::Status Cgroups::Create(const std::string& cgroup) const {
     for (const std::string& component : components) {
       absl::StatusOr<std::string> enabled =
           ReadFile(Join(dir, "cgroup.subtree_control"));
-      if (!enabled.ok() || !absl::StrContains(*enabled, "memory") ||
-          !absl::StrContains(*enabled, "cpu")) {
+      std::set<std::string> controllers;
+      if (enabled.ok()) {
+        controllers = absl::StrSplit(absl::StripAsciiWhitespace(*enabled), ' ',
+                                     absl::SkipEmpty());
+      }
+      if (controllers.count("memory") == 0 || controllers.count("cpu") == 0) {
         RETURN_IF_ERROR(
             WriteFile(Join(dir, "cgroup.subtree_control"), "+cpu +memory"));
       }
@@ -333,7 +343,8 @@ absl::Status Cgroups::SetLimits(const std::string& cgroup, double cpus,
     uint64_t shares = std::max<uint64_t>(
         static_cast<uint64_t>(std::llround(1024 * cpus)), kMinCpuShares);
     int64_t quota_us = std::max<int64_t>(
-        static_cast<int64_t>(std::llround(cpus * kCfsPeriodUs)), kMinCfsQuotaUs);
+        static_cast<int64_t>(std::llround(cpus * kCfsPeriodUs)),
+        kMinCfsQuotaUs);
     if (version_ == Version::kV1) {
       RETURN_IF_ERROR(
           WriteFile(Join(CpuDir(cgroup), "cpu.shares"), absl::StrCat(shares)));
@@ -487,7 +498,8 @@ std::optional<OomInfo> Cgroups::Oom(const std::string& cgroup) const {
     if (!control) return std::nullopt;
     info.oom_kills = Get(*control, "oom_kill");
     info.under_oom = Get(*control, "under_oom") > 0;
-    info.limit_bytes = ReadUint(Join(memory, "memory.limit_in_bytes")).value_or(0);
+    info.limit_bytes =
+        ReadUint(Join(memory, "memory.limit_in_bytes")).value_or(0);
     info.max_used_bytes =
         ReadUint(Join(memory, "memory.max_usage_in_bytes")).value_or(0);
   } else {
@@ -541,9 +553,9 @@ void Cgroups::Thaw(const std::string& cgroup) const {
 
 absl::Status Cgroups::KillAll(const std::string& cgroup,
                               absl::Time deadline) const {
-  bool v2_kill = version_ == Version::kV2 &&
-                 ::access(Join(MemoryDir(cgroup), "cgroup.kill").c_str(),
-                          F_OK) == 0;
+  bool v2_kill =
+      version_ == Version::kV2 &&
+      ::access(Join(MemoryDir(cgroup), "cgroup.kill").c_str(), F_OK) == 0;
   while (true) {
     std::vector<pid_t> pids = Processes(cgroup);
     if (pids.empty()) return absl::OkStatus();
@@ -556,12 +568,14 @@ absl::Status Cgroups::KillAll(const std::string& cgroup,
       (void)WriteFile(Join(MemoryDir(cgroup), "cgroup.kill"), "1");
     } else {
       // Frozen processes cannot fork between the listing and the kill.
-      bool frozen = Freeze(cgroup, std::min(deadline, absl::Now() + absl::Seconds(1)));
+      bool frozen =
+          Freeze(cgroup, std::min(deadline, absl::Now() + absl::Seconds(1)));
       for (pid_t pid : Processes(cgroup)) ::kill(pid, SIGKILL);
       if (frozen) Thaw(cgroup);
     }
     // The kernel removes a killed process from the cgroup once it has exited.
-    absl::Time settle = std::min(deadline, absl::Now() + absl::Milliseconds(200));
+    absl::Time settle =
+        std::min(deadline, absl::Now() + absl::Milliseconds(200));
     while (absl::Now() < settle && !Processes(cgroup).empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }

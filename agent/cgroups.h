@@ -48,9 +48,9 @@ inline constexpr int64_t kMinCfsQuotaUs = 1000;
 
 // What the memory controller knows of OOM kills in one cgroup.
 struct OomInfo {
-  uint64_t oom_kills = 0;  // v1 memory.oom_control oom_kill, v2 memory.events
-  bool under_oom = false;  // v1 only: the cgroup is at its limit right now
-  uint64_t limit_bytes = 0;     // 0 = no limit
+  uint64_t oom_kills = 0;    // v1 memory.oom_control oom_kill, v2 memory.events
+  bool under_oom = false;    // v1 only: the cgroup is at its limit right now
+  uint64_t limit_bytes = 0;  // 0 = no limit
   uint64_t max_used_bytes = 0;  // high-water mark (current usage if unknown)
 };
 

@@ -165,14 +165,15 @@ enum ChildStage : int32_t { kSetsid = 1, kDup = 2, kChdir = 3, kExec = 4 };
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(127);
 
-  if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
+  if (::dup2(null_fd, STDIN_FILENO) < 0 ||
+      ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
       ::dup2(stderr_fd, STDERR_FILENO) < 0) {
     fail(kDup);
   }
   if (::chdir(sandbox) < 0) fail(kChdir);
-  // Nothing of the agent's leaks into the container: every other descriptor
-  // (some another thread may have opened without O_CLOEXEC) closes on exec;
-  // the report pipe is already close-on-exec.
+    // Nothing of the agent's leaks into the container: every other descriptor
+    // (some another thread may have opened without O_CLOEXEC) closes on exec;
+    // the report pipe is already close-on-exec.
 #ifdef CLOSE_RANGE_CLOEXEC
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 #endif
@@ -208,8 +209,7 @@ absl::StatusOr<std::unique_ptr<Containerizer>> Containerizer::Create(
       absl::StrAppend(&dir, part);
       if (part.empty()) continue;
       if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoError(errno,
-                          absl::StrCat("state_dir: mkdir '", dir, "'"));
+        return ErrnoError(errno, absl::StrCat("state_dir: mkdir '", dir, "'"));
       }
     }
   }
@@ -283,7 +283,8 @@ absl::StatusOr<pid_t> Containerizer::Launch(const ContainerLaunchSpec& spec) {
   return pid;
 }
 
-absl::StatusOr<pid_t> Containerizer::LaunchProcess(const ContainerLaunchSpec& spec) {
+absl::StatusOr<pid_t> Containerizer::LaunchProcess(
+    const ContainerLaunchSpec& spec) {
   const std::string cgroup = CgroupOf(spec.container_id);
   if (cgroups_) {
     // A cgroup of this name can only be a leftover of a launch that crashed
@@ -291,8 +292,8 @@ absl::StatusOr<pid_t> Containerizer::LaunchProcess(const ContainerLaunchSpec& sp
     RETURN_IF_ERROR(cgroups_->Destroy(cgroup, kDestroyTimeout));
     absl::Status status = cgroups_->Create(cgroup);
     if (status.ok()) {
-      status = cgroups_->SetLimits(cgroup, spec.limits.cpus,
-                                   spec.limits.mem_bytes);
+      status =
+          cgroups_->SetLimits(cgroup, spec.limits.cpus, spec.limits.mem_bytes);
     }
     if (!status.ok()) {
       (void)cgroups_->Destroy(cgroup, kDestroyTimeout);
@@ -302,7 +303,8 @@ absl::StatusOr<pid_t> Containerizer::LaunchProcess(const ContainerLaunchSpec& sp
   auto cleanup_cgroup = [&]() {
     if (cgroups_) {
       absl::Status status = cgroups_->Destroy(cgroup, kDestroyTimeout);
-      if (!status.ok()) LOG(WARNING) << "cleaning up a failed launch: " << status;
+      if (!status.ok())
+        LOG(WARNING) << "cleaning up a failed launch: " << status;
     }
   };
 
@@ -535,10 +537,10 @@ std::optional<Limitation> Containerizer::CheckLimitation(
   if (!oom || (oom->oom_kills == 0 && !oom->under_oom)) return std::nullopt;
   Limitation limitation;
   limitation.reason = v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY;
-  limitation.message =
-      absl::StrCat("Memory limit exceeded: Requested: ",
-                   cgroups::FormatBytes(oom->limit_bytes), " Maximum Used: ",
-                   cgroups::FormatBytes(oom->max_used_bytes));
+  limitation.message = absl::StrCat(
+      "Memory limit exceeded: Requested: ",
+      cgroups::FormatBytes(oom->limit_bytes),
+      " Maximum Used: ", cgroups::FormatBytes(oom->max_used_bytes));
   return limitation;
 }
 
@@ -557,10 +559,12 @@ absl::Status Containerizer::DestroyContainer(const std::string& container_id,
             "' survive SIGKILL, e.g. pid ", pids.front()));
       }
       for (pid_t pid : pids) {
-        if (std::optional<ProcStat> stat = ReadProcStat(pid)) KillExactly(*stat);
+        if (std::optional<ProcStat> stat = ReadProcStat(pid))
+          KillExactly(*stat);
       }
       // Killed processes disappear (or turn zombie) shortly.
-      absl::Time settle = std::min(deadline, absl::Now() + absl::Milliseconds(200));
+      absl::Time settle =
+          std::min(deadline, absl::Now() + absl::Milliseconds(200));
       while (absl::Now() < settle && !SessionProcesses(container).empty()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
@@ -603,7 +607,8 @@ absl::Status Containerizer::Destroy(const std::string& container_id) {
   return status;
 }
 
-absl::Status Containerizer::Recover(const std::map<std::string, pid_t>& wanted) {
+absl::Status Containerizer::Recover(
+    const std::map<std::string, pid_t>& wanted) {
   std::set<std::string> found;
   if (cgroups_) {
     for (const std::string& id : cgroups_->Children(root_)) found.insert(id);

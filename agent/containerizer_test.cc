@@ -139,7 +139,8 @@ class ContainerizerTest : public ::testing::Test {
     return dir;
   }
 
-  ContainerLaunchSpec Spec(const std::string& id, std::vector<std::string> argv) {
+  ContainerLaunchSpec Spec(const std::string& id,
+                           std::vector<std::string> argv) {
     ContainerLaunchSpec spec;
     spec.container_id = id;
     spec.sandbox = Sandbox(id);
@@ -168,7 +169,8 @@ class ContainerizerTest : public ::testing::Test {
       absl::StatusOr<std::string> text = cgroups::ReadFile(pidfile);
       return text.ok() &&
              absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &grandchild);
-    })) << "the grandchild never wrote " << pidfile;
+    })) << "the grandchild never wrote "
+        << pidfile;
     return {leader, grandchild};
   }
 
@@ -237,8 +239,8 @@ TEST_F(CgroupsContainerizerTest, ProcessRunsInItsOwnSessionInsideItsCgroups) {
   ASSERT_FALSE(dirs.empty());
   for (const std::string& dir : dirs) {
     EXPECT_THAT(dir, HasSubstr(root_ + "/inside"));
-    std::vector<std::string> procs =
-        absl::StrSplit(Contents(dir + "/cgroup.procs"), '\n', absl::SkipEmpty());
+    std::vector<std::string> procs = absl::StrSplit(
+        Contents(dir + "/cgroup.procs"), '\n', absl::SkipEmpty());
     EXPECT_THAT(procs, ::testing::ElementsAre(absl::StrCat(pid))) << dir;
   }
   EXPECT_EQ(getsid(pid), pid);
@@ -267,8 +269,9 @@ TEST_F(CgroupsContainerizerTest, MemoryLimitKillsAndIsReportedAsLimitation) {
   ASSERT_TRUE(limitation.has_value());
   EXPECT_EQ(limitation->reason,
             v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY);
-  EXPECT_THAT(limitation->message,
-              HasSubstr("Memory limit exceeded: Requested: 32MB Maximum Used: "));
+  EXPECT_THAT(
+      limitation->message,
+      HasSubstr("Memory limit exceeded: Requested: 32MB Maximum Used: "));
   std::cerr << limitation->message << "\n";
 }
 
@@ -439,7 +442,8 @@ TEST_F(PosixContainerizerTest, FailedExecIsAnErrorNamingThePath) {
 }
 
 TEST_F(PosixContainerizerTest, RejectsBadLaunchSpecNamingTheField) {
-  auto expect_invalid = [&](const ContainerLaunchSpec& spec, const std::string& field) {
+  auto expect_invalid = [&](const ContainerLaunchSpec& spec,
+                            const std::string& field) {
     absl::StatusOr<pid_t> pid = containerizer_->Launch(spec);
     EXPECT_EQ(pid.status().code(), absl::StatusCode::kInvalidArgument)
         << pid.status();
@@ -472,6 +476,56 @@ TEST_F(PosixContainerizerTest, RejectsBadLaunchSpecNamingTheField) {
   ASSERT_GT(Launch(good), 0);
   EXPECT_EQ(containerizer_->Launch(good).status().code(),
             absl::StatusCode::kAlreadyExists);
+}
+
+// Several threads launch, inspect and destroy their own containers at once.
+void ExpectConcurrentContainersStayApart(
+    ContainerizerTest* test, Containerizer* c,
+    const std::vector<ContainerLaunchSpec>& specs) {
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<pid_t> pid = c->Launch(specs[i]);
+      if (!pid.ok()) {
+        errors[i] = pid.status().ToString();
+        return;
+      }
+      if (!c->Alive(specs[i].container_id)) errors[i] += "not alive; ";
+      absl::StatusOr<v1::ResourceStatistics> usage =
+          c->Usage(specs[i].container_id);
+      if (!usage.ok() || usage->processes() != 1) {
+        errors[i] += "usage: " + (usage.ok() ? usage->DebugString()
+                                             : usage.status().ToString());
+      }
+      absl::Status destroyed = c->Destroy(specs[i].container_id);
+      if (!destroyed.ok()) errors[i] += destroyed.ToString();
+      std::optional<int> status = WaitExit(*pid);
+      if (!status || !WIFSIGNALED(*status)) errors[i] += "not killed; ";
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(errors[i], "") << specs[i].container_id;
+  }
+  EXPECT_TRUE(c->Containers().empty());
+}
+
+TEST_F(CgroupsContainerizerTest, ConcurrentContainersStayApart) {
+  std::vector<ContainerLaunchSpec> specs;
+  for (int i = 0; i < 6; ++i) {
+    specs.push_back(Spec(absl::StrCat("c", i), {"/bin/sleep", "120"}));
+    specs.back().limits.mem_bytes = 64 << 20;
+  }
+  ExpectConcurrentContainersStayApart(this, containerizer_.get(), specs);
+}
+
+TEST_F(PosixContainerizerTest, ConcurrentContainersStayApart) {
+  std::vector<ContainerLaunchSpec> specs;
+  for (int i = 0; i < 6; ++i) {
+    specs.push_back(Spec(absl::StrCat("c", i), {"/bin/sleep", "120"}));
+  }
+  ExpectConcurrentContainersStayApart(this, containerizer_.get(), specs);
 }
 
 TEST(ContainerizerCreateTest, RejectsUnknownKindAndBadRoot) {

@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
     SleepSeconds(seconds);
     return 0;
   }
-  std::fprintf(stderr, "usage: %s alloc MIB | busy MIB SECONDS | "
-                       "tree PIDFILE SETSID SECONDS\n", argv[0]);
+  std::fprintf(stderr,
+               "usage: %s alloc MIB | busy MIB SECONDS | "
+               "tree PIDFILE SETSID SECONDS\n",
+               argv[0]);
   return 2;
 }
