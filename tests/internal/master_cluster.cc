@@ -21,6 +21,8 @@ namespace {
 constexpr char kHost[] = "127.0.0.1";
 constexpr absl::Duration kPollPause = absl::Milliseconds(10);
 
+}  // namespace
+
 // Binds `count` distinct ephemeral ports on 127.0.0.1 (all held open at
 // once, so they differ), then releases them.
 std::vector<uint16_t> FreePorts(int count) {
@@ -44,7 +46,6 @@ std::vector<uint16_t> FreePorts(int count) {
   return ports;
 }
 
-}  // namespace
 
 void UseTestScratchDirs(absl::string_view prefix, absl::string_view test_name,
                         MasterClusterOptions* options) {

@@ -38,6 +38,10 @@
 
 namespace cairn::tests {
 
+// Binds `count` distinct ephemeral ports on 127.0.0.1 (all held open at
+// once, so they differ), then releases them. Fewer when binding fails.
+std::vector<uint16_t> FreePorts(int count);
+
 struct MasterClusterOptions {
   // The cairn-master binary.
   std::string binary;
