@@ -330,6 +330,8 @@ absl::Status Agent::Start() {
   server.address = options_.ip;
   server.port = options_.port;
   server.num_threads = 4;
+  // The masters' dashboard reads /state and /files from the browser.
+  server.get_allow_origin = "*";
   http_ = std::make_unique<http::Server>(server);
   InitMetrics();
   RegisterRoutes();
@@ -480,7 +482,7 @@ absl::Status Agent::Recover() {
       executor.sandbox = sandbox;
       executor.pid = run.pid.value_or(-1);
       executor.started = now;
-      files_.Attach(sandbox, sandbox).IgnoreError();
+      AttachSandbox(rf.info.id(), re.executor_id, sandbox);
       for (const v1::TaskInfo& info : run.tasks) {
         Task& task = executor.tasks[info.task_id().value()];
         task.framework_id = rf.info.id();
@@ -801,6 +803,19 @@ std::string Agent::SandboxPath(const v1::FrameworkID& framework_id,
       escaped(executor_id.value()), "/runs/", escaped(container_id.value()));
 }
 
+void Agent::AttachSandbox(const v1::FrameworkID& framework_id,
+                          const v1::ExecutorID& executor_id,
+                          const std::string& sandbox) {
+  // As Mesos: the real path, and the executor's latest run under a path
+  // that does not change across runs (what UIs link to).
+  absl::Status attached = files_.Attach(sandbox, sandbox);
+  if (!attached.ok()) LOG(WARNING) << "attaching " << sandbox << ": " << attached;
+  const std::string latest =
+      absl::StrCat("/frameworks/", framework_id.value(), "/executors/",
+                   executor_id.value(), "/runs/latest");
+  if (files_.Attach(sandbox, latest).ok()) latest_links_[latest] = sandbox;
+}
+
 Agent::Executor* Agent::FindExecutor(const std::string& framework_id,
                                      const std::string& executor_id) {
   auto f = frameworks_.find(framework_id);
@@ -1013,7 +1028,8 @@ void Agent::StartLaunch(const std::string& framework_id,
     LOG(ERROR) << "cannot create sandbox " << executor->sandbox << ": "
                << error.message();
   }
-  files_.Attach(executor->sandbox, executor->sandbox).IgnoreError();
+  AttachSandbox(executor->framework_id, executor->info.executor_id(),
+                executor->sandbox);
   ++executors_registering_;
   launchers_.emplace_back(
       [this, fid = executor->framework_id, info = executor->info,
@@ -1804,6 +1820,14 @@ void Agent::CheckContainers() {
       if (it->second <= now) {
         collect.push_back(it->first);
         files_.Detach(it->first);
+        for (auto l = latest_links_.begin(); l != latest_links_.end();) {
+          if (l->second == it->first) {
+            files_.Detach(l->first);
+            l = latest_links_.erase(l);
+          } else {
+            ++l;
+          }
+        }
         it = gc_.erase(it);
       } else {
         ++it;

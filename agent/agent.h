@@ -241,6 +241,9 @@ class Agent {
                           const v1::ContainerID& container_id) const;
   Executor* FindExecutor(const std::string& framework_id,
                          const std::string& executor_id);
+  void AttachSandbox(const v1::FrameworkID& framework_id,
+                     const v1::ExecutorID& executor_id,
+                     const std::string& sandbox);
   // The executor running `task_id` of `framework_id`, and the task.
   std::pair<Executor*, Task*> FindTask(const std::string& framework_id,
                                        const std::string& task_id);
@@ -292,6 +295,7 @@ class Agent {
   std::deque<CompletedExecutor> completed_;      // newest last, bounded
   std::deque<PendingCall> calls_;                // to send, in order
   std::map<std::string, absl::Time> gc_;         // sandbox -> remove at
+  std::map<std::string, std::string> latest_links_;  // ".../runs/latest" -> sandbox
   std::mt19937_64 random_;
 
   // Metrics.
