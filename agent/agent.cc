@@ -262,6 +262,7 @@ Agent::Agent(AgentOptions options)
       channel_(ChannelOptions(options_)),
       start_time_(absl::Now()),
       boot_id_(ReadBootId()) {
+  resubscribe_backoff_ = options_.registration_backoff_factor;
   std::random_device seed;
   random_.seed((uint64_t{seed()} << 32) ^ seed());
 }
@@ -630,7 +631,7 @@ void Agent::SubscriberLoop() {
     const absl::Status subscribed = SubscribeOnce();
     lock.lock();
     if (subscribed.ok()) {
-      resubscribe_backoff_ = absl::Seconds(1);
+      resubscribe_backoff_ = options_.registration_backoff_factor;
       continue;
     }
     if (stopping_) break;

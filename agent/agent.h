@@ -88,6 +88,9 @@ struct AgentOptions {
   absl::Duration gc_delay = absl::Hours(24 * 7);  // completed sandboxes
   absl::Duration update_retry = absl::Seconds(10);  // first resend
   absl::Duration container_check_interval = absl::Milliseconds(250);
+  // Backoff between attempts to (re)subscribe: random in [b/2, b), b
+  // starting at this and doubling up to max_resubscribe_backoff.
+  absl::Duration registration_backoff_factor = absl::Seconds(1);
   absl::Duration max_resubscribe_backoff = absl::Minutes(1);
   // Bound on one HTTP exchange with one master.
   absl::Duration request_timeout = absl::Seconds(10);

@@ -61,6 +61,9 @@ ABSL_FLAG(absl::Duration, recovery_timeout, absl::Minutes(15),
           "their tasks.");
 ABSL_FLAG(absl::Duration, gc_delay, absl::Hours(24 * 7),
           "How long sandboxes of completed executors are kept.");
+ABSL_FLAG(absl::Duration, registration_backoff_factor, absl::Seconds(1),
+          "First backoff between attempts to (re)subscribe to a master; "
+          "doubles after each failure, up to 1 minute (as Mesos).");
 ABSL_FLAG(std::string, fetcher_cache_dir, "",
           "Fetcher cache (default <work_dir>/fetch_cache).");
 ABSL_FLAG(uint64_t, fetcher_cache_size_mb, 2048, "Fetcher cache size.");
@@ -166,6 +169,8 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_executor_shutdown_grace_period);
   options.recovery_timeout = absl::GetFlag(FLAGS_recovery_timeout);
   options.gc_delay = absl::GetFlag(FLAGS_gc_delay);
+  options.registration_backoff_factor =
+      absl::GetFlag(FLAGS_registration_backoff_factor);
   options.fetcher_cache_dir = absl::GetFlag(FLAGS_fetcher_cache_dir);
   options.fetcher_cache_size_bytes = absl::GetFlag(FLAGS_fetcher_cache_size_mb) << 20;
   options.log_dir = absl::GetFlag(FLAGS_log_dir);

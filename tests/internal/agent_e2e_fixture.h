@@ -78,6 +78,12 @@ inline bool PidAlive(pid_t pid) {
          stat[paren + 2] != 'Z';
 }
 
+inline v1::TaskID MakeTaskId(const std::string& id) {
+  v1::TaskID task_id;
+  task_id.set_value(id);
+  return task_id;
+}
+
 class AgentE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
