@@ -781,6 +781,12 @@ void Master::RegisterRoutes() {
   });
   // /logging/toggle and /logging/level (monitoring/logging_http.h).
   monitoring::ServeLoggingToggle(http_.get());
+  // Mesos's /files/*, with the log directory as /master/log.
+  if (const std::string log_dir = logging::LogDirectory(); !log_dir.empty()) {
+    const absl::Status attached = files_.Attach(log_dir, "/master/log");
+    if (!attached.ok()) LOG(WARNING) << "/files: " << attached;
+  }
+  files_.Register(*http_);
   http_->Handle(
       "GET", "/master/redirect",
       [this](http::Request request, std::shared_ptr<http::Responder> r) {

@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/files_http.h"
 #include "common/http_server.h"
 #include "log/replicated_log.h"
 #include "master/command_path.h"
@@ -210,6 +211,8 @@ class Master {
   std::unique_ptr<recovery::Archive> archive_;
   std::unique_ptr<recovery::History> history_;
   std::unique_ptr<http::Server> http_;
+  // /files/*: the log directory as /master/log (when --log_dir is set).
+  files::FilesService files_;
 
   // Master thread only.
   MasterState state_;
