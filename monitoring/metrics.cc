@@ -160,6 +160,12 @@ std::string PrometheusName(absl::string_view name, MetricKind kind) {
   if (kind == MetricKind::kCounter && !absl::EndsWith(out, "_total")) {
     out += "_total";
   }
+  // Prometheus reserves `_total` for counters (promtool rejects it on a
+  // gauge); Mesos's resource totals (slave/cpus_total) are capacities.
+  if (kind != MetricKind::kCounter && absl::EndsWith(out, "_total")) {
+    out.resize(out.size() - 6);
+    out += "_capacity";
+  }
   return out;
 }
 

@@ -71,6 +71,9 @@ TEST(PrometheusNameTest, DerivesNamesDeterministically) {
                            MetricKind::kGauge),
             "cairn_allocator_mesos_offer_filters_roles_active");
   EXPECT_EQ(PrometheusName("a.b-c/d", MetricKind::kGauge), "cairn_a_b_c_d");
+  // `_total` is the counters' suffix: a gauge's becomes `_capacity`.
+  EXPECT_EQ(PrometheusName("slave/cpus_total", MetricKind::kGauge),
+            "cairn_slave_cpus_capacity");
 }
 
 TEST(CounterTest, IncrementsAndAdvanceToNeverLowers) {
