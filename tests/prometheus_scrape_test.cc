@@ -1,18 +1,21 @@
 // Operations acceptance on real `cairn-master` processes (127.0.0.1):
 //
-//  - PromtoolAndPrometheusScrapeEveryMaster: three masters; `promtool check
-//    metrics` accepts each /metrics body (which carries the process/*
-//    metrics); a real Prometheus server (Debian package prometheus), started
-//    here on a free loopback port with a generated config (scrape_interval
-//    1s), scrapes them, and its query API answers cairn_master_elected with
-//    one sample per master, exactly one of them 1: the leader's. Skipped,
+//  - PromtoolAndPrometheusScrapeEveryMaster: three masters and a real
+//    cairn-agent registered with them; `promtool check metrics` accepts each
+//    /metrics body (which carries the process/* metrics), the agent's too; a
+//    real Prometheus server (Debian package prometheus), started here on a
+//    free loopback port with a generated config (scrape_interval 1s),
+//    scrapes them, and its query API answers cairn_master_elected with one
+//    sample per master, exactly one of them 1: the leader's, and
+//    cairn_slave_registered (the agent's slave/registered) with 1. Skipped,
 //    saying so, when /usr/bin/promtool or /usr/bin/prometheus is absent.
 //  - LoggingToggleRaisesVerbosityThenReverts: one master logging JSON lines
 //    to --log_dir; GET /logging/toggle?level=3&duration=1secs raises the
 //    level (/logging/level says 3, and an operator call's VLOG(3) line with
 //    its X-Request-Id reaches the log file), and the level reverts to 0 by
 //    itself (polled on /logging/level); a call made before or after the
-//    toggle leaves no such line.
+//    toggle leaves no such line. The log file is then read back through
+//    /files/read?path=/master/log/cairn-master.log.
 //
 // Every wait polls against a bounded deadline; Prometheus is SIGKILLed at
 // the end (tests/internal/process.h).
@@ -23,6 +26,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -43,6 +47,7 @@
 #include "common/http_client.h"
 #include "common/json_value.h"
 #include "gtest/gtest.h"
+#include "tests/internal/agent_process.h"
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/process.h"
 #include "tools/cpp/runfiles/runfiles.h"
@@ -100,6 +105,7 @@ class PrometheusScrapeTest : public ::testing::Test {
     options.timeout = kTimeout;
     options.flags.insert(options.flags.end(), flags.begin(), flags.end());
     scratch_ = options.root;
+    log_dir_ = options.log_dir;
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
         MasterCluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -124,8 +130,30 @@ class PrometheusScrapeTest : public ::testing::Test {
     return response->body;
   }
 
-  // Starts Prometheus scraping every master; retries with a new port when
-  // it exits at startup (its port was taken).
+  // Starts a real cairn-agent (posix isolation) following every master
+  // and waits until it is registered.
+  void StartAgent() {
+    std::string error;
+    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
+    ASSERT_NE(runfiles, nullptr) << error;
+    AgentProcessOptions options;
+    options.binary = runfiles->Rlocation("cairn/agent/cairn-agent");
+    ASSERT_FALSE(options.binary.empty());
+    for (int i = 0; i < 3; ++i) options.masters.push_back(cluster_->Address(i));
+    options.work_dir = absl::StrCat(scratch_, "/agent");
+    options.log_dir = log_dir_.empty() ? scratch_ : log_dir_;
+    absl::StatusOr<std::unique_ptr<AgentProcess>> agent =
+        AgentProcess::Start(options);
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = *std::move(agent);
+    absl::StatusOr<std::string> id =
+        agent_->WaitForRegistered(absl::Now() + kTimeout);
+    ASSERT_TRUE(id.ok()) << id.status() << "\n"
+                         << agent_->process()->LogTail(2000);
+  }
+
+  // Starts Prometheus scraping every master (and the agent, if any);
+  // retries with a new port when it exits at startup (its port was taken).
   void StartPrometheus() {
     std::vector<std::string> targets;
     for (int i = 0; i < 3; ++i) {
@@ -144,6 +172,11 @@ class PrometheusScrapeTest : public ::testing::Test {
           << "  - job_name: cairn-master\n"
           << "    static_configs:\n"
           << "      - targets: [" << absl::StrJoin(targets, ", ") << "]\n";
+      if (agent_ != nullptr) {
+        out << "  - job_name: cairn-agent\n"
+            << "    static_configs:\n"
+            << "      - targets: ['" << agent_->address() << "']\n";
+      }
     }
     for (int attempt = 0; attempt < 3; ++attempt) {
       absl::StatusOr<uint16_t> port = FreePort();
@@ -174,8 +207,58 @@ class PrometheusScrapeTest : public ::testing::Test {
     FAIL() << "prometheus did not start:\n" << prometheus_->LogTail();
   }
 
+  // Prometheus's query API: the samples of `query` as instance -> value,
+  // once `done` holds for them or the deadline passes (the last answer is
+  // kept in `last`).
+  std::map<std::string, std::string> QueryUntil(
+      const std::string& query,
+      const std::function<bool(const std::map<std::string, std::string>&)>&
+          done,
+      std::string* last) {
+    http::Client client;
+    const absl::Time deadline = absl::Now() + kTimeout;
+    std::map<std::string, std::string> samples;  // instance -> value
+    while (absl::Now() < deadline) {
+      absl::StatusOr<http::Response> answer = client.Request(
+          "GET", "127.0.0.1", prometheus_port_,
+          absl::StrCat("/api/v1/query?query=", query), {}, "",
+          absl::Seconds(5));
+      if (answer.ok() && answer->status == 200) {
+        *last = answer->body;
+        absl::StatusOr<JsonValue> json = ParseJson(answer->body);
+        if (!json.ok() || json->Text("status") != "success") {
+          ADD_FAILURE() << answer->body;
+          return {};
+        }
+        const JsonValue* data = json->Find("data");
+        const JsonValue* result = data ? data->Find("result") : nullptr;
+        if (result == nullptr) {
+          ADD_FAILURE() << answer->body;
+          return {};
+        }
+        samples.clear();
+        for (const JsonValue& sample : result->items) {
+          const JsonValue* metric = sample.Find("metric");
+          const JsonValue* value = sample.Find("value");
+          if (metric == nullptr || value == nullptr ||
+              value->items.size() != 2) {
+            ADD_FAILURE() << answer->body;
+            return {};
+          }
+          samples[metric->Text("instance").value_or("")] =
+              value->items[1].text;
+        }
+        if (done(samples)) break;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return samples;
+  }
+
   std::string scratch_;
+  std::string log_dir_;
   std::unique_ptr<MasterCluster> cluster_;
+  std::unique_ptr<AgentProcess> agent_;
   int leader_ = -1;
   std::unique_ptr<Process> prometheus_;
   uint16_t prometheus_port_ = 0;
@@ -188,8 +271,22 @@ TEST_F(PrometheusScrapeTest, PromtoolAndPrometheusScrapeEveryMaster) {
                     "installs it)";
   }
   ASSERT_NO_FATAL_FAILURE(StartCluster(3, {}));
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
 
-  // promtool accepts every master's exposition, process metrics included.
+  // promtool accepts every master's exposition and the agent's, process
+  // metrics included.
+  auto check_with_promtool = [&](const std::string& name,
+                                 const std::string& metrics) {
+    const std::string path = absl::StrCat(scratch_, "/metrics-", name, ".txt");
+    {
+      std::ofstream out(path);
+      out << metrics;
+    }
+    const std::string command = absl::StrCat(
+        kPromtool, " check metrics < ", path, " > ", path, ".out 2>&1");
+    const int rc = std::system(command.c_str());
+    EXPECT_EQ(rc, 0) << name << ": " << ReadFile(path + ".out");
+  };
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<std::string> metrics = Get(i, "/metrics");
     ASSERT_TRUE(metrics.ok()) << metrics.status();
@@ -200,52 +297,36 @@ TEST_F(PrometheusScrapeTest, PromtoolAndPrometheusScrapeEveryMaster) {
       EXPECT_TRUE(absl::StrContains(*metrics, absl::StrCat("\n", family)))
           << "master " << i << " lacks " << family;
     }
-    const std::string path = absl::StrCat(scratch_, "/metrics-", i, ".txt");
-    {
-      std::ofstream out(path);
-      out << *metrics;
+    check_with_promtool(absl::StrCat("master-", i), *metrics);
+  }
+  {
+    absl::StatusOr<http::Response> metrics = agent_->Get("/metrics");
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    ASSERT_EQ(metrics->status, 200) << metrics->body;
+    for (const char* family :
+         {"cairn_slave_registered 1", "cairn_slave_uptime_seconds ",
+          "cairn_process_rss_bytes "}) {
+      EXPECT_TRUE(absl::StrContains(metrics->body, absl::StrCat("\n", family)))
+          << "the agent lacks " << family;
     }
-    const std::string command = absl::StrCat(
-        kPromtool, " check metrics < ", path, " > ", path, ".out 2>&1");
-    const int rc = std::system(command.c_str());
-    EXPECT_EQ(rc, 0) << "master " << i << ": " << ReadFile(path + ".out");
+    check_with_promtool("agent", metrics->body);
   }
 
   ASSERT_NO_FATAL_FAILURE(StartPrometheus());
   // Poll the query API until it has a sample from every master and exactly
   // one says 1.
-  http::Client client;
-  const absl::Time deadline = absl::Now() + kTimeout;
-  std::map<std::string, std::string> elected;  // instance -> value
+  auto count_ones = [](const std::map<std::string, std::string>& samples) {
+    int ones = 0;
+    for (const auto& [instance, value] : samples) ones += value == "1";
+    return ones;
+  };
   std::string last;
-  while (absl::Now() < deadline) {
-    absl::StatusOr<http::Response> answer = client.Request(
-        "GET", "127.0.0.1", prometheus_port_,
-        "/api/v1/query?query=cairn_master_elected", {}, "", absl::Seconds(5));
-    if (answer.ok() && answer->status == 200) {
-      last = answer->body;
-      absl::StatusOr<JsonValue> json = ParseJson(answer->body);
-      ASSERT_TRUE(json.ok()) << answer->body;
-      ASSERT_EQ(json->Text("status"), "success") << answer->body;
-      const JsonValue* data = json->Find("data");
-      const JsonValue* result = data ? data->Find("result") : nullptr;
-      ASSERT_NE(result, nullptr) << answer->body;
-      elected.clear();
-      int ones = 0;
-      for (const JsonValue& sample : result->items) {
-        const JsonValue* metric = sample.Find("metric");
-        const JsonValue* value = sample.Find("value");
-        ASSERT_TRUE(metric != nullptr && value != nullptr &&
-                    value->items.size() == 2)
-            << answer->body;
-        const std::string instance = metric->Text("instance").value_or("");
-        elected[instance] = value->items[1].text;
-        if (value->items[1].text == "1") ++ones;
-      }
-      if (elected.size() == 3 && ones == 1) break;
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  std::map<std::string, std::string> elected = QueryUntil(
+      "cairn_master_elected",
+      [&](const std::map<std::string, std::string>& samples) {
+        return samples.size() == 3 && count_ones(samples) == 1;
+      },
+      &last);
   ASSERT_EQ(elected.size(), 3u) << "last answer: " << last;
   int ones = 0;
   for (int i = 0; i < 3; ++i) {
@@ -259,6 +340,17 @@ TEST_F(PrometheusScrapeTest, PromtoolAndPrometheusScrapeEveryMaster) {
     }
   }
   EXPECT_EQ(ones, 1) << last;
+
+  // The agent's slave/registered, scraped: 1 from the agent's instance.
+  std::map<std::string, std::string> registered = QueryUntil(
+      "cairn_slave_registered",
+      [&](const std::map<std::string, std::string>& samples) {
+        return samples.size() == 1 && count_ones(samples) == 1;
+      },
+      &last);
+  ASSERT_EQ(registered.size(), 1u) << "last answer: " << last;
+  EXPECT_EQ(registered.begin()->first, agent_->address()) << last;
+  EXPECT_EQ(registered.begin()->second, "1") << last;
   prometheus_->Kill();
 }
 
@@ -364,6 +456,29 @@ TEST_F(PrometheusScrapeTest, LoggingToggleRaisesVerbosityThenReverts) {
   EXPECT_FALSE(CallLine(log, "before-toggle").has_value());
   EXPECT_FALSE(CallLine(log, "after-revert").has_value());
   EXPECT_TRUE(absl::StrContains(log, "logging: verbosity reverted to 0"));
+
+  // The log file is readable through /files/read as /master/log (Mesos's
+  // name): its JSON lines, the toggle's own among them.
+  absl::StatusOr<std::string> read =
+      Get(0, "/files/read?path=/master/log/cairn-master.log&offset=0");
+  ASSERT_TRUE(read.ok()) << read.status();
+  absl::StatusOr<JsonValue> page = ParseJson(*read);
+  ASSERT_TRUE(page.ok()) << *read;
+  EXPECT_EQ(page->Text("offset"), "0") << *read;
+  const std::string data = page->Text("data").value_or("");
+  EXPECT_TRUE(absl::StrContains(data, "\"program\":\"cairn-master\""))
+      << data.substr(0, 2000);
+  EXPECT_TRUE(absl::StrContains(data, "logging: verbosity reverted to 0"))
+      << data.substr(0, 2000);
+  absl::StatusOr<std::string> browse = Get(0, "/files/browse?path=/master/log");
+  ASSERT_TRUE(browse.ok()) << browse.status();
+  EXPECT_TRUE(absl::StrContains(*browse, "/master/log/cairn-master.log"))
+      << *browse;
+  // Nothing outside the attached directory.
+  absl::StatusOr<http::Response> outside = cluster_->Request(
+      0, "GET", "/files/read?path=/master/log/../../etc/passwd&offset=0");
+  ASSERT_TRUE(outside.ok()) << outside.status();
+  EXPECT_NE(outside->status, 200) << outside->body;
 }
 
 }  // namespace
