@@ -81,3 +81,96 @@ TEST_F(AgentE2eTest, EchoTaskFinishesAndItsStdoutIsReadable) {
 
 }  // namespace
 }  // namespace cairn::tests
+
+namespace cairn::tests {
+namespace {
+
+// What the agent shows operators about a running task: /state places it,
+// /monitor/statistics samples its container, /metrics/snapshot counts it.
+TEST_F(AgentE2eTest, StateStatisticsAndMetricsDescribeARunningTask) {
+  StartAll();
+  Launch({CommandTask("busy", "exec sleep 1000", 0.5, 64)});
+  ASSERT_TRUE(WaitForState("busy", v1::TASK_RUNNING).ok());
+
+  absl::StatusOr<JsonValue> state = agent_->State();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->Text("id"), agent_id_);
+  const JsonValue* frameworks = state->Find("frameworks");
+  ASSERT_NE(frameworks, nullptr);
+  ASSERT_EQ(frameworks->items.size(), 1u);
+  const JsonValue* executors = frameworks->items[0].Find("executors");
+  ASSERT_NE(executors, nullptr);
+  ASSERT_EQ(executors->items.size(), 1u);
+  const JsonValue& executor = executors->items[0];
+  EXPECT_EQ(executor.Text("id"), "busy");
+  const JsonValue* tasks = executor.Find("tasks");
+  ASSERT_NE(tasks, nullptr);
+  ASSERT_EQ(tasks->items.size(), 1u);
+  EXPECT_EQ(tasks->items[0].Text("state"), "TASK_RUNNING");
+  EXPECT_EQ(tasks->items[0].Find("resources")->Text("mem"), "64");
+  const JsonValue* used = state->Find("used_resources");
+  ASSERT_NE(used, nullptr);
+  EXPECT_EQ(used->Text("cpus"), "0.5");
+
+  // Usage is sampled by the agent: wait for the first sample.
+  bool sampled = false;
+  for (const absl::Time deadline = absl::Now() + kTimeout;
+       !sampled && absl::Now() < deadline; absl::SleepFor(kPoll)) {
+    absl::StatusOr<http::Response> stats = agent_->Get("/monitor/statistics");
+    ASSERT_TRUE(stats.ok());
+    absl::StatusOr<JsonValue> json = ParseJson(stats->body);
+    ASSERT_TRUE(json.ok()) << stats->body;
+    for (const JsonValue& entry : json->items) {
+      const JsonValue* s = entry.Find("statistics");
+      if (entry.Text("executor_id") == "busy" && s != nullptr &&
+          s->Find("mem_rss_bytes") != nullptr && s->Find("timestamp") != nullptr) {
+        sampled = true;
+      }
+    }
+  }
+  EXPECT_TRUE(sampled) << "no usage sample for the task's container";
+
+  absl::StatusOr<http::Response> metrics = agent_->Get("/metrics/snapshot");
+  ASSERT_TRUE(metrics.ok());
+  absl::StatusOr<JsonValue> snapshot = ParseJson(metrics->body);
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot->Text("slave/registered"), "1");
+  EXPECT_EQ(snapshot->Text("slave/tasks_running"), "1");
+  EXPECT_EQ(snapshot->Text("slave/executors_running"), "1");
+}
+
+// A framework's teardown reaches the agent as SHUTDOWN_FRAMEWORK: its tasks
+// are killed and nothing of them keeps running.
+TEST_F(AgentE2eTest, TeardownKillsTheFrameworksTasks) {
+  StartAll();
+  Launch({CommandTask("a", "exec sleep 1000"), CommandTask("b", "exec sleep 1000")});
+  ASSERT_TRUE(WaitForState("a", v1::TASK_RUNNING).ok());
+  ASSERT_TRUE(WaitForState("b", v1::TASK_RUNNING).ok());
+  EXPECT_EQ(ProcessesBelow(agent_options_.work_dir).size(), 4u)
+      << "two executors and two tasks";
+  ASSERT_TRUE(scheduler_->Teardown().ok());
+  const absl::Time deadline = absl::Now() + kTimeout;
+  while (!ProcessesBelow(agent_options_.work_dir).empty() &&
+         absl::Now() < deadline) {
+    absl::SleepFor(kPoll);
+  }
+  EXPECT_TRUE(ProcessesBelow(agent_options_.work_dir).empty());
+}
+
+// Sandboxes of completed executors are removed after --gc_delay.
+TEST_F(AgentE2eTest, CompletedSandboxesAreGarbageCollected) {
+  agent_options_.flags.push_back("--gc_delay=1s");
+  StartAll();
+  Launch({CommandTask("brief", "true")});
+  ASSERT_TRUE(WaitForState("brief", v1::TASK_FINISHED).ok());
+  absl::StatusOr<std::string> sandbox = agent_->SandboxOf("brief");
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  const absl::Time deadline = absl::Now() + kTimeout;
+  while (std::filesystem::exists(*sandbox) && absl::Now() < deadline) {
+    absl::SleepFor(kPoll);
+  }
+  EXPECT_FALSE(std::filesystem::exists(*sandbox));
+}
+
+}  // namespace
+}  // namespace cairn::tests
