@@ -19,12 +19,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -227,6 +229,94 @@ TEST_F(AgentE2eTest, UpdatesWhileTheMasterIsAwayArriveInOrder) {
     saw_unhealthy |= after[i].has_healthy() && !after[i].healthy();
   }
   EXPECT_TRUE(saw_unhealthy);
+}
+
+}  // namespace
+}  // namespace cairn::tests
+
+namespace cairn::tests {
+namespace {
+
+// --recover=cleanup kills what the checkpoint names and forgets it; the
+// agent started afterwards is a new agent, and the master reports the old
+// agent's tasks lost (the agent restarted without its checkpoint).
+TEST_F(AgentE2eTest, RecoverCleanupKillsExecutorsAndStartsOver) {
+  agent_options_.flags.push_back("--registration_backoff_factor=100ms");
+  StartAll();
+  Launch({CommandTask("doomed", "echo $$ > pid; exec sleep 1000")});
+  ASSERT_TRUE(WaitForState("doomed", v1::TASK_RUNNING).ok());
+  absl::StatusOr<pid_t> pid = TaskPid("doomed");
+  ASSERT_TRUE(pid.ok());
+  agent_->Kill();
+  ASSERT_TRUE(PidAlive(*pid));
+
+  // A one-off cleanup run exits 0 once it has killed everything.
+  std::vector<std::string> argv = {
+      agent_options_.binary, "--recover=cleanup", "--port=0",
+      absl::StrCat("--master=", agent_options_.masters[0]),
+      absl::StrCat("--work_dir=", agent_options_.work_dir),
+      absl::StrCat("--isolation=", agent_options_.isolation)};
+  absl::StatusOr<std::unique_ptr<Process>> cleanup = Process::Start(
+      argv, absl::StrCat(master_options_.log_dir, "/agent-cleanup.log"));
+  ASSERT_TRUE(cleanup.ok()) << cleanup.status();
+  const absl::Time deadline = absl::Now() + kTimeout;
+  while ((*cleanup)->Running() && absl::Now() < deadline) absl::SleepFor(kPoll);
+  ASSERT_FALSE((*cleanup)->Running());
+  EXPECT_EQ((*cleanup)->ExitDescription(), "exited 0") << (*cleanup)->LogTail();
+  EXPECT_TRUE(WaitForExit(*pid, absl::Now() + kTimeout));
+  EXPECT_TRUE(ProcessesBelow(agent_options_.work_dir).empty());
+  EXPECT_FALSE(std::filesystem::exists(agent_options_.work_dir + "/meta/agent.ckpt"));
+
+  ASSERT_TRUE(agent_->Restart("agent-after-cleanup.log").ok());
+  absl::StatusOr<std::string> id = agent_->WaitForRegistered(absl::Now() + kTimeout);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_NE(*id, agent_id_);
+  absl::StatusOr<v1::TaskStatus> lost = WaitForTerminal("doomed");
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  EXPECT_EQ(lost->state(), v1::TASK_LOST);
+  EXPECT_EQ(lost->reason(), v1::TaskStatus::REASON_AGENT_RESTARTED);
+}
+
+// A damaged checkpoint: --strict (the default) refuses to start and says
+// which file; --strict=false starts, skipping it with a warning, and counts
+// it in slave/recovery_errors.
+TEST_F(AgentE2eTest, DamagedCheckpointIsAnErrorUnlessNotStrict) {
+  StartAll();
+  Launch({CommandTask("t", "exec sleep 1000")});
+  ASSERT_TRUE(WaitForState("t", v1::TASK_RUNNING).ok());
+  agent_->Kill();
+  // Flip a byte in the middle of the task's checkpoint.
+  std::string task_file;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(
+           agent_options_.work_dir + "/meta")) {
+    if (entry.path().filename() == "task.ckpt") task_file = entry.path().string();
+  }
+  ASSERT_FALSE(task_file.empty());
+  {
+    std::fstream f(task_file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    f.seekp(size / 2);
+    f.put('\xff');
+  }
+  absl::Status strict = agent_->Restart("agent-strict.log");
+  ASSERT_FALSE(strict.ok()) << "a strict agent started on a damaged checkpoint";
+  EXPECT_TRUE(absl::StrContains(agent_->process()->LogTail(), "task.ckpt"))
+      << agent_->process()->LogTail();
+
+  agent_options_.flags.push_back("--strict=false");
+  auto lenient_options = agent_options_;
+  absl::StatusOr<std::unique_ptr<AgentProcess>> lenient =
+      AgentProcess::Start(lenient_options, "agent-lenient.log");
+  ASSERT_TRUE(lenient.ok()) << lenient.status();
+  absl::StatusOr<http::Response> metrics = (*lenient)->Get("/metrics/snapshot");
+  ASSERT_TRUE(metrics.ok());
+  absl::StatusOr<JsonValue> snapshot = ParseJson(metrics->body);
+  ASSERT_TRUE(snapshot.ok());
+  uint64_t errors = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(snapshot->Text("slave/recovery_errors").value_or("0"),
+                               &errors));
+  EXPECT_GE(errors, 1u);
 }
 
 }  // namespace
