@@ -15,10 +15,7 @@
 //
 // Every wait polls a condition against a deadline.
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -40,6 +37,7 @@
 #include "common/json_value.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
+#include "tests/internal/cairnctl_process.h"
 #include "tests/internal/master_cluster.h"
 #include "tools/cpp/runfiles/runfiles.h"
 
@@ -51,81 +49,7 @@ using bazel::tools::cpp::runfiles::Runfiles;
 constexpr absl::Duration kTimeout = absl::Seconds(30);
 constexpr absl::Duration kPollPause = absl::Milliseconds(50);
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// One cairnctl process. Its stdout and stderr go to files; the destructor
-// SIGKILLs and reaps it if it still runs.
-class Cli {
- public:
-  static std::unique_ptr<Cli> Start(const std::string& binary,
-                                    const std::vector<std::string>& args,
-                                    const std::string& dir) {
-    static int counter = 0;
-    auto cli = std::unique_ptr<Cli>(new Cli());
-    cli->out_path_ = absl::StrCat(dir, "/cairnctl-", getpid(), "-", counter, ".out");
-    cli->err_path_ = absl::StrCat(dir, "/cairnctl-", getpid(), "-", counter, ".err");
-    ++counter;
-    std::vector<std::string> argv = {binary};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int out = open(cli->out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = open(cli->err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = open("/dev/null", O_RDONLY);
-      if (out < 0 || err < 0 || in < 0) _exit(120);
-      dup2(in, 0);
-      dup2(out, 1);
-      dup2(err, 2);
-      std::vector<char*> c_argv;
-      for (std::string& a : argv) c_argv.push_back(a.data());
-      c_argv.push_back(nullptr);
-      unsetenv("CAIRN_MASTER");
-      execv(c_argv[0], c_argv.data());
-      _exit(121);
-    }
-    cli->pid_ = pid;
-    return cli;
-  }
-
-  ~Cli() {
-    if (!exit_code_.has_value() && pid_ > 0) {
-      kill(pid_, SIGKILL);
-      int status;
-      waitpid(pid_, &status, 0);
-    }
-  }
-
-  // The exit code once it exited; nullopt when `deadline` passed first.
-  std::optional<int> Wait(absl::Time deadline) {
-    while (!exit_code_.has_value()) {
-      int status = 0;
-      pid_t done = waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                       : 128 + WTERMSIG(status);
-        break;
-      }
-      if (absl::Now() >= deadline) break;
-      absl::SleepFor(kPollPause);
-    }
-    return exit_code_;
-  }
-
-  std::string out() const { return ReadFile(out_path_); }
-  std::string err() const { return ReadFile(err_path_); }
-
- private:
-  Cli() = default;
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
-  std::string out_path_, err_path_;
-};
+using Cli = CairnctlProcess;
 
 struct Result {
   int code = -1;

@@ -1,0 +1,212 @@
+// cairnctl (//cli:cairnctl) against three real cairn-master processes and a
+// real cairn-agent (posix isolation) running real cairn-executors — the
+// operations issue's acceptance 4 end to end:
+//  - RunPrintsTheOutputAndExitsWithTheTasksStatus: `run -- 'echo hi; exit 3'`
+//    prints "hi" (read from the agent's sandbox) and exits 3; `run -- true`
+//    exits 0; `agents` lists the real agent, `tasks --all` both tasks on it
+//    (TASK_FAILED, TASK_FINISHED).
+//  - RunOutlivesASigkilledLeader: `run -- 'sleep 2; echo done'` while the
+//    leading master is SIGKILLed once the task runs: the run follows the
+//    new leader and still prints "done" and exits 0.
+//
+// Every wait polls a condition against a deadline.
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/json_value.h"
+#include "gtest/gtest.h"
+#include "tests/internal/agent_process.h"
+#include "tests/internal/cairnctl_process.h"
+#include "tests/internal/master_cluster.h"
+#include "tools/cpp/runfiles/runfiles.h"
+
+namespace cairn::tests {
+namespace {
+
+using bazel::tools::cpp::runfiles::Runfiles;
+
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+constexpr absl::Duration kPollPause = absl::Milliseconds(50);
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+class CairnctlAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
+    ASSERT_NE(runfiles, nullptr) << error;
+    cairnctl_ = runfiles->Rlocation("cairn/cli/cairnctl");
+    MasterClusterOptions options;
+    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
+    const std::string name =
+        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    UseTestScratchDirs("cairnctl_agent", name, &options);
+    options.timeout = kTimeout;
+    options.flags.insert(options.flags.end(),
+                         {"--agent_reregister_timeout=20s",
+                          "--allocation_interval=100ms",
+                          "--scheduler_heartbeat_interval=1s"});
+    absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
+        MasterCluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    scratch_ = options.root;
+    for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));
+    absl::StatusOr<int> leader = cluster_->WaitForLeader({0, 1, 2});
+    ASSERT_TRUE(leader.ok()) << leader.status();
+    leader_ = *leader;
+
+    AgentProcessOptions agent;
+    agent.binary = runfiles->Rlocation("cairn/agent/cairn-agent");
+    agent.masters = masters_;
+    agent.work_dir = scratch_ + "/agent";
+    agent.log_dir = options.log_dir.empty() ? scratch_ : options.log_dir;
+    agent.resources = "cpus:2;mem:512;disk:256;ports:[31000-31010]";
+    absl::StatusOr<std::unique_ptr<AgentProcess>> started =
+        AgentProcess::Start(agent);
+    ASSERT_TRUE(started.ok()) << started.status();
+    agent_ = *std::move(started);
+    absl::StatusOr<std::string> id =
+        agent_->WaitForRegistered(absl::Now() + kTimeout);
+    ASSERT_TRUE(id.ok()) << id.status() << "\n"
+                         << agent_->process()->LogTail(2000);
+    agent_id_ = *id;
+  }
+
+  void TearDown() override {
+    agent_.reset();  // stops the agent and what it left behind
+    cluster_.reset();
+  }
+
+  std::unique_ptr<CairnctlProcess> Start(std::vector<std::string> args) {
+    // Global flags first: everything after run's `--` is the command.
+    args.insert(args.begin(),
+                absl::StrCat("--master=", absl::StrJoin(masters_, ",")));
+    return CairnctlProcess::Start(cairnctl_, args, scratch_);
+  }
+
+  // Runs cairnctl to its end (bounded).
+  Result Run(std::vector<std::string> args) {
+    std::unique_ptr<CairnctlProcess> cli = Start(std::move(args));
+    Result result;
+    result.code = cli->Wait(absl::Now() + 3 * kTimeout).value_or(-1);
+    result.out = cli->out();
+    result.err = cli->err();
+    return result;
+  }
+
+  std::string AgentLog() const {
+    return agent_ != nullptr && agent_->process() != nullptr
+               ? agent_->process()->LogTail(3000)
+               : "";
+  }
+
+  std::string cairnctl_;
+  std::string scratch_;
+  std::vector<std::string> masters_;
+  std::unique_ptr<MasterCluster> cluster_;
+  int leader_ = -1;
+  std::unique_ptr<AgentProcess> agent_;
+  std::string agent_id_;
+};
+
+TEST_F(CairnctlAgentTest, RunPrintsTheOutputAndExitsWithTheTasksStatus) {
+  Result failed = Run({"run", "--name=three", "--cpus=0.1", "--mem=32",
+                       "--timeout=90s", "--", "echo hi; exit 3"});
+  EXPECT_EQ(failed.code, 3) << failed.err << "\n" << AgentLog();
+  EXPECT_EQ(failed.out, "hi\n") << failed.err;
+  EXPECT_TRUE(absl::StrContains(failed.err, "TASK_FAILED")) << failed.err;
+  EXPECT_TRUE(absl::StrContains(failed.err, agent_id_)) << failed.err;
+
+  Result finished = Run({"run", "--name=zero", "--cpus=0.1", "--mem=32",
+                         "--timeout=90s", "--", "true"});
+  EXPECT_EQ(finished.code, 0) << finished.err << "\n" << AgentLog();
+  EXPECT_EQ(finished.out, "") << finished.err;
+  EXPECT_TRUE(absl::StrContains(finished.err, "TASK_FINISHED")) << finished.err;
+
+  // agents: the real agent, its id and address.
+  Result agents = Run({"agents"});
+  EXPECT_EQ(agents.code, 0) << agents.err;
+  EXPECT_TRUE(absl::StrContains(agents.out, agent_id_)) << agents.out;
+  EXPECT_TRUE(absl::StrContains(agents.out, agent_->address())) << agents.out;
+  Result agents_json = Run({"agents", "--json"});
+  ASSERT_EQ(agents_json.code, 0) << agents_json.err;
+  absl::StatusOr<JsonValue> parsed = ParseJson(agents_json.out);
+  ASSERT_TRUE(parsed.ok()) << agents_json.out;
+  const JsonValue* list = parsed->Find("agents");
+  ASSERT_NE(list, nullptr) << agents_json.out;
+  ASSERT_EQ(list->items.size(), 1u) << agents_json.out;
+
+  // tasks --all: both runs' tasks, completed on the real agent.
+  Result tasks = Run({"tasks", "--all", "--json"});
+  ASSERT_EQ(tasks.code, 0) << tasks.err;
+  absl::StatusOr<JsonValue> json = ParseJson(tasks.out);
+  ASSERT_TRUE(json.ok()) << tasks.out;
+  const JsonValue* completed = json->Find("completed_tasks");
+  ASSERT_NE(completed, nullptr) << tasks.out;
+  std::vector<std::string> states;
+  for (const JsonValue& task : completed->items) {
+    const JsonValue* agent_id = task.Find("agent_id");
+    ASSERT_NE(agent_id, nullptr) << tasks.out;
+    EXPECT_EQ(agent_id->Text("value"), agent_id_) << tasks.out;
+    states.push_back(task.Text("state").value_or(""));
+  }
+  std::sort(states.begin(), states.end());
+  EXPECT_EQ(states, (std::vector<std::string>{"TASK_FAILED", "TASK_FINISHED"}))
+      << tasks.out;
+  Result table = Run({"tasks", "--all"});
+  EXPECT_EQ(table.code, 0) << table.err;
+  EXPECT_TRUE(absl::StrContains(table.out, "TASK_FAILED")) << table.out;
+  EXPECT_TRUE(absl::StrContains(table.out, "TASK_FINISHED")) << table.out;
+}
+
+TEST_F(CairnctlAgentTest, RunOutlivesASigkilledLeader) {
+  std::unique_ptr<CairnctlProcess> run =
+      Start({"run", "--name=survivor", "--cpus=0.1", "--mem=32",
+             "--timeout=120s", "--", "sleep 2; echo done"});
+  // Once the task runs, SIGKILL the leading master.
+  const absl::Time deadline = absl::Now() + 2 * kTimeout;
+  while (absl::Now() < deadline &&
+         !absl::StrContains(run->err(), "TASK_RUNNING")) {
+    ASSERT_FALSE(run->Wait(absl::Now()).has_value())
+        << "cairnctl ended before its task ran:\n"
+        << run->err() << "\n"
+        << AgentLog();
+    absl::SleepFor(kPollPause);
+  }
+  ASSERT_TRUE(absl::StrContains(run->err(), "TASK_RUNNING"))
+      << run->err() << "\n"
+      << AgentLog();
+  cluster_->Kill(leader_);
+
+  std::optional<int> code = run->Wait(absl::Now() + 3 * kTimeout);
+  ASSERT_TRUE(code.has_value()) << "cairnctl still runs:\n" << run->err();
+  EXPECT_EQ(*code, 0) << run->err() << "\n" << AgentLog();
+  EXPECT_EQ(run->out(), "done\n") << run->err();
+  EXPECT_TRUE(absl::StrContains(run->err(), "TASK_FINISHED")) << run->err();
+
+  // A new leader among the survivors, and the agent still registered there.
+  std::vector<int> survivors;
+  for (int i = 0; i < 3; ++i) {
+    if (i != leader_) survivors.push_back(i);
+  }
+  absl::StatusOr<int> leader = cluster_->WaitForLeader(survivors);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_NE(*leader, leader_);
+}
+
+}  // namespace
+}  // namespace cairn::tests
