@@ -52,7 +52,9 @@ bool IsTerminal(v1::TaskState state) {
   }
 }
 
-double NowSecs() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
+double NowSecs() {
+  return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+}
 
 // Mesos's duration syntax, as executors parse it ("15mins", "2secs").
 std::string MesosDuration(absl::Duration d) {
@@ -160,27 +162,31 @@ v1::Resource Scalar(const std::string& name, double value) {
 
 }  // namespace
 
-// ---- Flags helpers ------------------------------------------------------------
+// ---- Flags helpers
+// ------------------------------------------------------------
 
 absl::StatusOr<std::vector<v1::Attribute>> ParseAttributes(
     absl::string_view text) {
   std::vector<v1::Attribute> attributes;
-  for (absl::string_view part : absl::StrSplit(text, ';', absl::SkipWhitespace())) {
+  for (absl::string_view part :
+       absl::StrSplit(text, ';', absl::SkipWhitespace())) {
     part = absl::StripAsciiWhitespace(part);
     const size_t colon = part.find(':');
     if (colon == absl::string_view::npos || colon == 0 ||
         colon + 1 == part.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "attribute '", part, "' is not name:value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("attribute '", part, "' is not name:value"));
     }
     v1::Attribute a;
     a.set_name(std::string(absl::StripAsciiWhitespace(part.substr(0, colon))));
-    absl::string_view value = absl::StripAsciiWhitespace(part.substr(colon + 1));
+    absl::string_view value =
+        absl::StripAsciiWhitespace(part.substr(colon + 1));
     double scalar;
     if (absl::SimpleAtod(value, &scalar)) {
       a.set_type(v1::MesosValue::SCALAR);
       a.mutable_scalar()->set_value(scalar);
-    } else if (value.size() >= 2 && value.front() == '[' && value.back() == ']') {
+    } else if (value.size() >= 2 && value.front() == '[' &&
+               value.back() == ']') {
       a.set_type(v1::MesosValue::RANGES);
       for (absl::string_view range :
            absl::StrSplit(value.substr(1, value.size() - 2), ',',
@@ -220,14 +226,16 @@ std::vector<v1::Resource> DefaultResources(
   if (named.count("mem") == 0) {
     const double total_mb = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
                             sysconf(_SC_PAGESIZE) / (1 << 20);
-    resources.push_back(
-        Scalar("mem", std::floor(std::max(32.0, total_mb - std::min(1024.0, total_mb / 2)))));
+    resources.push_back(Scalar(
+        "mem",
+        std::floor(std::max(32.0, total_mb - std::min(1024.0, total_mb / 2)))));
   }
   if (named.count("disk") == 0) {
     struct statvfs fs;
     double disk_mb = 1024;
     if (statvfs(work_dir.c_str(), &fs) == 0) {
-      const double total = static_cast<double>(fs.f_blocks) * fs.f_frsize / (1 << 20);
+      const double total =
+          static_cast<double>(fs.f_blocks) * fs.f_frsize / (1 << 20);
       disk_mb = std::max(0.0, total - std::min(5120.0, total / 2));
     }
     resources.push_back(Scalar("disk", std::floor(disk_mb)));
@@ -244,7 +252,8 @@ std::vector<v1::Resource> DefaultResources(
   return resources;
 }
 
-// ---- Construction, start, stop -------------------------------------------------
+// ---- Construction, start, stop
+// -------------------------------------------------
 
 namespace {
 master::Resources TotalOf(const AgentOptions& options) {
@@ -283,9 +292,8 @@ absl::Status Agent::Start() {
   std::error_code error;
   std::filesystem::create_directories(options_.work_dir, error);
   if (error) {
-    return absl::InternalError(absl::StrCat("cannot create --work_dir ",
-                                            options_.work_dir, ": ",
-                                            error.message()));
+    return absl::InternalError(absl::StrCat(
+        "cannot create --work_dir ", options_.work_dir, ": ", error.message()));
   }
   // Two agents on one machine must never touch each other's containers.
   const std::string root = absl::StrCat(
@@ -385,7 +393,8 @@ std::string Agent::NewUuid() {
   std::string uuid(16, '\0');
   for (size_t i = 0; i < uuid.size(); i += 8) {
     const uint64_t bits = random_();
-    for (size_t j = 0; j < 8; ++j) uuid[i + j] = static_cast<char>(bits >> (8 * j));
+    for (size_t j = 0; j < 8; ++j)
+      uuid[i + j] = static_cast<char>(bits >> (8 * j));
   }
   // RFC 4122 version 4 layout, as Mesos's UUIDs.
   uuid[6] = static_cast<char>((uuid[6] & 0x0F) | 0x40);
@@ -393,7 +402,8 @@ std::string Agent::NewUuid() {
   return uuid;
 }
 
-// ---- Recovery ------------------------------------------------------------------
+// ---- Recovery
+// ------------------------------------------------------------------
 
 absl::Status Agent::CleanupAndForget() {
   absl::StatusOr<RecoveredState> state = meta_->Recover(/*strict=*/false);
@@ -527,17 +537,20 @@ absl::Status Agent::Recover() {
   return absl::OkStatus();
 }
 
-// ---- Master: subscription ---------------------------------------------------------
+// ---- Master: subscription
+// ---------------------------------------------------------
 
 v1::AgentCall Agent::SubscribeCall() const {
   v1::AgentCall call;
   call.set_type(v1::AgentCall::SUBSCRIBE);
   v1::AgentCall::Subscribe* subscribe = call.mutable_subscribe();
   v1::AgentInfo* info = subscribe->mutable_agent_info();
-  info->set_hostname(options_.hostname.empty() ? options_.ip : options_.hostname);
+  info->set_hostname(options_.hostname.empty() ? options_.ip
+                                               : options_.hostname);
   info->set_port(http_ != nullptr ? http_->port() : options_.port);
   for (const v1::Resource& r : options_.resources) *info->add_resources() = r;
-  for (const v1::Attribute& a : options_.attributes) *info->add_attributes() = a;
+  for (const v1::Attribute& a : options_.attributes)
+    *info->add_attributes() = a;
   subscribe->set_version(kVersion);
   for (v1::AgentInfo::Capability::Type type :
        {v1::AgentInfo::Capability::MULTI_ROLE,
@@ -587,7 +600,8 @@ v1::AgentCall Agent::SubscribeCall() const {
       continue;
     }
     std::optional<v1::TaskStatus> head = updates_->Head(framework_id, task_id);
-    std::optional<v1::TaskStatus> latest = updates_->Latest(framework_id, task_id);
+    std::optional<v1::TaskStatus> latest =
+        updates_->Latest(framework_id, task_id);
     if (!head.has_value() || !latest.has_value()) continue;
     v1::Task* t = subscribe->add_tasks();
     *t->mutable_task_id() = task_id;
@@ -643,10 +657,12 @@ void Agent::SubscriberLoop() {
       break;
     }
     LOG(WARNING) << "subscribing to the master failed: " << subscribed
-                 << "; retrying in " << absl::FormatDuration(resubscribe_backoff_);
+                 << "; retrying in "
+                 << absl::FormatDuration(resubscribe_backoff_);
     // Backoff with jitter: [b/2, b).
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    const absl::Time retry = absl::Now() + resubscribe_backoff_ * jitter(random_);
+    const absl::Time retry =
+        absl::Now() + resubscribe_backoff_ * jitter(random_);
     resubscribe_backoff_ =
         std::min(resubscribe_backoff_ * 2, options_.max_resubscribe_backoff);
     while (!stopping_ && absl::Now() < retry) WaitUntilTime(cv_, lock, retry);
@@ -757,7 +773,8 @@ void Agent::OnMasterRecord(uint64_t generation, const std::string& record) {
 }
 
 void Agent::HandleSubscribed(const v1::AgentEvent::Subscribed& subscribed) {
-  if (!agent_id_.has_value() || agent_id_->value() != subscribed.agent_id().value()) {
+  if (!agent_id_.has_value() ||
+      agent_id_->value() != subscribed.agent_id().value()) {
     // Checkpoint the id before acting on anything else.
     v1::AgentInfo info = SubscribeCall().subscribe().agent_info();
     *info.mutable_id() = subscribed.agent_id();
@@ -776,9 +793,10 @@ void Agent::HandleSubscribed(const v1::AgentEvent::Subscribed& subscribed) {
   subscribed_ = true;
   ++subscriptions_;
   if (subscribed.has_master_info()) master_info_ = subscribed.master_info();
-  heartbeat_interval_ = subscribed.heartbeat_interval_seconds() > 0
-                            ? absl::Seconds(subscribed.heartbeat_interval_seconds())
-                            : absl::Seconds(15);
+  heartbeat_interval_ =
+      subscribed.heartbeat_interval_seconds() > 0
+          ? absl::Seconds(subscribed.heartbeat_interval_seconds())
+          : absl::Seconds(15);
   const uint32_t timeouts = subscribed.max_agent_ping_timeouts() > 0
                                 ? subscribed.max_agent_ping_timeouts()
                                 : 5;
@@ -787,7 +805,8 @@ void Agent::HandleSubscribed(const v1::AgentEvent::Subscribed& subscribed) {
   updates_->ResetRetries();
 }
 
-// ---- Master: commands ------------------------------------------------------------
+// ---- Master: commands
+// ------------------------------------------------------------
 
 std::string Agent::SandboxPath(const v1::FrameworkID& framework_id,
                                const v1::ExecutorID& executor_id,
@@ -810,7 +829,8 @@ void Agent::AttachSandbox(const v1::FrameworkID& framework_id,
   // As Mesos: the real path, and the executor's latest run under a path
   // that does not change across runs (what UIs link to).
   absl::Status attached = files_.Attach(sandbox, sandbox);
-  if (!attached.ok()) LOG(WARNING) << "attaching " << sandbox << ": " << attached;
+  if (!attached.ok())
+    LOG(WARNING) << "attaching " << sandbox << ": " << attached;
   const std::string latest =
       absl::StrCat("/frameworks/", framework_id.value(), "/executors/",
                    executor_id.value(), "/runs/latest");
@@ -865,11 +885,12 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
     return;
   }
   Framework& framework = frameworks_[framework_id.value()];
-  const bool new_framework = framework.info.id().value().empty();
+  // Checkpointed at every launch: the framework's info may have changed.
   framework.info = framework_info;
-  if (new_framework || true) {
-    const absl::Status saved = meta_->CheckpointFramework(framework_info);
-    if (!saved.ok()) LOG(ERROR) << "checkpointing framework: " << saved;
+  const absl::Status saved = meta_->CheckpointFramework(framework_info);
+  if (!saved.ok()) {
+    ++checkpoint_errors_;
+    LOG(ERROR) << "checkpointing framework: " << saved;
   }
 
   // Does it fit what is free? (The master only offers what is free, so a
@@ -895,10 +916,10 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
                      reason, message, v1::TaskStatus::SOURCE_AGENT);
     };
     if (!fits) {
-      reject(v1::TASK_ERROR, v1::TaskStatus::REASON_TASK_INVALID,
-             absl::StrCat("the launch needs ", wanted.ToString(),
-                          " but the agent has only ", free.ToString(),
-                          " free"));
+      reject(
+          v1::TASK_ERROR, v1::TaskStatus::REASON_TASK_INVALID,
+          absl::StrCat("the launch needs ", wanted.ToString(),
+                       " but the agent has only ", free.ToString(), " free"));
       continue;
     }
     // Which executor: the task's own (custom), the launch's, or a command
@@ -913,9 +934,9 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
     } else if (info.has_command()) {
       command_executor = true;
       *executor_info.mutable_executor_id() = ExecutorIdFor(info);
-      executor_info.set_name(absl::StrCat("Command Executor (Task: ", tid,
-                                          ") (Command: ",
-                                          info.command().value(), ")"));
+      executor_info.set_name(
+          absl::StrCat("Command Executor (Task: ", tid,
+                       ") (Command: ", info.command().value(), ")"));
       executor_info.mutable_command()->set_value(options_.executor_path);
       executor_info.mutable_command()->set_shell(false);
       v1::Label* label = executor_info.mutable_labels()->add_labels();
@@ -940,8 +961,9 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
              absl::StrCat("executor ", eid, " has terminated"));
       continue;
     }
-    if (executor != nullptr && (executor->state == ExecutorState::kTerminating ||
-                                executor->shutdown_requested)) {
+    if (executor != nullptr &&
+        (executor->state == ExecutorState::kTerminating ||
+         executor->shutdown_requested)) {
       reject(v1::TASK_FAILED, v1::TaskStatus::REASON_EXECUTOR_TERMINATED,
              absl::StrCat("executor ", eid, " is shutting down"));
       continue;
@@ -955,13 +977,14 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
       v1::ContainerID container_id;
       container_id.set_value(FormatUuid(NewUuid()));
       executor->container_id = container_id.value();
-      executor->sandbox = SandboxPath(framework_id, executor_info.executor_id(),
-                                      container_id);
+      executor->sandbox =
+          SandboxPath(framework_id, executor_info.executor_id(), container_id);
       executor->state = ExecutorState::kLaunching;
       executor->started = absl::Now();
       absl::Status saved =
           meta_->CheckpointExecutor(framework_id, executor_info, container_id);
       if (!saved.ok()) {
+        ++checkpoint_errors_;
         LOG(ERROR) << "checkpointing executor " << eid << ": " << saved;
       }
       // Limits: the task's (or the executor's) resources plus the command
@@ -990,10 +1013,13 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
     task.executor_id = executor_info.executor_id();
     task.info = info;
     task.state = v1::TASK_STAGING;
-    const absl::Status saved = meta_->CheckpointTask(
-        framework_id, executor_info.executor_id(),
-        ContainerIdOf(executor->container_id), info);
-    if (!saved.ok()) LOG(ERROR) << "checkpointing task " << tid << ": " << saved;
+    const absl::Status saved =
+        meta_->CheckpointTask(framework_id, executor_info.executor_id(),
+                              ContainerIdOf(executor->container_id), info);
+    if (!saved.ok()) {
+      ++checkpoint_errors_;
+      LOG(ERROR) << "checkpointing task " << tid << ": " << saved;
+    }
     ++tasks_launched_;
     if (new_executor) {
       StartLaunch(framework_id.value(), eid);
@@ -1049,9 +1075,10 @@ std::vector<std::string> Agent::ExecutorEnvironment(
                                : "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
                                  "/usr/bin:/sbin:/bin"));
   env.push_back("HOME=" + executor.sandbox);
-  env.push_back(absl::StrCat("MESOS_AGENT_ENDPOINT=",
-                             options_.ip == "0.0.0.0" ? "127.0.0.1" : options_.ip,
-                             ":", http_->port()));
+  env.push_back(
+      absl::StrCat("MESOS_AGENT_ENDPOINT=",
+                   options_.ip == "0.0.0.0" ? "127.0.0.1" : options_.ip, ":",
+                   http_->port()));
   env.push_back("MESOS_FRAMEWORK_ID=" + executor.framework_id.value());
   env.push_back("MESOS_EXECUTOR_ID=" + executor.info.executor_id().value());
   env.push_back("MESOS_DIRECTORY=" + executor.sandbox);
@@ -1084,9 +1111,9 @@ void Agent::LaunchContainer(v1::FrameworkID framework_id, v1::ExecutorInfo info,
   const std::string eid = info.executor_id().value();
   absl::Status status = fetcher_->Fetch(fetch, sandbox);
   if (!status.ok()) {
-    status = absl::Status(status.code(),
-                          absl::StrCat("Failed to fetch all URIs for container '",
-                                       container_id, "': ", status.message()));
+    status = absl::Status(
+        status.code(), absl::StrCat("Failed to fetch all URIs for container '",
+                                    container_id, "': ", status.message()));
   }
   std::vector<std::string> env;
   {
@@ -1135,15 +1162,15 @@ void Agent::LaunchContainer(v1::FrameworkID framework_id, v1::ExecutorInfo info,
     for (auto& [tid, task] : executor->tasks) {
       if (IsTerminal(task.state)) continue;
       if (killed) {
-        GenerateStatus(framework_id, task.info.task_id(), executor->info.executor_id(),
-                       v1::TASK_KILLED,
+        GenerateStatus(framework_id, task.info.task_id(),
+                       executor->info.executor_id(), v1::TASK_KILLED,
                        v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
                        "killed during launch", v1::TaskStatus::SOURCE_AGENT);
       } else {
-        GenerateStatus(framework_id, task.info.task_id(), executor->info.executor_id(),
-                       v1::TASK_FAILED,
-                       v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED,
-                       std::string(status.message()), v1::TaskStatus::SOURCE_AGENT);
+        GenerateStatus(
+            framework_id, task.info.task_id(), executor->info.executor_id(),
+            v1::TASK_FAILED, v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED,
+            std::string(status.message()), v1::TaskStatus::SOURCE_AGENT);
       }
     }
     executor->state = ExecutorState::kTerminated;
@@ -1159,7 +1186,10 @@ void Agent::LaunchContainer(v1::FrameworkID framework_id, v1::ExecutorInfo info,
   const absl::Status saved = meta_->CheckpointExecutorPid(
       framework_id, info.executor_id(), ContainerIdOf(container_id), *pid,
       ProcessStartTime(*pid));
-  if (!saved.ok()) LOG(ERROR) << "checkpointing executor pid: " << saved;
+  if (!saved.ok()) {
+    ++checkpoint_errors_;
+    LOG(ERROR) << "checkpointing executor pid: " << saved;
+  }
   LOG(INFO) << "launched executor " << eid << " of framework "
             << framework_id.value() << " (pid " << *pid << ") in " << sandbox;
   Changed();
@@ -1189,9 +1219,10 @@ void Agent::KillTask(Executor& executor, Task& task,
   if (!task.launched || executor.state == ExecutorState::kLaunching) {
     // Not yet with an executor: it never runs.
     task.launched = true;  // never send it now
-    GenerateStatus(task.framework_id, task.info.task_id(), task.executor_id,
-                   v1::TASK_KILLED, v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
-                   "killed before it was started", v1::TaskStatus::SOURCE_AGENT);
+    GenerateStatus(
+        task.framework_id, task.info.task_id(), task.executor_id,
+        v1::TASK_KILLED, v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
+        "killed before it was started", v1::TaskStatus::SOURCE_AGENT);
     bool live = false;
     for (const auto& [tid, t] : executor.tasks) live |= !IsTerminal(t.state);
     if (!live) ShutdownExecutor(executor);
@@ -1204,7 +1235,8 @@ void Agent::KillTask(Executor& executor, Task& task,
   v1::executor::Event event;
   event.set_type(v1::executor::Event::KILL);
   *event.mutable_kill()->mutable_task_id() = task.info.task_id();
-  if (policy.has_value()) *event.mutable_kill()->mutable_kill_policy() = *policy;
+  if (policy.has_value())
+    *event.mutable_kill()->mutable_kill_policy() = *policy;
   task.kill_sent = true;
   SendToExecutor(executor, event);
 }
@@ -1235,7 +1267,8 @@ void Agent::HandleShutdownFramework(const v1::FrameworkID& framework_id) {
       if (!task.launched && !IsTerminal(task.state)) {
         task.launched = true;
         GenerateStatus(framework_id, task.info.task_id(), task.executor_id,
-                       v1::TASK_KILLED, v1::TaskStatus::REASON_FRAMEWORK_REMOVED,
+                       v1::TASK_KILLED,
+                       v1::TaskStatus::REASON_FRAMEWORK_REMOVED,
                        "framework shut down", v1::TaskStatus::SOURCE_AGENT);
       }
     }
@@ -1268,6 +1301,7 @@ void Agent::HandleAcknowledge(const v1::AgentEvent::Acknowledge& ack) {
   absl::StatusOr<bool> acked =
       updates_->Acknowledge(ack.framework_id(), ack.task_id(), ack.uuid());
   if (!acked.ok()) {
+    ++checkpoint_errors_;
     LOG(ERROR) << "checkpointing an acknowledgement: " << acked.status();
     return;
   }
@@ -1284,7 +1318,8 @@ void Agent::HandleReconcile(const v1::AgentEvent::Reconcile& reconcile) {
   std::set<std::pair<std::string, std::string>> listed;
   for (const v1::AgentEvent::Reconcile::Task& t : reconcile.tasks()) {
     listed.insert({t.framework_id().value(), t.task_id().value()});
-    auto [executor, task] = FindTask(t.framework_id().value(), t.task_id().value());
+    auto [executor, task] =
+        FindTask(t.framework_id().value(), t.task_id().value());
     if (task == nullptr) {
       if (updates_->HasPending(t.framework_id(), t.task_id())) continue;
       GenerateStatus(t.framework_id(), t.task_id(), v1::ExecutorID(),
@@ -1310,9 +1345,11 @@ void Agent::HandleReconcile(const v1::AgentEvent::Reconcile& reconcile) {
   }
 }
 
-// ---- Executor API (POST /api/v1/executor) -----------------------------------------
+// ---- Executor API (POST /api/v1/executor)
+// -----------------------------------------
 
-void Agent::SendToExecutor(Executor& executor, const v1::executor::Event& event) {
+void Agent::SendToExecutor(Executor& executor,
+                           const v1::executor::Event& event) {
   if (executor.stream == nullptr) return;
   absl::StatusOr<std::string> bytes =
       master::EncodeMessage(event, executor.encoding);
@@ -1333,8 +1370,8 @@ void Agent::HandleExecutorApi(http::Request request,
     return;
   }
   if (call.framework_id().value().empty()) {
-    responder->Respond(master::ApiError(400, "framework_id is required",
-                                        "framework_id"));
+    responder->Respond(
+        master::ApiError(400, "framework_id is required", "framework_id"));
     return;
   }
   if (call.executor_id().value().empty()) {
@@ -1345,22 +1382,25 @@ void Agent::HandleExecutorApi(http::Request request,
   std::optional<http::Response> answer;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Executor* executor = FindExecutor(call.framework_id().value(),
-                                      call.executor_id().value());
+    Executor* executor =
+        FindExecutor(call.framework_id().value(), call.executor_id().value());
     if (executor == nullptr || executor->state == ExecutorState::kTerminated) {
       answer = master::ApiError(
-          404, absl::StrCat("executor ", call.executor_id().value(),
-                            " of framework ", call.framework_id().value(),
-                            " is not known to this agent"),
+          404,
+          absl::StrCat("executor ", call.executor_id().value(),
+                       " of framework ", call.framework_id().value(),
+                       " is not known to this agent"),
           "executor_id");
     } else {
       switch (call.type()) {
         case v1::executor::Call::SUBSCRIBE: {
-          std::optional<master::Encoding> accept = master::NegotiateAccept(
-              request.headers.Get("Accept"), encoding);
+          std::optional<master::Encoding> accept =
+              master::NegotiateAccept(request.headers.Get("Accept"), encoding);
           if (!accept.has_value()) {
-            answer = master::ApiError(406, "Accept must be application/json or "
-                                           "application/x-protobuf", "Accept");
+            answer = master::ApiError(406,
+                                      "Accept must be application/json or "
+                                      "application/x-protobuf",
+                                      "Accept");
           } else {
             answer = ExecutorSubscribe(call, *accept, responder);
           }
@@ -1410,8 +1450,8 @@ std::optional<http::Response> Agent::ExecutorSubscribe(
   if (!responder->StartStream(200, headers)) return std::nullopt;
   executor.stream = responder;
   executor.encoding = encoding;
-  const bool resubscribed = executor.state != ExecutorState::kRunning ||
-                            executor.our_child == false;
+  const bool resubscribed =
+      executor.state != ExecutorState::kRunning || executor.our_child == false;
   if (executor.state == ExecutorState::kRunning ||
       executor.state == ExecutorState::kLaunching) {
     executor.state = ExecutorState::kSubscribed;
@@ -1463,8 +1503,8 @@ std::optional<http::Response> Agent::ExecutorSubscribe(
     *as_call.mutable_update() = update;
     std::optional<http::Response> error = ExecutorUpdate(as_call);
     if (error.has_value() && error->status >= 400) {
-      LOG(WARNING) << "executor " << eid << " resent a bad update: "
-                   << error->body;
+      LOG(WARNING) << "executor " << eid
+                   << " resent a bad update: " << error->body;
     }
   }
   std::set<std::string> executor_has;
@@ -1533,11 +1573,11 @@ std::optional<http::Response> Agent::ExecutorUpdate(
   auto t = executor.tasks.find(status.task_id().value());
   if (t == executor.tasks.end()) {
     ++invalid_status_updates_;
-    return master::ApiError(
-        400, absl::StrCat("task ", status.task_id().value(),
-                          " does not belong to executor ",
-                          call.executor_id().value()),
-        "update.status.task_id");
+    return master::ApiError(400,
+                            absl::StrCat("task ", status.task_id().value(),
+                                         " does not belong to executor ",
+                                         call.executor_id().value()),
+                            "update.status.task_id");
   }
   Task& task = t->second;
   status.set_source(v1::TaskStatus::SOURCE_EXECUTOR);
@@ -1546,7 +1586,8 @@ std::optional<http::Response> Agent::ExecutorUpdate(
   if (IsTerminal(status.state()) && status.state() != v1::TASK_FINISHED) {
     // A task that died because its container hit a limit says so.
     if (!executor.limitation.has_value()) {
-      executor.limitation = containerizer_->CheckLimitation(executor.container_id);
+      executor.limitation =
+          containerizer_->CheckLimitation(executor.container_id);
     }
     if (executor.limitation.has_value()) {
       status.set_state(v1::TASK_FAILED);
@@ -1554,7 +1595,12 @@ std::optional<http::Response> Agent::ExecutorUpdate(
       status.set_message(executor.limitation->message);
     }
   }
-  RecordStatus(call.framework_id(), status);
+  const absl::Status recorded = RecordStatus(call.framework_id(), status);
+  if (!recorded.ok()) {
+    // Not durable: the executor keeps it and resends it.
+    return master::ApiError(503, absl::StrCat("cannot checkpoint the update: ",
+                                              recorded.message()));
+  }
   // Checkpointed: the executor may forget it.
   v1::executor::Event ack;
   ack.set_type(v1::executor::Event::ACKNOWLEDGED);
@@ -1565,17 +1611,19 @@ std::optional<http::Response> Agent::ExecutorUpdate(
   return http::Response{202, {}, ""};
 }
 
-// ---- Status updates ----------------------------------------------------------------
+// ---- Status updates
+// ----------------------------------------------------------------
 
-void Agent::RecordStatus(const v1::FrameworkID& framework_id,
-                         const v1::TaskStatus& status) {
+absl::Status Agent::RecordStatus(const v1::FrameworkID& framework_id,
+                                 const v1::TaskStatus& status) {
   absl::StatusOr<bool> added = updates_->Update(framework_id, status);
   if (!added.ok()) {
+    ++checkpoint_errors_;
     LOG(ERROR) << "cannot checkpoint a status update of task "
                << status.task_id().value() << ": " << added.status();
-    return;
+    return added.status();
   }
-  if (!*added) return;  // a duplicate
+  if (!*added) return absl::OkStatus();  // a duplicate
   ++valid_status_updates_;
   auto [executor, task] =
       FindTask(framework_id.value(), status.task_id().value());
@@ -1594,6 +1642,7 @@ void Agent::RecordStatus(const v1::FrameworkID& framework_id,
             << v1::TaskState_Name(status.state())
             << (status.message().empty() ? "" : " (" + status.message() + ")");
   Changed();
+  return absl::OkStatus();
 }
 
 std::string Agent::GenerateStatus(const v1::FrameworkID& framework_id,
@@ -1612,11 +1661,12 @@ std::string Agent::GenerateStatus(const v1::FrameworkID& framework_id,
   if (!executor_id.value().empty()) *status.mutable_executor_id() = executor_id;
   status.set_timestamp(NowSecs());
   status.set_uuid(NewUuid());
-  RecordStatus(framework_id, status);
+  RecordStatus(framework_id, status).IgnoreError();  // logged and counted
   return status.uuid();
 }
 
-// ---- Executors: exits, limits, timeouts ----------------------------------------------
+// ---- Executors: exits, limits, timeouts
+// ----------------------------------------------
 
 void Agent::ExecutorTerminated(Executor& executor) {
   executor.state = ExecutorState::kTerminated;
@@ -1633,7 +1683,8 @@ void Agent::ExecutorTerminated(Executor& executor) {
     if (WIFEXITED(ws)) {
       why = absl::StrCat("Executor exited with status ", WEXITSTATUS(ws));
     } else if (WIFSIGNALED(ws)) {
-      why = absl::StrCat("Executor terminated by signal ", strsignal(WTERMSIG(ws)));
+      why = absl::StrCat("Executor terminated by signal ",
+                         strsignal(WTERMSIG(ws)));
     }
   }
   for (auto& [tid, task] : executor.tasks) {
@@ -1641,15 +1692,18 @@ void Agent::ExecutorTerminated(Executor& executor) {
     if (executor.limitation.has_value()) {
       GenerateStatus(task.framework_id, task.info.task_id(), task.executor_id,
                      v1::TASK_FAILED, executor.limitation->reason,
-                     executor.limitation->message, v1::TaskStatus::SOURCE_AGENT);
+                     executor.limitation->message,
+                     v1::TaskStatus::SOURCE_AGENT);
     } else if (executor.shutdown_requested || task.kill_sent) {
       GenerateStatus(task.framework_id, task.info.task_id(), task.executor_id,
-                     v1::TASK_KILLED, v1::TaskStatus::REASON_EXECUTOR_TERMINATED,
-                     why, v1::TaskStatus::SOURCE_AGENT);
+                     v1::TASK_KILLED,
+                     v1::TaskStatus::REASON_EXECUTOR_TERMINATED, why,
+                     v1::TaskStatus::SOURCE_AGENT);
     } else {
       GenerateStatus(task.framework_id, task.info.task_id(), task.executor_id,
-                     v1::TASK_FAILED, v1::TaskStatus::REASON_EXECUTOR_TERMINATED,
-                     why, v1::TaskStatus::SOURCE_AGENT);
+                     v1::TASK_FAILED,
+                     v1::TaskStatus::REASON_EXECUTOR_TERMINATED, why,
+                     v1::TaskStatus::SOURCE_AGENT);
     }
   }
   PendingCall exited;
@@ -1681,7 +1735,10 @@ void Agent::MaybeCompleteExecutor(const std::string& framework_id,
   const absl::Status marked = meta_->MarkExecutorRunCompleted(
       executor.framework_id, executor.info.executor_id(),
       ContainerIdOf(executor.container_id));
-  if (!marked.ok()) LOG(ERROR) << "checkpointing a completed run: " << marked;
+  if (!marked.ok()) {
+    ++checkpoint_errors_;
+    LOG(ERROR) << "checkpointing a completed run: " << marked;
+  }
   CompletedExecutor done;
   done.framework_id = executor.framework_id;
   done.info = executor.info;
@@ -1700,7 +1757,8 @@ void Agent::MaybeCompleteExecutor(const std::string& framework_id,
     }
     if (!streams) {
       const absl::Status removed = meta_->RemoveFramework(f->second.info.id());
-      if (!removed.ok()) LOG(ERROR) << "removing framework checkpoint: " << removed;
+      if (!removed.ok())
+        LOG(ERROR) << "removing framework checkpoint: " << removed;
       frameworks_.erase(f);
     }
   }
@@ -1724,8 +1782,13 @@ void Agent::CheckContainers() {
             executor.state == ExecutorState::kTerminated) {
           continue;
         }
-        Check check{fid, eid, executor.container_id, executor.pid,
-                    executor.our_child, false, std::nullopt};
+        Check check{fid,
+                    eid,
+                    executor.container_id,
+                    executor.pid,
+                    executor.our_child,
+                    false,
+                    std::nullopt};
         if (executor.state == ExecutorState::kRunning &&
             now >= executor.registration_deadline) {
           check.destroy = true;
@@ -1758,7 +1821,8 @@ void Agent::CheckContainers() {
       }
     }
     if (check.destroy) {
-      const absl::Status destroyed = containerizer_->Destroy(check.container_id);
+      const absl::Status destroyed =
+          containerizer_->Destroy(check.container_id);
       if (!destroyed.ok()) LOG(ERROR) << "destroying container: " << destroyed;
     }
     if (check.our_child) {
@@ -1793,8 +1857,9 @@ void Agent::CheckContainers() {
       if (check.timeout_reason.has_value()) {
         for (auto& [tid, task] : executor->tasks) {
           if (IsTerminal(task.state)) continue;
-          GenerateStatus(task.framework_id, task.info.task_id(), task.executor_id,
-                         v1::TASK_FAILED, *check.timeout_reason,
+          GenerateStatus(task.framework_id, task.info.task_id(),
+                         task.executor_id, v1::TASK_FAILED,
+                         *check.timeout_reason,
                          "the executor did not subscribe in time",
                          v1::TaskStatus::SOURCE_AGENT);
         }
@@ -1843,10 +1908,11 @@ void Agent::CheckContainers() {
   }
 }
 
-// ---- Worker ---------------------------------------------------------------------------
+// ---- Worker
+// ---------------------------------------------------------------------------
 
-bool Agent::PostToMaster(const v1::AgentCall& call, const std::string& stream_id,
-                         http::Client* client) {
+bool Agent::PostToMaster(const v1::AgentCall& call,
+                         const std::string& stream_id, http::Client* client) {
   absl::StatusOr<std::string> body = ToJson(call);
   if (!body.ok()) return false;
   absl::StatusOr<http::Response> response = channel_.Post(
@@ -1929,7 +1995,8 @@ void Agent::WorkerLoop() {
   }
 }
 
-// ---- Endpoints ----------------------------------------------------------------------
+// ---- Endpoints
+// ----------------------------------------------------------------------
 
 namespace {
 
@@ -1955,7 +2022,8 @@ class JsonObject {
   std::string out_;
 };
 
-std::string ResourcesJson(const google::protobuf::RepeatedPtrField<v1::Resource>& r) {
+std::string ResourcesJson(
+    const google::protobuf::RepeatedPtrField<v1::Resource>& r) {
   absl::StatusOr<master::Resources> resources = master::Resources::FromProto(r);
   return resources.ok() ? resources->WithoutAllocationInfo().ToFlattenedJson()
                         : "{}";
@@ -1980,7 +2048,8 @@ std::string StatusesJson(const std::optional<v1::TaskStatus>& latest) {
   JsonObject s;
   s.Str("state", v1::TaskState_Name(latest->state()));
   s.Num("timestamp", latest->timestamp());
-  if (latest->has_healthy()) s.Raw("healthy", latest->healthy() ? "true" : "false");
+  if (latest->has_healthy())
+    s.Raw("healthy", latest->healthy() ? "true" : "false");
   if (!latest->message().empty()) s.Str("message", latest->message());
   return absl::StrCat("[", s.Done(), "]");
 }
@@ -2044,10 +2113,10 @@ std::string Agent::StateJson() const {
   for (const CompletedExecutor& done : completed_) {
     std::vector<std::string> tasks;
     for (const Task& t : done.tasks) tasks.push_back(task_json(t));
-    completed_by_framework[done.framework_id.value()].push_back(executor_json(
-        done.info, done.container_id, done.sandbox, "[]",
-        absl::StrCat("[", absl::StrJoin(tasks, ","), "]"), "[]", std::nullopt,
-        "{}"));
+    completed_by_framework[done.framework_id.value()].push_back(
+        executor_json(done.info, done.container_id, done.sandbox, "[]",
+                      absl::StrCat("[", absl::StrJoin(tasks, ","), "]"), "[]",
+                      std::nullopt, "{}"));
   }
   std::vector<std::string> frameworks;
   std::set<std::string> listed;
@@ -2066,14 +2135,15 @@ std::string Agent::StateJson() const {
         }
         absl::StatusOr<master::Resources> r =
             master::Resources::FromProto(task.info.resources());
-        if (r.ok() && !IsTerminal(task.state)) used += r->WithoutAllocationInfo();
+        if (r.ok() && !IsTerminal(task.state))
+          used += r->WithoutAllocationInfo();
       }
-      executors.push_back(executor_json(
-          executor.info, executor.container_id, executor.sandbox,
-          absl::StrCat("[", absl::StrJoin(live, ","), "]"),
-          absl::StrCat("[", absl::StrJoin(done, ","), "]"),
-          absl::StrCat("[", absl::StrJoin(queued, ","), "]"), executor.usage,
-          used.ToFlattenedJson()));
+      executors.push_back(
+          executor_json(executor.info, executor.container_id, executor.sandbox,
+                        absl::StrCat("[", absl::StrJoin(live, ","), "]"),
+                        absl::StrCat("[", absl::StrJoin(done, ","), "]"),
+                        absl::StrCat("[", absl::StrJoin(queued, ","), "]"),
+                        executor.usage, used.ToFlattenedJson()));
     }
     const std::vector<std::string>& completed = completed_by_framework[fid];
     frameworks.push_back(framework_json(
@@ -2090,13 +2160,15 @@ std::string Agent::StateJson() const {
         info, "[]", absl::StrCat("[", absl::StrJoin(executors, ","), "]")));
   }
 
-  const std::string host = options_.hostname.empty() ? options_.ip : options_.hostname;
+  const std::string host =
+      options_.hostname.empty() ? options_.ip : options_.hostname;
   const uint16_t port = http_ != nullptr ? http_->port() : options_.port;
   const master::Resources used = UsedResources();
   JsonObject state;
   state.Str("version", kVersion);
   state.Str("build_version", "cairn");
-  state.Num("start_time", absl::ToDoubleSeconds(start_time_ - absl::UnixEpoch()));
+  state.Num("start_time",
+            absl::ToDoubleSeconds(start_time_ - absl::UnixEpoch()));
   state.Str("id", aid);
   state.Str("pid", absl::StrCat("slave(1)@", options_.ip, ":", port));
   state.Str("hostname", host);
@@ -2108,13 +2180,15 @@ std::string Agent::StateJson() const {
   if (master_info_.has_value()) {
     state.Str("master_hostname", master_info_->hostname());
   }
-  state.Str("isolation", containerizer_ != nullptr ? containerizer_->isolation() : "");
+  state.Str("isolation",
+            containerizer_ != nullptr ? containerizer_->isolation() : "");
   state.Raw("registered", subscribed_ ? "true" : "false");
   if (!options_.log_dir.empty()) state.Str("log_dir", options_.log_dir);
   JsonObject flags;
   for (const auto& [name, value] : options_.flags) flags.Str(name, value);
   state.Raw("flags", flags.Done());
-  state.Raw("frameworks", absl::StrCat("[", absl::StrJoin(frameworks, ","), "]"));
+  state.Raw("frameworks",
+            absl::StrCat("[", absl::StrJoin(frameworks, ","), "]"));
   state.Raw("completed_frameworks",
             absl::StrCat("[", absl::StrJoin(completed_frameworks, ","), "]"));
   return state.Done();
@@ -2152,17 +2226,18 @@ http::Response Agent::MonitorStatistics(const http::Request&) {
       entries.push_back(e.Done());
     }
   }
-  return http::Response::Json(200,
-                              absl::StrCat("[", absl::StrJoin(entries, ","), "]"));
+  return http::Response::Json(
+      200, absl::StrCat("[", absl::StrJoin(entries, ","), "]"));
 }
 
 void Agent::RegisterRoutes() {
-  http_->Handle("POST", "/api/v1/executor",
-                [this](http::Request request, std::shared_ptr<http::Responder> r) {
-                  HandleExecutorApi(std::move(request), std::move(r));
-                });
-  for (const char* path : {"/state", "/state.json", "/slave(1)/state",
-                           "/slave(1)/state.json"}) {
+  http_->Handle(
+      "POST", "/api/v1/executor",
+      [this](http::Request request, std::shared_ptr<http::Responder> r) {
+        HandleExecutorApi(std::move(request), std::move(r));
+      });
+  for (const char* path :
+       {"/state", "/state.json", "/slave(1)/state", "/slave(1)/state.json"}) {
     http_->HandleSync("GET", path, [this](const http::Request& request) {
       return StateResponse(request);
     });
@@ -2207,20 +2282,28 @@ void Agent::InitMetrics() {
     monitoring::Gauge* invalid_updates;
     monitoring::Gauge* launch_errors;
     monitoring::Gauge* updates_pending;
-    std::map<std::string, std::pair<monitoring::Gauge*, monitoring::Gauge*>> res;
+    std::map<std::string, std::pair<monitoring::Gauge*, monitoring::Gauge*>>
+        res;
   };
   auto g = std::make_shared<Gauges>();
   monitoring::Registry& r = metrics_;
   monitoring::RegisterProcessMetrics(&r);
   g->registered = r.AddGauge("slave/registered",
                              "1 while the agent is subscribed to a master.");
-  r.AddGaugeCallback("slave/uptime_secs", "Uptime of this agent in seconds.",
-                     [this] { return absl::ToDoubleSeconds(absl::Now() - start_time_); });
+  r.AddGaugeCallback(
+      "slave/uptime_secs", "Uptime of this agent in seconds.",
+      [this] { return absl::ToDoubleSeconds(absl::Now() - start_time_); });
   r.AddGaugeCallback("slave/recovery_errors",
                      "Checkpoint entries skipped or repaired at recovery.",
                      [this] {
                        std::lock_guard<std::mutex> lock(mu_);
                        return static_cast<double>(recovery_errors_);
+                     });
+  r.AddGaugeCallback("slave/checkpoint_errors",
+                     "Checkpoint writes that failed since the agent started.",
+                     [this] {
+                       std::lock_guard<std::mutex> lock(mu_);
+                       return static_cast<double>(checkpoint_errors_);
                      });
   r.AddGaugeCallback("slave/recovery_time_secs",
                      "How long recovering the checkpoint took at start.",
@@ -2243,14 +2326,14 @@ void Agent::InitMetrics() {
             ? absl::StrCat("Tasks that ended ", name, " on this agent.")
             : absl::StrCat("Tasks now ", name, " on this agent."));
   }
-  g->executors_registering = r.AddGauge("slave/executors_registering",
-                                        "Executors being launched.");
-  g->executors_running = r.AddGauge("slave/executors_running",
-                                    "Executors running.");
-  g->executors_terminating = r.AddGauge("slave/executors_terminating",
-                                        "Executors being shut down.");
-  g->executors_terminated = r.AddGauge("slave/executors_terminated",
-                                       "Executors that terminated.");
+  g->executors_registering =
+      r.AddGauge("slave/executors_registering", "Executors being launched.");
+  g->executors_running =
+      r.AddGauge("slave/executors_running", "Executors running.");
+  g->executors_terminating =
+      r.AddGauge("slave/executors_terminating", "Executors being shut down.");
+  g->executors_terminated =
+      r.AddGauge("slave/executors_terminated", "Executors that terminated.");
   g->valid_updates = r.AddGauge("slave/valid_status_updates",
                                 "Status updates accepted and checkpointed.");
   g->invalid_updates = r.AddGauge("slave/invalid_status_updates",
@@ -2261,11 +2344,10 @@ void Agent::InitMetrics() {
       "slave/status_updates_pending",
       "Tasks with a status update not yet acknowledged by the master.");
   for (const char* name : {"cpus", "mem", "disk"}) {
-    g->res[name] = {
-        r.AddGauge(absl::StrCat("slave/", name, "_total"),
-                   absl::StrCat("Total ", name, " of this agent.")),
-        r.AddGauge(absl::StrCat("slave/", name, "_used"),
-                   absl::StrCat("Used ", name, " of this agent."))};
+    g->res[name] = {r.AddGauge(absl::StrCat("slave/", name, "_total"),
+                               absl::StrCat("Total ", name, " of this agent.")),
+                    r.AddGauge(absl::StrCat("slave/", name, "_used"),
+                               absl::StrCat("Used ", name, " of this agent."))};
   }
   r.AddScrapeHook([this, g] {
     std::lock_guard<std::mutex> lock(mu_);

@@ -69,10 +69,10 @@ namespace cairn::agent {
 struct AgentOptions {
   std::string ip = "127.0.0.1";
   uint16_t port = 5051;
-  std::string hostname;  // AgentInfo.hostname; default: ip
-  std::string work_dir;  // required
-  std::vector<std::string> masters;  // "host:port" of every master
-  std::vector<v1::Resource> resources;   // the total, reservations included
+  std::string hostname;                 // AgentInfo.hostname; default: ip
+  std::string work_dir;                 // required
+  std::vector<std::string> masters;     // "host:port" of every master
+  std::vector<v1::Resource> resources;  // the total, reservations included
   std::vector<v1::Attribute> attributes;
   // "reconnect": reattach to live executors after a restart; "cleanup":
   // kill them, forget the checkpoint and exit.
@@ -85,7 +85,7 @@ struct AgentOptions {
   absl::Duration executor_shutdown_grace_period = absl::Seconds(5);
   // What executors wait for an agent that went away before they give up.
   absl::Duration recovery_timeout = absl::Minutes(15);
-  absl::Duration gc_delay = absl::Hours(24 * 7);  // completed sandboxes
+  absl::Duration gc_delay = absl::Hours(24 * 7);    // completed sandboxes
   absl::Duration update_retry = absl::Seconds(10);  // first resend
   absl::Duration container_check_interval = absl::Milliseconds(250);
   // Backoff between attempts to (re)subscribe: random in [b/2, b), b
@@ -229,8 +229,9 @@ class Agent {
   // ---- Status updates ----------------------------------------------------
   // Checkpoints (through the manager) and records a status of a task; the
   // worker sends it when it is the head of the task's queue.
-  void RecordStatus(const v1::FrameworkID& framework_id,
-                    const v1::TaskStatus& status);
+  // Errors: the manager's (nothing recorded, not durable).
+  absl::Status RecordStatus(const v1::FrameworkID& framework_id,
+                            const v1::TaskStatus& status);
   std::string GenerateStatus(const v1::FrameworkID& framework_id,
                              const v1::TaskID& task_id,
                              const v1::ExecutorID& executor_id,
@@ -298,7 +299,8 @@ class Agent {
   std::deque<CompletedExecutor> completed_;      // newest last, bounded
   std::deque<PendingCall> calls_;                // to send, in order
   std::map<std::string, absl::Time> gc_;         // sandbox -> remove at
-  std::map<std::string, std::string> latest_links_;  // ".../runs/latest" -> sandbox
+  std::map<std::string, std::string>
+      latest_links_;  // ".../runs/latest" -> sandbox
   std::mt19937_64 random_;
 
   // Metrics.
@@ -306,6 +308,7 @@ class Agent {
   std::map<v1::TaskState, uint64_t> terminal_counts_;
   uint64_t executors_registering_ = 0;
   uint64_t recovery_errors_ = 0;
+  uint64_t checkpoint_errors_ = 0;
   double recovery_secs_ = 0;
   uint64_t invalid_status_updates_ = 0;
   uint64_t valid_status_updates_ = 0;

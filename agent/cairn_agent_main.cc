@@ -6,6 +6,7 @@
 //               --resources='cpus:4;mem:4096;ports:[31000-32000]'
 //               --attributes='rack:r1'
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,8 +14,6 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
-
-#include <curl/curl.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
@@ -38,8 +37,7 @@ ABSL_FLAG(std::string, resources, "",
           "Total resources in Mesos syntax, e.g. "
           "'cpus:4;mem:4096;disk:10240;ports:[31000-32000];cpus(ads):2'. "
           "What is not named is derived from the machine.");
-ABSL_FLAG(std::string, attributes, "",
-          "Attributes, e.g. 'rack:r1;zone:a'.");
+ABSL_FLAG(std::string, attributes, "", "Attributes, e.g. 'rack:r1;zone:a'.");
 ABSL_FLAG(std::string, recover, "reconnect",
           "After a restart: 'reconnect' to live executors, or 'cleanup': "
           "kill them, forget the checkpoint and exit.");
@@ -79,7 +77,8 @@ std::string DefaultExecutorPath() {
   const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0) return "cairn-executor";
   self[n] = '\0';
-  return (std::filesystem::path(self).parent_path() / "cairn-executor").string();
+  return (std::filesystem::path(self).parent_path() / "cairn-executor")
+      .string();
 }
 
 cairn::agent::Agent* g_agent = nullptr;
@@ -110,8 +109,8 @@ int main(int argc, char** argv) {
     std::cerr << "cairn-agent: --work_dir is required\n";
     return 2;
   }
-  for (absl::string_view m :
-       absl::StrSplit(absl::GetFlag(FLAGS_master), ',', absl::SkipWhitespace())) {
+  for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_master), ',',
+                                            absl::SkipWhitespace())) {
     options.masters.emplace_back(m);
   }
   if (options.masters.empty()) {
@@ -155,7 +154,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.executor_path = absl::GetFlag(FLAGS_executor_path);
-  if (options.executor_path.empty()) options.executor_path = DefaultExecutorPath();
+  if (options.executor_path.empty())
+    options.executor_path = DefaultExecutorPath();
   if (access(options.executor_path.c_str(), X_OK) != 0) {
     std::cerr << "cairn-agent: the executor binary " << options.executor_path
               << " is not executable (set --executor_path)\n";
@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
   options.registration_backoff_factor =
       absl::GetFlag(FLAGS_registration_backoff_factor);
   options.fetcher_cache_dir = absl::GetFlag(FLAGS_fetcher_cache_dir);
-  options.fetcher_cache_size_bytes = absl::GetFlag(FLAGS_fetcher_cache_size_mb) << 20;
+  options.fetcher_cache_size_bytes = absl::GetFlag(FLAGS_fetcher_cache_size_mb)
+                                     << 20;
   options.log_dir = absl::GetFlag(FLAGS_log_dir);
   options.flags = cairn::AllFlagValues();
 

@@ -50,12 +50,12 @@
 namespace cairn::tests {
 namespace {
 
-
 // Acceptance 1.
 TEST_F(AgentE2eTest, EchoTaskFinishesAndItsStdoutIsReadable) {
   StartAll(/*masters=*/3);
   Launch({CommandTask("echo", "echo hello; sleep 1")});
-  absl::StatusOr<v1::TaskStatus> running = WaitForState("echo", v1::TASK_RUNNING);
+  absl::StatusOr<v1::TaskStatus> running =
+      WaitForState("echo", v1::TASK_RUNNING);
   ASSERT_TRUE(running.ok()) << running.status();
   EXPECT_EQ(running->agent_id().value(), agent_id_);
   absl::StatusOr<v1::TaskStatus> finished = WaitForTerminal("echo");
@@ -65,7 +65,8 @@ TEST_F(AgentE2eTest, EchoTaskFinishesAndItsStdoutIsReadable) {
 
   absl::StatusOr<std::string> sandbox = agent_->SandboxOf("echo");
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
-  absl::StatusOr<std::string> stdout_text = agent_->ReadFile(*sandbox + "/stdout");
+  absl::StatusOr<std::string> stdout_text =
+      agent_->ReadFile(*sandbox + "/stdout");
   ASSERT_TRUE(stdout_text.ok()) << stdout_text.status();
   EXPECT_TRUE(absl::StrContains(*stdout_text, "hello\n"))
       << "stdout: [" << *stdout_text << "]";
@@ -123,7 +124,8 @@ TEST_F(AgentE2eTest, StateStatisticsAndMetricsDescribeARunningTask) {
     for (const JsonValue& entry : json->items) {
       const JsonValue* s = entry.Find("statistics");
       if (entry.Text("executor_id") == "busy" && s != nullptr &&
-          s->Find("mem_rss_bytes") != nullptr && s->Find("timestamp") != nullptr) {
+          s->Find("mem_rss_bytes") != nullptr &&
+          s->Find("timestamp") != nullptr) {
         sampled = true;
       }
     }
@@ -143,7 +145,8 @@ TEST_F(AgentE2eTest, StateStatisticsAndMetricsDescribeARunningTask) {
 // are killed and nothing of them keeps running.
 TEST_F(AgentE2eTest, TeardownKillsTheFrameworksTasks) {
   StartAll();
-  Launch({CommandTask("a", "exec sleep 1000"), CommandTask("b", "exec sleep 1000")});
+  Launch({CommandTask("a", "exec sleep 1000"),
+          CommandTask("b", "exec sleep 1000")});
   ASSERT_TRUE(WaitForState("a", v1::TASK_RUNNING).ok());
   ASSERT_TRUE(WaitForState("b", v1::TASK_RUNNING).ok());
   EXPECT_EQ(ProcessesBelow(agent_options_.work_dir).size(), 4u)

@@ -111,7 +111,8 @@ TEST_F(AgentE2eTest, AgentRestartDoesNotInterruptTasks) {
   EXPECT_TRUE(PidAlive(*long_pid)) << "the agent's death killed a task";
 
   ASSERT_TRUE(agent_->Restart("agent-restarted.log").ok());
-  absl::StatusOr<std::string> id = agent_->WaitForRegistered(absl::Now() + kTimeout);
+  absl::StatusOr<std::string> id =
+      agent_->WaitForRegistered(absl::Now() + kTimeout);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(*id, agent_id_) << "the restarted agent must keep its id";
 
@@ -171,13 +172,15 @@ TEST_F(AgentE2eTest, UpdatesWhileTheMasterIsAwayArriveInOrder) {
     return [value](const JsonValue& s) { return s.Bool("healthy") == value; };
   };
   Touch(*sandbox + "/healthy");
-  ASSERT_TRUE(WaitForAgentStatus(*agent_, "flappy", healthy_is(true), deadline));
+  ASSERT_TRUE(
+      WaitForAgentStatus(*agent_, "flappy", healthy_is(true), deadline));
 
   // The agent dies and comes back while the master is still away.
   agent_->Kill();
   ASSERT_TRUE(agent_->Restart("agent-restarted.log").ok());
   std::filesystem::remove(*sandbox + "/healthy");
-  ASSERT_TRUE(WaitForAgentStatus(*agent_, "flappy", healthy_is(false), deadline));
+  ASSERT_TRUE(
+      WaitForAgentStatus(*agent_, "flappy", healthy_is(false), deadline));
   Touch(*sandbox + "/done");
   ASSERT_TRUE(WaitForAgentStatus(
       *agent_, "flappy",
@@ -252,7 +255,9 @@ TEST_F(AgentE2eTest, RecoverCleanupKillsExecutorsAndStartsOver) {
 
   // A one-off cleanup run exits 0 once it has killed everything.
   std::vector<std::string> argv = {
-      agent_options_.binary, "--recover=cleanup", "--port=0",
+      agent_options_.binary,
+      "--recover=cleanup",
+      "--port=0",
       absl::StrCat("--master=", agent_options_.masters[0]),
       absl::StrCat("--work_dir=", agent_options_.work_dir),
       absl::StrCat("--isolation=", agent_options_.isolation)};
@@ -265,10 +270,12 @@ TEST_F(AgentE2eTest, RecoverCleanupKillsExecutorsAndStartsOver) {
   EXPECT_EQ((*cleanup)->ExitDescription(), "exited 0") << (*cleanup)->LogTail();
   EXPECT_TRUE(WaitForExit(*pid, absl::Now() + kTimeout));
   EXPECT_TRUE(ProcessesBelow(agent_options_.work_dir).empty());
-  EXPECT_FALSE(std::filesystem::exists(agent_options_.work_dir + "/meta/agent.ckpt"));
+  EXPECT_FALSE(
+      std::filesystem::exists(agent_options_.work_dir + "/meta/agent.ckpt"));
 
   ASSERT_TRUE(agent_->Restart("agent-after-cleanup.log").ok());
-  absl::StatusOr<std::string> id = agent_->WaitForRegistered(absl::Now() + kTimeout);
+  absl::StatusOr<std::string> id =
+      agent_->WaitForRegistered(absl::Now() + kTimeout);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_NE(*id, agent_id_);
   absl::StatusOr<v1::TaskStatus> lost = WaitForTerminal("doomed");
@@ -289,7 +296,8 @@ TEST_F(AgentE2eTest, DamagedCheckpointIsAnErrorUnlessNotStrict) {
   std::string task_file;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(
            agent_options_.work_dir + "/meta")) {
-    if (entry.path().filename() == "task.ckpt") task_file = entry.path().string();
+    if (entry.path().filename() == "task.ckpt")
+      task_file = entry.path().string();
   }
   ASSERT_FALSE(task_file.empty());
   {
@@ -314,8 +322,8 @@ TEST_F(AgentE2eTest, DamagedCheckpointIsAnErrorUnlessNotStrict) {
   absl::StatusOr<JsonValue> snapshot = ParseJson(metrics->body);
   ASSERT_TRUE(snapshot.ok());
   uint64_t errors = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(snapshot->Text("slave/recovery_errors").value_or("0"),
-                               &errors));
+  ASSERT_TRUE(absl::SimpleAtoi(
+      snapshot->Text("slave/recovery_errors").value_or("0"), &errors));
   EXPECT_GE(errors, 1u);
 }
 

@@ -1,8 +1,8 @@
-// AgentE2eTest: the fixture of the agent's end-to-end tests (tests/agent_*_test.cc):
-// real cairn-master processes (MasterCluster), one real cairn-agent
-// (AgentProcess) running real cairn-executors, and a framework speaking
-// the Mesos v1 scheduler API (SchedulerClient, auto-acknowledging), plus
-// the waits those tests share. Every wait is bounded by a deadline.
+// AgentE2eTest: the fixture of the agent's end-to-end tests
+// (tests/agent_*_test.cc): real cairn-master processes (MasterCluster), one
+// real cairn-agent (AgentProcess) running real cairn-executors, and a framework
+// speaking the Mesos v1 scheduler API (SchedulerClient, auto-acknowledging),
+// plus the waits those tests share. Every wait is bounded by a deadline.
 
 #ifndef CAIRN_TESTS_INTERNAL_AGENT_E2E_FIXTURE_H_
 #define CAIRN_TESTS_INTERNAL_AGENT_E2E_FIXTURE_H_
@@ -211,11 +211,12 @@ class AgentE2eTest : public ::testing::Test {
     }
   }
 
-  absl::StatusOr<v1::TaskStatus> WaitForState(const std::string& task_id,
-                                              v1::TaskState state,
-                                              absl::Duration timeout = kTimeout) {
+  absl::StatusOr<v1::TaskStatus> WaitForState(
+      const std::string& task_id, v1::TaskState state,
+      absl::Duration timeout = kTimeout) {
     return WaitForUpdate(
-        task_id, [state](const v1::TaskStatus& s) { return s.state() == state; },
+        task_id,
+        [state](const v1::TaskStatus& s) { return s.state() == state; },
         timeout);
   }
 

@@ -34,7 +34,8 @@ std::map<std::string, std::string> EnvironmentOf(pid_t pid) {
        absl::StrSplit(buffer.str(), '\0', absl::SkipEmpty())) {
     const size_t eq = entry.find('=');
     if (eq == absl::string_view::npos) continue;
-    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+    env.emplace(std::string(entry.substr(0, eq)),
+                std::string(entry.substr(eq + 1)));
   }
   return env;
 }
@@ -62,7 +63,8 @@ std::vector<pid_t> ProcessesBelow(const std::string& work_dir) {
   std::vector<pid_t> pids;
   std::error_code error;
   const std::string root = std::filesystem::absolute(work_dir).string();
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc", error)) {
     const std::string name = entry.path().filename().string();
     pid_t pid = 0;
     if (!absl::SimpleAtoi(name, &pid) || pid == getpid()) continue;
@@ -153,8 +155,8 @@ absl::Status AgentProcess::Launch(const std::string& log_name) {
     if (health.ok() && health->status == 200) return absl::OkStatus();
     absl::SleepFor(kPollPause);
   }
-  return absl::UnavailableError(
-      absl::StrCat("cairn-agent did not answer /health: ", process_->LogTail()));
+  return absl::UnavailableError(absl::StrCat(
+      "cairn-agent did not answer /health: ", process_->LogTail()));
 }
 
 void AgentProcess::Kill() {
@@ -172,7 +174,8 @@ std::string AgentProcess::address() const {
   return absl::StrCat("127.0.0.1:", port_);
 }
 
-absl::StatusOr<http::Response> AgentProcess::Get(const std::string& target) const {
+absl::StatusOr<http::Response> AgentProcess::Get(
+    const std::string& target) const {
   http::Client client;
   return client.Request("GET", "127.0.0.1", port_, target,
                         {{"Connection", "close"}}, "", absl::Seconds(5));
@@ -182,13 +185,14 @@ absl::StatusOr<JsonValue> AgentProcess::State() const {
   absl::StatusOr<http::Response> response = Get("/state");
   if (!response.ok()) return response.status();
   if (response->status != 200) {
-    return absl::UnavailableError(
-        absl::StrCat("/state answered ", response->status, ": ", response->body));
+    return absl::UnavailableError(absl::StrCat(
+        "/state answered ", response->status, ": ", response->body));
   }
   return ParseJson(response->body);
 }
 
-absl::StatusOr<std::string> AgentProcess::WaitForRegistered(absl::Time deadline) {
+absl::StatusOr<std::string> AgentProcess::WaitForRegistered(
+    absl::Time deadline) {
   std::string last = "no answer";
   while (absl::Now() < deadline) {
     absl::StatusOr<JsonValue> state = State();
@@ -232,14 +236,14 @@ absl::StatusOr<std::string> AgentProcess::SandboxOf(
       absl::StrCat("executor ", executor_id, " is not in the agent's /state"));
 }
 
-absl::StatusOr<std::string> AgentProcess::ReadFile(const std::string& path) const {
+absl::StatusOr<std::string> AgentProcess::ReadFile(
+    const std::string& path) const {
   absl::StatusOr<http::Response> response =
       Get(absl::StrCat("/files/read?path=", QueryEscape(path), "&offset=0"));
   if (!response.ok()) return response.status();
   if (response->status != 200) {
-    return absl::NotFoundError(absl::StrCat("/files/read answered ",
-                                            response->status, ": ",
-                                            response->body));
+    return absl::NotFoundError(absl::StrCat(
+        "/files/read answered ", response->status, ": ", response->body));
   }
   absl::StatusOr<JsonValue> json = ParseJson(response->body);
   if (!json.ok()) return json.status();
