@@ -1,27 +1,41 @@
 #!/usr/bin/env bash
-# `make up`: builds and starts a local HA Cairn control plane on 127.0.0.1
-# with state under ./var: three cairn-master processes (each embeds a replica
-# of the Paxos-replicated log), waits for a leader, writes one operator change
-# through the log and shows every master's view of it. Re-running reuses the
-# existing state (and running processes). `make down` (tools/down.sh) stops
-# everything started here.
-#
-# Agents (`cairn-agent`, issue 5) are not part of it yet.
+# `make up`: builds and starts a local HA Cairn cluster on 127.0.0.1 with
+# state under ./var:
+#   - three cairn-master processes (HTTP 5050-5052, log peers 6050-6052),
+#     each embedding a replica of the Paxos-replicated log;
+#   - two cairn-agent processes (HTTP 5061, 5062) with small, explicit
+#     resources, launching cairn-executors (cgroups isolation when the
+#     cgroup hierarchies are writable, else posix sessions);
+# waits until a leader is elected and both agents are registered, writes one
+# operator change through the log, runs a demo task with `cairnctl run` and
+# prints the dashboard URL. Binaries are installed into var/bin, pid files
+# go to var/run, logs to var/logs/<process>/. Re-running reuses the existing
+# state and the processes still running. `make down` (tools/down.sh) stops
+# everything started here, the agents' executors and tasks included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 VAR="$ROOT/var"
 mkdir -p "$VAR/run" "$VAR/logs" "$VAR/bin"
 
-echo "==> building"
-bazel build //master:cairn-master >/dev/null 2>"$VAR/logs/build.log" || {
+echo "==> building (bazel; the first build takes a few minutes)"
+bazel build //master:cairn-master //agent:cairn-agent //agent:cairn-executor \
+  //cli:cairnctl >"$VAR/logs/build.log" 2>&1 || {
   cat "$VAR/logs/build.log"; exit 1; }
 BIN_DIR="$(bazel info bazel-bin 2>/dev/null)"
+# install(1) replaces the file (a new inode), so running processes keep theirs.
 install -m 0755 "$BIN_DIR/master/cairn-master" "$VAR/bin/cairn-master"
-MASTER_BIN="$VAR/bin/cairn-master"
+install -m 0755 "$BIN_DIR/agent/cairn-agent" "$VAR/bin/cairn-agent"
+install -m 0755 "$BIN_DIR/agent/cairn-executor" "$VAR/bin/cairn-executor"
+install -m 0755 "$BIN_DIR/cli/cairnctl" "$VAR/bin/cairnctl"
 
 PORTS=(5050 5051 5052)
 MASTERS="127.0.0.1:5050/6050,127.0.0.1:5051/6051,127.0.0.1:5052/6052"
+MASTER_FLAG="127.0.0.1:5050,127.0.0.1:5051,127.0.0.1:5052"
+AGENT_PORTS=(5061 5062)
+AGENT_RESOURCES=("cpus:2;mem:1024;disk:1024;ports:[31000-31099]"
+                 "cpus:2;mem:1024;disk:1024;ports:[31100-31199]")
+CAIRNCTL=("$VAR/bin/cairnctl" "--master=$MASTER_FLAG")
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -32,11 +46,12 @@ for i in 0 1 2; do
     echo "==> master $i already running (pid $(cat "$pidfile"), http 127.0.0.1:$port)"
     continue
   fi
-  mkdir -p "$VAR/master$i"
-  setsid "$MASTER_BIN" --ip=127.0.0.1 --port="$port" --masters="$MASTERS" \
-    --work_dir="$VAR/master$i" --log_dir="$VAR/logs" --cluster=local \
-    >>"$VAR/logs/master$i.out" 2>&1 < /dev/null &
-  echo $! > "$pidfile"
+  mkdir -p "$VAR/master$i" "$VAR/logs/master$i"
+  setsid "$VAR/bin/cairn-master" --ip=127.0.0.1 --port="$port" \
+    --masters="$MASTERS" --work_dir="$VAR/master$i" \
+    --log_dir="$VAR/logs/master$i" --cluster=local \
+    >>"$VAR/logs/master$i/stdout.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
   echo "==> started master $i (pid $!, http 127.0.0.1:$port, state $VAR/master$i)"
 done
 
@@ -55,10 +70,50 @@ while [ $SECONDS -lt $deadline ]; do
   sleep 0.2
 done
 if [ -z "$leader" ]; then
-  echo "no leader after 60 s; see $VAR/logs/" >&2
+  echo "no leader after 60 s; see $VAR/logs/master*/" >&2
   exit 1
 fi
 echo "==> the master on 127.0.0.1:$leader leads"
+
+# cgroups when this process may create cgroups (as root, v1 hierarchies
+# writable), else posix: tasks in sessions of their own.
+isolation=posix
+if [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/memory ] && [ -w /sys/fs/cgroup/cpu ]; then
+  isolation=cgroups
+fi
+
+for i in 0 1; do
+  port="${AGENT_PORTS[$i]}"
+  pidfile="$VAR/run/agent$i.pid"
+  if running "$pidfile"; then
+    echo "==> agent $i already running (pid $(cat "$pidfile"), http 127.0.0.1:$port)"
+    continue
+  fi
+  mkdir -p "$VAR/agent$i" "$VAR/logs/agent$i"
+  setsid "$VAR/bin/cairn-agent" --ip=127.0.0.1 --port="$port" \
+    --master="$MASTER_FLAG" --work_dir="$VAR/agent$i" \
+    --log_dir="$VAR/logs/agent$i" --isolation="$isolation" \
+    --resources="${AGENT_RESOURCES[$i]}" --attributes="rack:r$i" \
+    >>"$VAR/logs/agent$i/stdout.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  echo "==> started agent $i (pid $!, http 127.0.0.1:$port, $isolation isolation, state $VAR/agent$i)"
+done
+
+echo "==> waiting for both agents to register"
+for i in 0 1; do
+  port="${AGENT_PORTS[$i]}"
+  deadline=$((SECONDS + 60))
+  until curl -fsS "http://127.0.0.1:$port/state" 2>/dev/null |
+      grep -q '"registered":true'; do
+    if [ $SECONDS -ge $deadline ] || ! running "$VAR/run/agent$i.pid"; then
+      echo "agent $i did not register; see $VAR/logs/agent$i/" >&2
+      tail -n 20 "$VAR/logs/agent$i/stdout.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+done
+"${CAIRNCTL[@]}" agents
 
 echo "==> an operator change through the replicated log (UPDATE_WEIGHTS)"
 weight="$((RANDOM % 90 + 10))"
@@ -67,7 +122,6 @@ curl -fsS -X POST -H 'Content-Type: application/json' \
   -d "{\"type\":\"UPDATE_WEIGHTS\",\"update_weights\":{\"weight_infos\":[{\"role\":\"demo\",\"weight\":$weight}]}}" \
   >/dev/null
 echo "    role 'demo' weight $weight committed"
-
 echo "==> every master's view (standbys fold the same log)"
 printf '  %-16s %-10s %-9s %s\n' master role applied weights
 for port in "${PORTS[@]}"; do
@@ -83,16 +137,31 @@ for port in "${PORTS[@]}"; do
     "$(echo "$r" | field applied)" "$(echo "$r" | grep -o '"weights":\[[^]]*\]')"
 done
 
-echo "==> GET /master/state-summary (Mesos's shape) from the leader"
-curl -fsS "http://127.0.0.1:$leader/master/state-summary"; echo
+echo "==> a demo task: cairnctl run -- '...'"
+set +e
+"${CAIRNCTL[@]}" run --name=demo --cpus=0.1 --mem=32 --timeout=120s -- \
+  'echo "hello from $MESOS_EXECUTOR_ID on $(hostname)"; echo "sandbox: $MESOS_SANDBOX"'
+demo=$?
+set -e
+if [ "$demo" -ne 0 ]; then
+  echo "the demo task did not finish (cairnctl exit $demo); see $VAR/logs/" >&2
+  exit 1
+fi
+echo "    the demo task finished (exit 0)"
 
 cat <<EOT
 
-Cairn is up: three masters on 127.0.0.1:5050-5052 (log peers on 6050-6052),
-state under ./var, logs under ./var/logs.
-  state:    curl http://127.0.0.1:$leader/master/state
-  history:  curl -N "http://127.0.0.1:$leader/api/v1/events?from=0"   (follows; Ctrl-C)
-  metrics:  curl http://127.0.0.1:$leader/metrics/snapshot
-  redirect: curl -i http://127.0.0.1:5050/master/redirect
-  stop:     make down
+Cairn is up: three masters on 127.0.0.1:5050-5052 (log peers 6050-6052),
+two agents on 127.0.0.1:5061-5062; state under ./var, logs under ./var/logs.
+  dashboard: http://127.0.0.1:$leader/   (any master serves it)
+  cairnctl:  export CAIRN_MASTER=$MASTER_FLAG
+             var/bin/cairnctl status
+             var/bin/cairnctl agents
+             var/bin/cairnctl run -- 'echo hi; exit 3'; echo \$?
+             var/bin/cairnctl tasks --all
+             var/bin/cairnctl events --follow      (Ctrl-C)
+             var/bin/cairnctl metrics --filter=master/
+  metrics:   curl http://127.0.0.1:$leader/metrics   (Prometheus text)
+  logs:      curl 'http://127.0.0.1:$leader/files/read?path=/master/log/cairn-master.log&offset=0'
+  stop:      make down   (state stays; rm -rf var to start afresh)
 EOT
