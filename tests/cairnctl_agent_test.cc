@@ -108,10 +108,16 @@ class CairnctlAgentTest : public ::testing::Test {
     return result;
   }
 
+  // The agent's last log lines, and how it ended if it is not running.
   std::string AgentLog() const {
-    return agent_ != nullptr && agent_->process() != nullptr
-               ? agent_->process()->LogTail(3000)
-               : "";
+    if (agent_ == nullptr || agent_->process() == nullptr) return "";
+    Process* process = agent_->process();
+    std::string text = process->LogTail(3000);
+    if (!process->Running()) {
+      absl::StrAppend(&text, "\nthe agent ",
+                      process->ExitDescription().value_or("ended"));
+    }
+    return text;
   }
 
   std::string cairnctl_;
