@@ -80,7 +80,8 @@ pid_t ParsePid(const std::string& text) {
 // /proc/<pid>/cgroup file, as a directory under /sys/fs/cgroup.
 std::optional<std::string> MemoryCgroupDir(const std::string& proc_cgroup) {
   for (absl::string_view line : absl::StrSplit(proc_cgroup, '\n')) {
-    std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    std::vector<std::string> parts =
+        absl::StrSplit(line, absl::MaxSplits(':', 2));
     if (parts.size() != 3) continue;
     for (absl::string_view controller : absl::StrSplit(parts[1], ',')) {
       if (controller == "memory") {
@@ -185,13 +186,12 @@ TEST_F(AgentTasksTest, MemoryLimitKillsWithContainerLimitation) {
 // SIGTERM, each writing a marker when it arrives: only SIGKILL ends them.
 TEST_F(AgentTasksTest, KillEscalatesToSigkillAfterTheGracePeriod) {
   ASSERT_NO_FATAL_FAILURE(StartAll());
-  v1::TaskInfo task = CommandTask(
-      "stubborn",
-      "trap 'echo got-term > term' TERM; "
-      "(trap 'echo got-term > child-term' TERM; "
-      " while :; do sleep 1; done) & "
-      "echo $! > child; echo $$ > pid; "
-      "while :; do sleep 1; done");
+  v1::TaskInfo task = CommandTask("stubborn",
+                                  "trap 'echo got-term > term' TERM; "
+                                  "(trap 'echo got-term > child-term' TERM; "
+                                  " while :; do sleep 1; done) & "
+                                  "echo $! > child; echo $$ > pid; "
+                                  "while :; do sleep 1; done");
   task.mutable_kill_policy()->mutable_grace_period()->set_nanoseconds(
       absl::ToInt64Nanoseconds(absl::Seconds(2)));
   Launch({task});
@@ -269,10 +269,9 @@ TEST_F(AgentTasksTest, HttpHealthCheckFlipsHealthyAndKills) {
   }
 
   answer = 500;
-  absl::StatusOr<v1::TaskStatus> unhealthy =
-      WaitForUpdate("web", [](const v1::TaskStatus& s) {
-        return s.has_healthy() && !s.healthy();
-      });
+  absl::StatusOr<v1::TaskStatus> unhealthy = WaitForUpdate(
+      "web",
+      [](const v1::TaskStatus& s) { return s.has_healthy() && !s.healthy(); });
   ASSERT_TRUE(unhealthy.ok()) << unhealthy.status();
   EXPECT_EQ(unhealthy->state(), v1::TASK_RUNNING);
   EXPECT_EQ(unhealthy->reason(),
@@ -317,10 +316,9 @@ TEST_F(AgentTasksTest, CommandHealthCheckFlipsHealthyAndKills) {
   ASSERT_TRUE(healthy.ok()) << healthy.status();
 
   ASSERT_EQ(unlink(marker.c_str()), 0) << marker;
-  absl::StatusOr<v1::TaskStatus> unhealthy =
-      WaitForUpdate("checked", [](const v1::TaskStatus& s) {
-        return s.has_healthy() && !s.healthy();
-      });
+  absl::StatusOr<v1::TaskStatus> unhealthy = WaitForUpdate(
+      "checked",
+      [](const v1::TaskStatus& s) { return s.has_healthy() && !s.healthy(); });
   ASSERT_TRUE(unhealthy.ok()) << unhealthy.status();
   EXPECT_EQ(unhealthy->state(), v1::TASK_RUNNING);
   absl::StatusOr<v1::TaskStatus> terminal = WaitForTerminal("checked");
@@ -370,8 +368,8 @@ TEST_F(AgentTasksTest, FetcherPutsUrisInTheSandbox) {
   absl::StatusOr<std::string> stdout_text =
       agent_->ReadFile(*sandbox + "/stdout");
   ASSERT_TRUE(stdout_text.ok()) << stdout_text.status();
-  EXPECT_TRUE(absl::StrContains(*stdout_text,
-                                "hello from the server\ninner text\n"))
+  EXPECT_TRUE(
+      absl::StrContains(*stdout_text, "hello from the server\ninner text\n"))
       << "stdout: [" << *stdout_text << "]";
   EXPECT_EQ(ReadWholeFile(*sandbox + "/hello.txt"), "hello from the server\n");
   EXPECT_EQ(ReadWholeFile(*sandbox + "/dir/inner.txt"), "inner text\n");
@@ -434,13 +432,30 @@ TEST_F(AgentTasksTest, FilesRefusesPathsOutsideTheSandbox) {
   ExpectRefused("dot-dot", *sandbox + "/../../../../../../../../etc/passwd");
   ExpectRefused("absolute", "/etc/passwd");
   ExpectRefused("percent-encoded dot-dot",
-                *sandbox + "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/"
-                           "%2e%2e/etc/passwd");
-  ExpectRefused("percent-encoded slashes",
-                *sandbox + "%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd");
+                *sandbox +
+                    "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/"
+                    "%2e%2e/etc/passwd");
+  ExpectRefused(
+      "percent-encoded slashes",
+      *sandbox + "%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd");
   ExpectRefused("symlink", *sandbox + "/link");
   ExpectRefused("dot-dot then back in",
                 *sandbox + "/../../../../../../../../etc/../etc/passwd");
+
+  // The same through the sandbox's virtual path (what UIs link to).
+  const std::string latest =
+      absl::StrCat("/frameworks/", scheduler_->framework_id().value(),
+                   "/executors/escape/runs/latest");
+  absl::StatusOr<std::string> own_latest = agent_->ReadFile(latest + "/own");
+  ASSERT_TRUE(own_latest.ok()) << own_latest.status();
+  EXPECT_EQ(*own_latest, "inside\n");
+  ExpectRefused("virtual dot-dot",
+                latest + "/../../../../../../../../../../etc/passwd");
+  ExpectRefused("virtual percent-encoded dot-dot",
+                latest +
+                    "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/"
+                    "%2e%2e/%2e%2e/%2e%2e/etc/passwd");
+  ExpectRefused("virtual symlink", latest + "/link");
 }
 
 }  // namespace
