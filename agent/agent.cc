@@ -296,9 +296,11 @@ absl::Status Agent::Start() {
         "cannot create --work_dir ", options_.work_dir, ": ", error.message()));
   }
   // Two agents on one machine must never touch each other's containers.
+  // (By the canonical path, so `dir` and `dir/` name the same agent.)
   const std::string root = absl::StrCat(
-      "cairn/", std::hash<std::string>()(
-                    std::filesystem::absolute(options_.work_dir).string()));
+      "cairn/",
+      std::hash<std::string>()(
+          std::filesystem::weakly_canonical(options_.work_dir).string()));
   absl::StatusOr<std::unique_ptr<Containerizer>> containerizer =
       Containerizer::Create(options_.isolation, root,
                             options_.work_dir + "/containers");
@@ -356,9 +358,33 @@ absl::Status Agent::Start() {
 }
 
 absl::Status Agent::Wait() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!exit_status_.has_value()) cv_.wait(lock);
-  return *exit_status_;
+  absl::Status exit;
+  std::vector<std::string> containers;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!exit_status_.has_value()) cv_.wait(lock);
+    exit = *exit_status_;
+    if (absl::IsPermissionDenied(exit)) {
+      // Removed (or unknown) for good: the log says every task here is
+      // over, so nothing may keep running (docs/agent-protocol.md section 8).
+      for (const auto& [fid, framework] : frameworks_) {
+        for (const auto& [eid, executor] : framework.executors) {
+          containers.push_back(executor.container_id);
+        }
+      }
+    }
+  }
+  for (const std::string& container : containers) {
+    const absl::Status destroyed = containerizer_->Destroy(container);
+    if (!destroyed.ok()) {
+      LOG(ERROR) << "destroying " << container << ": " << destroyed;
+    }
+  }
+  if (!containers.empty()) {
+    LOG(WARNING) << "killed the " << containers.size()
+                 << " executor(s) of an agent the master removed";
+  }
+  return exit;
 }
 
 void Agent::Stop() {
@@ -482,7 +508,7 @@ absl::Status Agent::Recover() {
           done.tasks.push_back(std::move(task));
         }
         completed_.push_back(std::move(done));
-        gc_[sandbox] = now + options_.gc_delay;
+        gc_[sandbox] = {now + options_.gc_delay, rf.info.id(), re.executor_id};
         continue;
       }
       Executor& executor = framework.executors[re.executor_id.value()];
@@ -524,15 +550,25 @@ absl::Status Agent::Recover() {
       }
     }
   }
+  while (completed_.size() > kMaxCompletedExecutors) completed_.pop_front();
+  // Frameworks whose executors had all completed: nothing runs for them.
+  for (auto it = frameworks_.begin(); it != frameworks_.end();) {
+    it = it->second.executors.empty() ? frameworks_.erase(it) : std::next(it);
+  }
   absl::Status containers = containerizer_->Recover(wanted);
   if (!containers.ok()) LOG(WARNING) << "container recovery: " << containers;
-  // Executors that died while we were away: complete their tasks now.
+  // Executors that died while we were away: complete their tasks now
+  // (which may erase them: collect first).
+  std::vector<std::pair<std::string, std::string>> dead;
   for (auto& [fid, framework] : frameworks_) {
     for (auto& [eid, executor] : framework.executors) {
-      if (executor.state == ExecutorState::kTerminated) {
-        ExecutorTerminated(executor);
-      }
+      if (executor.state == ExecutorState::kTerminated)
+        dead.emplace_back(fid, eid);
     }
+  }
+  for (const auto& [fid, eid] : dead) {
+    Executor* executor = FindExecutor(fid, eid);
+    if (executor != nullptr) ExecutorTerminated(*executor);
   }
   return absl::OkStatus();
 }
@@ -1719,8 +1755,9 @@ void Agent::ExecutorTerminated(Executor& executor) {
   Changed();
 }
 
-void Agent::MaybeCompleteExecutor(const std::string& framework_id,
-                                  const std::string& executor_id) {
+void Agent::MaybeCompleteExecutor(std::string framework_id,
+                                  std::string executor_id) {
+  // By value: callers pass ids held by the executor this may erase.
   auto f = frameworks_.find(framework_id);
   if (f == frameworks_.end()) return;
   auto e = f->second.executors.find(executor_id);
@@ -1747,7 +1784,8 @@ void Agent::MaybeCompleteExecutor(const std::string& framework_id,
   for (auto& [tid, task] : executor.tasks) done.tasks.push_back(task);
   completed_.push_back(std::move(done));
   while (completed_.size() > kMaxCompletedExecutors) completed_.pop_front();
-  gc_[executor.sandbox] = absl::Now() + options_.gc_delay;
+  gc_[executor.sandbox] = {absl::Now() + options_.gc_delay,
+                           executor.framework_id, executor.info.executor_id()};
   f->second.executors.erase(e);
 
   if (f->second.executors.empty()) {
@@ -1877,26 +1915,49 @@ void Agent::CheckContainers() {
       }
     }
   }
-  // Sandboxes past their time.
+  // Sandboxes past their time, with their executors' checkpoints.
   std::vector<std::string> collect;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const absl::Time now = absl::Now();
     for (auto it = gc_.begin(); it != gc_.end();) {
-      if (it->second <= now) {
-        collect.push_back(it->first);
-        files_.Detach(it->first);
-        for (auto l = latest_links_.begin(); l != latest_links_.end();) {
-          if (l->second == it->first) {
-            files_.Detach(l->first);
-            l = latest_links_.erase(l);
-          } else {
-            ++l;
-          }
-        }
-        it = gc_.erase(it);
-      } else {
+      if (it->second.at > now) {
         ++it;
+        continue;
+      }
+      const std::string sandbox = it->first;
+      const GcEntry entry = it->second;
+      it = gc_.erase(it);
+      collect.push_back(sandbox);
+      files_.Detach(sandbox);
+      for (auto l = latest_links_.begin(); l != latest_links_.end();) {
+        if (l->second == sandbox) {
+          files_.Detach(l->first);
+          l = latest_links_.erase(l);
+        } else {
+          ++l;
+        }
+      }
+      completed_.erase(std::remove_if(completed_.begin(), completed_.end(),
+                                      [&](const CompletedExecutor& c) {
+                                        return c.sandbox == sandbox;
+                                      }),
+                       completed_.end());
+      // Its checkpoint goes too, unless the executor runs again.
+      if (FindExecutor(entry.framework_id.value(), entry.executor_id.value()) ==
+          nullptr) {
+        const absl::Status removed =
+            meta_->RemoveExecutor(entry.framework_id, entry.executor_id);
+        if (!removed.ok()) LOG(WARNING) << "removing a checkpoint: " << removed;
+      }
+      bool framework_in_use = frameworks_.count(entry.framework_id.value()) > 0;
+      for (const auto& [other_sandbox, other] : gc_) {
+        framework_in_use |=
+            other.framework_id.value() == entry.framework_id.value();
+      }
+      if (!framework_in_use) {
+        const absl::Status removed = meta_->RemoveFramework(entry.framework_id);
+        if (!removed.ok()) LOG(WARNING) << "removing a checkpoint: " << removed;
       }
     }
   }
@@ -2264,6 +2325,8 @@ void Agent::RegisterRoutes() {
   monitoring::ServeMetrics(http_.get(), &metrics_);
   monitoring::ServeLoggingToggle(http_.get());
   if (!options_.log_dir.empty()) {
+    // Mesos's name for it, and ours.
+    files_.Attach(options_.log_dir, "/slave/log").IgnoreError();
     files_.Attach(options_.log_dir, "/agent/log").IgnoreError();
   }
   files_.Register(*http_);
@@ -2391,7 +2454,7 @@ void Agent::InitMetrics() {
     g->valid_updates->Set(valid_status_updates_);
     g->invalid_updates->Set(invalid_status_updates_);
     g->launch_errors->Set(container_launch_errors_);
-    g->updates_pending->Set(updates_->Streams().size());
+    g->updates_pending->Set(updates_->PendingCount());
     const master::Resources used = UsedResources();
     for (auto& [name, gauges] : g->res) {
       gauges.first->Set(total_.ScalarSum(name));

@@ -13,7 +13,6 @@
 //                                OOM, destroy
 //   fetcher.{h,cc}               CommandInfo.uris into the sandbox
 //   executor.{h,cc}              cairn-executor (a separate binary)
-//   agent_state_json.{h,cc}      /state in Mesos's agent JSON model
 //
 // Threads: one mutex (`mu_`) guards all agent state. Around it:
 //  - the HTTP server's threads (executor API, /state, /files, metrics);
@@ -223,8 +222,8 @@ class Agent {
   void ShutdownExecutor(Executor& executor);
   void CheckContainers();  // worker, takes mu_ itself
   void ExecutorTerminated(Executor& executor);
-  void MaybeCompleteExecutor(const std::string& framework_id,
-                             const std::string& executor_id);
+  // Takes ids by value: callers pass ids owned by the executor it may erase.
+  void MaybeCompleteExecutor(std::string framework_id, std::string executor_id);
 
   // ---- Status updates ----------------------------------------------------
   // Checkpoints (through the manager) and records a status of a task; the
@@ -298,7 +297,12 @@ class Agent {
   std::map<std::string, Framework> frameworks_;  // by framework id
   std::deque<CompletedExecutor> completed_;      // newest last, bounded
   std::deque<PendingCall> calls_;                // to send, in order
-  std::map<std::string, absl::Time> gc_;         // sandbox -> remove at
+  struct GcEntry {
+    absl::Time at;  // remove then
+    v1::FrameworkID framework_id;
+    v1::ExecutorID executor_id;
+  };
+  std::map<std::string, GcEntry> gc_;  // by sandbox
   std::map<std::string, std::string>
       latest_links_;  // ".../runs/latest" -> sandbox
   std::mt19937_64 random_;
@@ -329,10 +333,10 @@ absl::StatusOr<std::vector<v1::Attribute>> ParseAttributes(
     absl::string_view text);
 
 // The machine's resources, as Mesos derives them when `--resources` does
-// not say: cpus = online CPUs, mem = total - max(1 GiB, 1/2 total) kept for
-// the system... (see the .cc), disk = free space of `work_dir`'s file
-// system minus the same reserve, ports [31000-32000]. Entries named in
-// `given` are kept as given.
+// not say: cpus = online CPUs; mem = total memory less min(1 GiB, half of
+// it), kept for the system; disk = the size of `work_dir`'s file system less
+// min(5 GiB, half of it); ports [31000-32000]. Entries named in `given` are
+// kept as given.
 std::vector<v1::Resource> DefaultResources(
     const std::vector<v1::Resource>& given, const std::string& work_dir);
 

@@ -562,6 +562,13 @@ void Executor::PostUpdate(PendingUpdate* update) {
     if (!response.ok()) {
       failed.status = response.status();
       client.CloseConnection();
+    } else if (response->status >= 500) {
+      // The agent could not take it now (e.g. its checkpoint failed): as a
+      // lost connection, resubscribe and resend everything unacknowledged,
+      // in order.
+      failed.status = absl::UnavailableError(absl::StrCat(
+          "agent answered UPDATE with ", response->status, ": ",
+          response->body.substr(0, 300)));
     } else {
       // The agent refused it: resending the same bytes will not help; it
       // stays queued for the next subscription.

@@ -270,6 +270,26 @@ MasterMetrics::MasterMetrics(monitoring::Registry* registry, Sources sources)
       r.AddCounter("log/elections_won", "Elections this replica won.");
   log_messages_dropped_ = r.AddCounter("log/messages_dropped",
                                        "Peer messages dropped (mailbox full).");
+  log_in_flight_ = r.AddGauge(
+      "log/entries_in_flight",
+      "Log positions being proposed (phase 2) by this replica, when leading.");
+  log_queued_ = r.AddGauge("log/appends_queued",
+                           "Appends waiting for a log position, when leading.");
+  log_bytes_on_disk_ = r.AddGauge("log/bytes_on_disk",
+                                  "Size of this replica's LevelDB store.");
+  log_status_ = r.AddGauge(
+      "log/recovery_state",
+      "This replica's state: 1 voting, 2 empty, 3 recovering, 4 starting.");
+  log_batch_size_ = r.AddGauge(
+      "log/batch_size",
+      "Appends per log position committed since the previous scrape (how "
+      "many master events share an entry).");
+  log_catchup_fetches_ = r.AddCounter(
+      "log/catchup_fetches", "Fetches sent to peers to catch up or recover.");
+  log_fetches_served_ =
+      r.AddCounter("log/fetches_served", "Peers' fetches answered.");
+  log_synced_writes_ =
+      r.AddCounter("log/synced_writes", "fsynced writes to the store.");
   r.AddScrapeHook([this] { RefreshLog(); });
 }
 
@@ -291,6 +311,22 @@ void MasterMetrics::RefreshLog() {
   log_appends_failed_->AdvanceTo(status.counters.appends_failed);
   log_elections_won_->AdvanceTo(status.elections_won);
   log_messages_dropped_->AdvanceTo(status.counters.messages_dropped);
+  log_in_flight_->Set(static_cast<double>(status.in_flight));
+  log_queued_->Set(static_cast<double>(status.queued));
+  log_bytes_on_disk_->Set(static_cast<double>(status.bytes_on_disk));
+  log_status_->Set(static_cast<double>(status.status));
+  log_catchup_fetches_->AdvanceTo(status.counters.fetches_sent);
+  log_fetches_served_->AdvanceTo(status.counters.fetches_served);
+  log_synced_writes_->AdvanceTo(status.counters.synced_writes);
+  const uint64_t appends = status.counters.appends_ok;
+  const uint64_t committed = status.committed;
+  std::lock_guard<std::mutex> lock(batch_mu_);  // scrapes may overlap
+  if (committed > batch_prev_committed_ && appends >= batch_prev_appends_) {
+    log_batch_size_->Set(static_cast<double>(appends - batch_prev_appends_) /
+                         static_cast<double>(committed - batch_prev_committed_));
+  }
+  batch_prev_appends_ = appends;
+  batch_prev_committed_ = committed;
 }
 
 void MasterMetrics::OnEventApplied(const v1::Event& event) {

@@ -55,6 +55,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "absl/time/time.h"
@@ -183,6 +184,18 @@ class MasterMetrics {
   monitoring::Counter* log_appends_failed_;
   monitoring::Counter* log_elections_won_;
   monitoring::Counter* log_messages_dropped_;
+  monitoring::Gauge* log_in_flight_;
+  monitoring::Gauge* log_queued_;
+  monitoring::Gauge* log_bytes_on_disk_;
+  monitoring::Gauge* log_status_;
+  monitoring::Gauge* log_batch_size_;
+  monitoring::Counter* log_catchup_fetches_;
+  monitoring::Counter* log_fetches_served_;
+  monitoring::Counter* log_synced_writes_;
+  // For log/batch_size: the counters at the previous scrape.
+  std::mutex batch_mu_;
+  uint64_t batch_prev_appends_ = 0;
+  uint64_t batch_prev_committed_ = 0;
 };
 
 }  // namespace cairn::master

@@ -173,6 +173,18 @@ TEST_F(AgentE2eTest, CompletedSandboxesAreGarbageCollected) {
     absl::SleepFor(kPoll);
   }
   EXPECT_FALSE(std::filesystem::exists(*sandbox));
+  // Its checkpoint goes with it (meta/ does not grow without bound).
+  auto checkpointed = [&] {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(
+             agent_options_.work_dir + "/meta", error)) {
+      if (absl::StrContains(entry.path().string(), "/executors/brief")) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_FALSE(checkpointed());
 }
 
 }  // namespace
