@@ -14,6 +14,20 @@ namespace cairn::master {
 
 namespace {
 
+// Why `id` cannot name a task or an executor, or "" when it can. As Mesos's
+// validation: ids become file names on agents (sandboxes, checkpoints), so
+// no "/", no control characters, not "." or "..", at most 255 bytes.
+std::string InvalidIdReason(const std::string& id) {
+  if (id.empty()) return "is empty";
+  if (id == "." || id == "..") return "is '.' or '..'";
+  if (id.size() > 255) return "is longer than 255 bytes";
+  for (unsigned char c : id) {
+    if (c == '/' || c == '\\') return "contains '/' or '\\'";
+    if (c < 0x20 || c == 0x7f) return "contains a control character";
+  }
+  return "";
+}
+
 using v1::AgentEvent;
 using v1::Event;
 using v1::TaskStatus;
@@ -96,7 +110,9 @@ bool IsIpLiteral(const std::string& host) {
   return dots == 3;
 }
 
-double Seconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+double Seconds(absl::Time t) {
+  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+}
 
 }  // namespace
 
@@ -112,9 +128,9 @@ Leader::Leader(LeaderOptions options, CommandPath* commands,
       allocator_(options_.allocator) {
   const uint64_t a = random_();
   const uint64_t b = random_();
-  id_prefix_ = absl::StrFormat("%08x-%04x-%04x-%04x-%012x", a >> 32,
-                               (a >> 16) & 0xffff, a & 0xffff, b >> 48,
-                               b & 0xffffffffffffULL);
+  id_prefix_ =
+      absl::StrFormat("%08x-%04x-%04x-%04x-%012x", a >> 32, (a >> 16) & 0xffff,
+                      a & 0xffff, b >> 48, b & 0xffffffffffffULL);
   const absl::Time now = Now();
   const absl::Duration first_timeout =
       std::max(options_.agent_reregister_timeout,
@@ -142,8 +158,9 @@ Leader::Leader(LeaderOptions options, CommandPath* commands,
   if (!connected.empty()) {
     Request request;
     request.context.principal = "master";
-    request.decide = [connected](const MasterState& view)
-        -> absl::StatusOr<std::vector<Event>> {
+    request.decide =
+        [connected](
+            const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
       std::vector<Event> events;
       for (const std::string& id : connected) {
         const v1::FrameworkRecord* f = view.FindFramework(id);
@@ -182,8 +199,9 @@ void Leader::RepairCutRequests() {
   if (unreachable.empty()) return;
   Request request;
   request.context.principal = "master";
-  request.decide = [this, unreachable](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, unreachable](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     std::vector<Event> events;
     for (const std::string& id : unreachable) {
       const v1::AgentRecord* agent = view.FindAgent(id);
@@ -200,15 +218,14 @@ void Leader::RepairCutRequests() {
         const bool aware = PartitionAware(view, key.first);
         if (removed) {
           // Only logs written before the fold refused this can hold it.
-          events.push_back(MasterStatus(*task,
-                                        aware ? v1::TASK_GONE : v1::TASK_LOST,
-                                        TaskStatus::REASON_AGENT_REMOVED,
-                                        "the agent was removed"));
-        } else {
           events.push_back(MasterStatus(
-              *task, aware ? v1::TASK_UNREACHABLE : v1::TASK_LOST,
-              TaskStatus::REASON_AGENT_DISCONNECTED,
-              "the agent is unreachable"));
+              *task, aware ? v1::TASK_GONE : v1::TASK_LOST,
+              TaskStatus::REASON_AGENT_REMOVED, "the agent was removed"));
+        } else {
+          events.push_back(
+              MasterStatus(*task, aware ? v1::TASK_UNREACHABLE : v1::TASK_LOST,
+                           TaskStatus::REASON_AGENT_DISCONNECTED,
+                           "the agent is unreachable"));
         }
       }
     }
@@ -233,12 +250,11 @@ Leader::~Leader() {
 }
 
 size_t Leader::agent_streams() const { return agent_by_stream_.size(); }
-size_t Leader::framework_streams() const {
-  return framework_by_stream_.size();
-}
+size_t Leader::framework_streams() const { return framework_by_stream_.size(); }
 
 std::string Leader::NewId(absl::string_view kind) {
-  return absl::StrCat(id_prefix_, "-", kind, absl::Dec(next_id_++, absl::kZeroPad4));
+  return absl::StrCat(id_prefix_, "-", kind,
+                      absl::Dec(next_id_++, absl::kZeroPad4));
 }
 
 std::string Leader::NewUuid() {
@@ -255,7 +271,8 @@ std::string Leader::NewUuid() {
 std::string Leader::NewStreamId() {
   const std::string u = NewUuid();
   std::string hex;
-  for (unsigned char c : u) absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+  for (unsigned char c : u)
+    absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
   return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-",
                       hex.substr(12, 4), "-", hex.substr(16, 4), "-",
                       hex.substr(20));
@@ -268,8 +285,8 @@ void Leader::Submit(Request request) {
   auto touched = std::make_shared<std::vector<TaskKey>>();
   auto changes = std::make_shared<bool>(false);
   CommandPath::Decide decide =
-      [&request, touched, changes](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+      [&request, touched,
+       changes](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     absl::StatusOr<std::vector<Event>> events = request.decide(view);
     if (events.ok()) {
       for (const Event& e : *events) {
@@ -360,8 +377,7 @@ void Leader::AgentSubscribe(const v1::AgentCall& call,
 
 void Leader::SubscribeNewAgent(const v1::AgentCall& call,
                                const CommandContext& context,
-                               std::shared_ptr<AgentStream> stream,
-                               Done done) {
+                               std::shared_ptr<AgentStream> stream, Done done) {
   const v1::AgentInfo& info = call.subscribe().agent_info();
   const std::string address = absl::StrCat(info.hostname(), ":", info.port());
   if (agent_subscribing_.count(address) > 0) {
@@ -374,8 +390,9 @@ void Leader::SubscribeNewAgent(const v1::AgentCall& call,
   Request request;
   request.context = context;
   request.context.principal = agent_id;
-  request.decide = [this, call, agent_id, replaced](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, call, agent_id, replaced](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::AgentInfo& info = call.subscribe().agent_info();
     std::vector<Event> events;
     for (const std::string& id : view.AgentIds()) {
@@ -440,9 +457,9 @@ void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
   }
   const v1::AgentRecord* record = view().FindAgent(agent_id);
   if (record == nullptr) {
-    done(Answer::Error(403, absl::StrCat("agent ", agent_id,
-                                         " is unknown to this cluster"),
-                       "subscribe.agent_info.id"));
+    done(Answer::Error(
+        403, absl::StrCat("agent ", agent_id, " is unknown to this cluster"),
+        "subscribe.agent_info.id"));
     return;
   }
   if (record->state() == v1::AgentRecord::REMOVED) {
@@ -462,8 +479,9 @@ void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
   Request request;
   request.context = context;
   request.context.principal = agent_id;
-  request.decide = [this, call, agent_id, plan](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, call, agent_id,
+       plan](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     plan->kills.clear();
     plan->shutdowns.clear();
     const v1::AgentRecord* record = view.FindAgent(agent_id);
@@ -527,9 +545,9 @@ void Leader::SubscribeKnownAgent(const v1::AgentCall& call,
     absl::StatusOr<Resources> total =
         Resources::FromProto(call.subscribe().agent_info().resources());
     if (total.ok() && !total->Contains(remaining)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the agent reports ", total->ToString(),
-          ", less than its tasks use: ", remaining.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the agent reports ", total->ToString(),
+                       ", less than its tasks use: ", remaining.ToString()));
     }
     Event reregistered;
     v1::AgentReregistered* r = reregistered.mutable_agent_reregistered();
@@ -625,8 +643,7 @@ void Leader::EndAgentStream(const std::string& agent_id, int code,
   it->second.stream_id.clear();
 }
 
-void Leader::SendToAgent(const std::string& agent_id,
-                         const AgentEvent& event) {
+void Leader::SendToAgent(const std::string& agent_id, const AgentEvent& event) {
   auto it = agents_.find(agent_id);
   if (it == agents_.end() || !it->second.stream) return;
   it->second.stream->Send(event);
@@ -762,8 +779,9 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
                             "update.status.agent_id");
       } else if (status.source() != TaskStatus::SOURCE_AGENT &&
                  status.source() != TaskStatus::SOURCE_EXECUTOR) {
-        bad = Answer::Error(400, "source must be SOURCE_AGENT or SOURCE_EXECUTOR",
-                            "update.status.source");
+        bad =
+            Answer::Error(400, "source must be SOURCE_AGENT or SOURCE_EXECUTOR",
+                          "update.status.source");
       } else if (status.data().size() > options_.max_status_data_bytes) {
         bad = Answer::Error(400, "status data too large", "update.status.data");
       } else if (status.message().size() > options_.max_status_message_bytes) {
@@ -796,8 +814,9 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
       }
       Request request;
       request.context = ctx;
-      request.decide = [agent_id, call, total = *total](const MasterState& view)
-          -> absl::StatusOr<std::vector<Event>> {
+      request.decide =
+          [agent_id, call, total = *total](
+              const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
         // The fold refuses a total below what the tasks use; that is the
         // caller's error (400), not one the view should find (500).
         absl::StatusOr<Resources> used = view.UsedResources(agent_id);
@@ -844,8 +863,8 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
       failure.mutable_failure()->set_status(exited.status());
       Request request;
       request.context = ctx;
-      request.decide = [](const MasterState&)
-          -> absl::StatusOr<std::vector<Event>> {
+      request.decide =
+          [](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
         return std::vector<Event>{};
       };
       request.on_commit = [this, framework_id = exited.framework_id().value(),
@@ -895,8 +914,7 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
         scheduler::Event event;
         event.set_type(scheduler::Event::MESSAGE);
         event.mutable_message()->mutable_agent_id()->set_value(agent_id);
-        *event.mutable_message()->mutable_executor_id() =
-            message.executor_id();
+        *event.mutable_message()->mutable_executor_id() = message.executor_id();
         event.mutable_message()->set_data(message.data());
         conn->second.stream->Send(event);
       }
@@ -906,8 +924,9 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
     case v1::AgentCall::UNSUBSCRIBE: {
       Request request;
       request.context = ctx;
-      request.decide = [this, agent_id](const MasterState& view)
-          -> absl::StatusOr<std::vector<Event>> {
+      request.decide =
+          [this, agent_id](
+              const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
         const v1::AgentRecord* agent = view.FindAgent(agent_id);
         if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
           return std::vector<Event>{};
@@ -946,11 +965,10 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
       return;
     }
     default:
-      done(Answer::Error(
-          400,
-          absl::StrCat("unknown call type ",
-                       v1::AgentCall::Type_Name(call.type())),
-          "type"));
+      done(Answer::Error(400,
+                         absl::StrCat("unknown call type ",
+                                      v1::AgentCall::Type_Name(call.type())),
+                         "type"));
       return;
   }
 }
@@ -972,8 +990,9 @@ void Leader::ProcessUpdate(const TaskKey& key) {
   auto then = std::make_shared<Then>(Then::kAck);
   Request request;
   request.context = queued.context;
-  request.decide = [this, queued, key, then](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, queued, key,
+       then](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const TaskStatus& status = queued.update.status();
     const bool reports_terminal = IsTerminalState(status.state());
     const v1::FrameworkRecord* f = view.FindFramework(key.first);
@@ -992,8 +1011,7 @@ void Leader::ProcessUpdate(const TaskKey& key) {
       return std::vector<Event>{};
     }
     const v1::TaskRecord* task = view.FindTask(key.first, key.second);
-    if (task == nullptr ||
-        task->task().agent_id().value() != queued.agent_id) {
+    if (task == nullptr || task->task().agent_id().value() != queued.agent_id) {
       // Rules 3/4: completed, or never on this agent.
       *then = reports_terminal ? Then::kAck : Then::kAckKill;
       ++metrics_.late_updates;
@@ -1072,8 +1090,9 @@ void Leader::MarkUnreachable(const std::string& agent_id) {
   if (conn != agents_.end()) conn->second.deadline = absl::InfiniteFuture();
   Request request;
   request.context.principal = "master";
-  request.decide = [this, agent_id](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, agent_id](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::AgentRecord* agent = view.FindAgent(agent_id);
     if (agent == nullptr || agent->state() != v1::AgentRecord::ACTIVE) {
       return std::vector<Event>{};
@@ -1130,7 +1149,8 @@ Event Leader::MasterStatus(const v1::TaskRecord& task, v1::TaskState state,
   const absl::Time now = Now();
   s->set_timestamp(Seconds(now));
   s->set_uuid(NewUuid());
-  if (state == v1::TASK_UNREACHABLE) *s->mutable_unreachable_time() = FromTime(now);
+  if (state == v1::TASK_UNREACHABLE)
+    *s->mutable_unreachable_time() = FromTime(now);
   return e;
 }
 
@@ -1147,7 +1167,8 @@ bool Leader::PartitionAware(const MasterState& state,
                             const std::string& framework_id) const {
   const v1::FrameworkRecord* f = state.FindFramework(framework_id);
   return f != nullptr &&
-         HasCapability(f->info(), v1::FrameworkInfo::Capability::PARTITION_AWARE);
+         HasCapability(f->info(),
+                       v1::FrameworkInfo::Capability::PARTITION_AWARE);
 }
 
 // ---- frameworks -------------------------------------------------------------
@@ -1236,8 +1257,8 @@ void Leader::FrameworkSubscribe(const scheduler::Call& call,
                                    call.subscribe().suppressed_roles().end());
   Request request;
   request.context = context;
-  request.decide = [info](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [info](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     Event e;
     if (view.FindFramework(info.id().value()) != nullptr) {
       *e.mutable_framework_failed_over()->mutable_info() = info;
@@ -1333,8 +1354,9 @@ void Leader::FrameworkStreamClosed(const std::string& stream_id) {
   if (!leading()) return;
   Request request;
   request.context.principal = "master";
-  request.decide = [this, framework_id](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, framework_id](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     // A SUBSCRIBE that raced ahead keeps the framework connected.
     auto conn = frameworks_.find(framework_id);
     if ((conn != frameworks_.end() && conn->second.stream) ||
@@ -1368,8 +1390,7 @@ void Leader::FrameworkCall(const scheduler::Call& call,
   }
   auto conn = frameworks_.find(framework_id);
   if (conn == frameworks_.end() || !conn->second.stream) {
-    done(Answer::Error(403, "the framework is not subscribed",
-                       "framework_id"));
+    done(Answer::Error(403, "the framework is not subscribed", "framework_id"));
     return;
   }
   if (stream_id.empty()) {
@@ -1465,8 +1486,8 @@ void Leader::FrameworkCall(const scheduler::Call& call,
           call.update_framework().suppressed_roles().end());
       Request request;
       request.context = context;
-      request.decide = [info](const MasterState&)
-          -> absl::StatusOr<std::vector<Event>> {
+      request.decide =
+          [info](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
         Event e;
         *e.mutable_framework_updated()->mutable_info() = info;
         return std::vector<Event>{std::move(e)};
@@ -1509,9 +1530,9 @@ void Leader::HandleAccept(const std::string& framework_id,
   const absl::Time now = Now();
   Request request;
   request.context = context;
-  request.decide = [this, framework_id, accept, outcome,
-                    now](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, framework_id, accept, outcome,
+       now](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     outcome->launched.clear();
     outcome->errors.clear();
     auto error = [&](const v1::TaskInfo& task, v1::TaskState state,
@@ -1546,7 +1567,8 @@ void Leader::HandleAccept(const std::string& framework_id,
       if (offer == nullptr) {
         invalid = absl::StrCat("offer ", id.value(), " is no longer valid");
       } else if (offer->offer().framework_id().value() != framework_id) {
-        invalid = absl::StrCat("offer ", id.value(), " is not this framework's");
+        invalid =
+            absl::StrCat("offer ", id.value(), " is not this framework's");
       } else if (!seen.insert(id.value()).second) {
         invalid = absl::StrCat("offer ", id.value(), " appears twice");
       } else if (!agent_id.empty() &&
@@ -1581,6 +1603,17 @@ void Leader::HandleAccept(const std::string& framework_id,
     auto check_task = [&](v1::TaskInfo& task, bool in_group,
                           Resources* uses) -> std::string {
       if (task.task_id().value().empty()) return "the task has no task_id";
+      if (std::string bad = InvalidIdReason(task.task_id().value());
+          !bad.empty()) {
+        return absl::StrCat("task_id ", bad);
+      }
+      if (task.has_executor()) {
+        if (std::string bad =
+                InvalidIdReason(task.executor().executor_id().value());
+            !bad.empty()) {
+          return absl::StrCat("executor.executor_id ", bad);
+        }
+      }
       if (task.has_agent_id() && task.agent_id().value() != agent_id) {
         return "the task's agent_id is not the offers' agent";
       }
@@ -1637,16 +1670,15 @@ void Leader::HandleAccept(const std::string& framework_id,
             if (why.empty()) why = check_task(task, group, &uses);
             if (why.empty()) available -= uses;
             if (!why.empty() && group_error.empty()) {
-              group_error = absl::StrCat("task ", task.task_id().value(), ": ",
-                                         why);
+              group_error =
+                  absl::StrCat("task ", task.task_id().value(), ": ", why);
             }
             checked.emplace_back(std::move(task), std::move(why));
           }
           if (group && !group_error.empty()) {
             available = available_before;
             for (auto& [task, why] : checked) {
-              error(task, v1::TASK_ERROR,
-                    TaskStatus::REASON_TASK_GROUP_INVALID,
+              error(task, v1::TASK_ERROR, TaskStatus::REASON_TASK_GROUP_INVALID,
                     absl::StrCat("the task group is invalid: ", group_error));
             }
             break;
@@ -1746,8 +1778,9 @@ void Leader::HandleDecline(const std::string& framework_id,
   const absl::Time now = Now();
   Request request;
   request.context = context;
-  request.decide = [this, framework_id, decline, now](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, framework_id, decline,
+       now](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     Event e;
     v1::OffersDeclined* d = e.mutable_offers_declined();
     d->mutable_framework_id()->set_value(framework_id);
@@ -1790,9 +1823,9 @@ void Leader::HandleKill(const std::string& framework_id,
   auto requested = std::make_shared<bool>(false);
   Request request;
   request.context = context;
-  request.decide = [this, key, kill, unknown, requested](
-                       const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, key, kill, unknown, requested](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::TaskRecord* task = view.FindTask(key.first, key.second);
     if (task == nullptr) {
       *unknown = true;
@@ -1801,10 +1834,9 @@ void Leader::HandleKill(const std::string& framework_id,
     if (IsTerminalState(task->task().state())) return std::vector<Event>{};
     if (dispatched_.count(key) == 0) {
       // Never sent to the agent: the master ends it alone.
-      return std::vector<Event>{
-          MasterStatus(*task, v1::TASK_KILLED,
-                       TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
-                       "killed before it was sent to its agent")};
+      return std::vector<Event>{MasterStatus(
+          *task, v1::TASK_KILLED, TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
+          "killed before it was sent to its agent")};
     }
     *requested = true;
     Event e;
@@ -1819,7 +1851,7 @@ void Leader::HandleKill(const std::string& framework_id,
       TaskStatus s;
       s.mutable_task_id()->set_value(key.second);
       s.set_state(PartitionAware(*committed_, key.first) ? v1::TASK_UNKNOWN
-                                                          : v1::TASK_LOST);
+                                                         : v1::TASK_LOST);
       s.set_source(TaskStatus::SOURCE_MASTER);
       s.set_reason(TaskStatus::REASON_RECONCILIATION);
       s.set_message("kill of a task unknown to the master");
@@ -1860,8 +1892,9 @@ void Leader::HandleAcknowledge(const std::string& framework_id,
   const TaskKey key{framework_id, ack.task_id().value()};
   Request request;
   request.context = context;
-  request.decide = [key, ack](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [key,
+       ack](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::TaskRecord* task = view.FindTask(key.first, key.second);
     if (task == nullptr ||
         task->task().agent_id().value() != ack.agent_id().value()) {
@@ -1902,8 +1935,10 @@ void Leader::HandleReconcile(const std::string& framework_id,
   // A barrier: answer from the committed state once what is in flight is.
   Request request;
   request.context.principal = "master";
-  request.decide = [](const MasterState&)
-      -> absl::StatusOr<std::vector<Event>> { return std::vector<Event>{}; };
+  request.decide =
+      [](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
+    return std::vector<Event>{};
+  };
   request.on_commit = [this, framework_id, call](Done done) {
     const absl::Time now = Now();
     auto answer = [&](const v1::TaskRecord& task) {
@@ -1922,7 +1957,8 @@ void Leader::HandleReconcile(const std::string& framework_id,
     };
     if (call.reconcile().tasks_size() == 0) {
       for (const TaskKey& key : committed_->TasksOfFramework(framework_id)) {
-        const v1::TaskRecord* task = committed_->FindTask(key.first, key.second);
+        const v1::TaskRecord* task =
+            committed_->FindTask(key.first, key.second);
         if (task != nullptr && !IsTerminalState(task->task().state())) {
           answer(*task);
         }
@@ -2055,9 +2091,9 @@ void Leader::RemoveFramework(const std::string& framework_id,
   auto agents = std::make_shared<std::set<std::string>>();
   Request request;
   request.context = context;
-  request.decide = [this, framework_id, reason, agents](
-                       const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, framework_id, reason,
+       agents](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     agents->clear();
     const v1::FrameworkRecord* f = view.FindFramework(framework_id);
     if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
@@ -2188,7 +2224,8 @@ void Leader::Tick(absl::Time now) {
   std::vector<std::string> silent;
   std::vector<std::string> reconcile;
   for (auto& [id, conn] : agents_) {
-    if (conn.stream && now - conn.last_heartbeat >= options_.agent_ping_timeout) {
+    if (conn.stream &&
+        now - conn.last_heartbeat >= options_.agent_ping_timeout) {
       AgentEvent heartbeat;
       heartbeat.set_type(AgentEvent::HEARTBEAT);
       conn.stream->Send(heartbeat);
@@ -2224,7 +2261,8 @@ void Leader::Tick(absl::Time now) {
   }
 
   // Failover timeouts.
-  for (const std::string& id : committed_->FrameworksPastFailoverDeadline(now)) {
+  for (const std::string& id :
+       committed_->FrameworksPastFailoverDeadline(now)) {
     if (framework_subscribing_.count(id) > 0 ||
         removing_frameworks_.count(id) > 0) {
       continue;
@@ -2247,8 +2285,8 @@ void Leader::ExpireOffers(absl::Time now) {
   expiring_ = true;
   Request request;
   request.context.principal = "master";
-  request.decide = [expired](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [expired](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     Event e;
     for (const std::string& id : expired) {
       if (view.FindOffer(id) != nullptr) {
@@ -2265,7 +2303,8 @@ void Leader::ExpireOffers(absl::Time now) {
 
 void Leader::MaybeAllocate(absl::Time now) {
   if (allocating_) return;
-  if (!allocation_pending_ && now - last_allocation_ < options_.allocation_interval) {
+  if (!allocation_pending_ &&
+      now - last_allocation_ < options_.allocation_interval) {
     return;
   }
   allocation_pending_ = false;
@@ -2274,8 +2313,9 @@ void Leader::MaybeAllocate(absl::Time now) {
   auto offers = std::make_shared<std::vector<v1::Offer>>();
   Request request;
   request.context.principal = "master";
-  request.decide = [this, now, offers](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, now,
+       offers](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     ++metrics_.allocation_cycles;
     const absl::Time run_start = Now();
     std::vector<Allocation> allocations = allocator_.Allocate(view, now);
@@ -2349,7 +2389,6 @@ void Leader::MaybeAllocate(absl::Time now) {
   Submit(std::move(request));
 }
 
-
 // ---- Operator API -----------------------------------------------------------
 
 namespace {
@@ -2404,8 +2443,7 @@ Quantities ConsumedQuota(const MasterState& state, const std::string& role) {
     if (!total.ok()) continue;
     for (const v1::Resource& r : total->ToProto()) {
       if (r.reservations_size() > 0 &&
-          RoleCovers(role,
-                     r.reservations(r.reservations_size() - 1).role())) {
+          RoleCovers(role, r.reservations(r.reservations_size() - 1).role())) {
         AddScalar(r, &consumed);
       }
     }
@@ -2473,9 +2511,9 @@ void Leader::TeardownFramework(const std::string& framework_id,
   }
   const v1::FrameworkRecord* f = view().FindFramework(framework_id);
   if (f == nullptr || f->state() == v1::FrameworkRecord::COMPLETED) {
-    done(Answer::Error(400,
-                       absl::StrCat("No framework found with ID ", framework_id),
-                       "teardown.framework_id"));
+    done(Answer::Error(
+        400, absl::StrCat("No framework found with ID ", framework_id),
+        "teardown.framework_id"));
     return;
   }
   RemoveFramework(framework_id, "torn down by an operator", context,
@@ -2510,15 +2548,16 @@ void Leader::MarkAgentGone(const std::string& agent_id,
     return;
   }
   if (marking_gone_.count(agent_id) > 0) {
-    answer(Answer::Error(
-        503, absl::StrCat("Agent '", agent_id, "' is already being marked gone")));
+    answer(Answer::Error(503, absl::StrCat("Agent '", agent_id,
+                                           "' is already being marked gone")));
     return;
   }
   marking_gone_.insert(agent_id);
   Request request;
   request.context = context;
-  request.decide = [this, agent_id](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, agent_id](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::AgentRecord* agent = view.FindAgent(agent_id);
     if (agent == nullptr) {
       return absl::NotFoundError(
@@ -2534,11 +2573,11 @@ void Leader::MarkAgentGone(const std::string& agent_id,
       // As Mesos: frameworks that do not know TASK_GONE_BY_OPERATOR hear
       // TASK_LOST.
       const bool aware = PartitionAware(view, key.first);
-      events.push_back(MasterStatus(
-          *task, aware ? v1::TASK_GONE_BY_OPERATOR : v1::TASK_LOST,
-          aware ? TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR
-                : TaskStatus::REASON_AGENT_REMOVED,
-          "the agent was marked gone by an operator"));
+      events.push_back(
+          MasterStatus(*task, aware ? v1::TASK_GONE_BY_OPERATOR : v1::TASK_LOST,
+                       aware ? TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR
+                             : TaskStatus::REASON_AGENT_REMOVED,
+                       "the agent was marked gone by an operator"));
     }
     Event removed;
     v1::AgentRemoved* r = removed.mutable_agent_removed();
@@ -2598,8 +2637,9 @@ void Leader::DrainAgent(const std::string& agent_id,
   auto kills = std::make_shared<std::vector<TaskKey>>();
   Request request;
   request.context = context;
-  request.decide = [this, agent_id, config, kills](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [this, agent_id, config,
+       kills](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     kills->clear();
     const v1::AgentRecord* agent = view.FindAgent(agent_id);
     if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
@@ -2620,7 +2660,8 @@ void Leader::DrainAgent(const std::string& agent_id,
       if (dispatched_.count(key) == 0) {
         // Never sent to the agent: the master ends it alone.
         events.push_back(MasterStatus(
-            *task, v1::TASK_KILLED, TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
+            *task, v1::TASK_KILLED,
+            TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
             "killed before it was sent to its agent: the agent is draining"));
         continue;
       }
@@ -2692,8 +2733,8 @@ void Leader::CheckDrainingAgents() {
     finishing_drain_.insert(id);
     Request request;
     request.context.principal = "master";
-    request.decide = [id](const MasterState& view)
-        -> absl::StatusOr<std::vector<Event>> {
+    request.decide =
+        [id](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
       const v1::AgentRecord* agent = view.FindAgent(id);
       if (agent == nullptr || agent->drain_info().state() != v1::DRAINING) {
         return std::vector<Event>{};
@@ -2746,8 +2787,9 @@ void Leader::DeactivateAgent(const std::string& agent_id,
   }
   Request request;
   request.context = context;
-  request.decide = [agent_id](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [agent_id](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::AgentRecord* agent = view.FindAgent(agent_id);
     if (agent == nullptr || agent->state() == v1::AgentRecord::REMOVED) {
       return absl::InvalidArgumentError("Unknown agent");
@@ -2782,8 +2824,7 @@ void Leader::ReactivateAgent(const std::string& agent_id,
       return absl::InvalidArgumentError("Agent is not deactivated");
     }
     if (agent->drain_info().state() == v1::DRAINING) {
-      return absl::InvalidArgumentError(
-          "Agent is still in the DRAINING state");
+      return absl::InvalidArgumentError("Agent is still in the DRAINING state");
     }
     return absl::OkStatus();
   };
@@ -2795,8 +2836,9 @@ void Leader::ReactivateAgent(const std::string& agent_id,
   }
   Request request;
   request.context = context;
-  request.decide = [agent_id, check](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [agent_id,
+       check](const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     absl::Status valid = check(view);
     if (!valid.ok()) return valid;
     Event e;
@@ -2825,10 +2867,10 @@ void Leader::UpdateWeights(
         absl::StrCat("update_weights.weight_infos[", i, "]");
     // Mesos trims the role.
     const std::string role(absl::StripAsciiWhitespace(weights[i].role()));
-    absl::Status valid = role == "*"
-                             ? absl::InvalidArgumentError(
-                                   "the default role '*' has no weight")
-                             : ValidateRoleName(role);
+    absl::Status valid =
+        role == "*"
+            ? absl::InvalidArgumentError("the default role '*' has no weight")
+            : ValidateRoleName(role);
     if (!valid.ok()) {
       done(Answer::Error(400, std::string(valid.message()),
                          absl::StrCat(field, ".role")));
@@ -2854,8 +2896,7 @@ void Leader::SubmitOperatorEvent(Event e, const CommandContext& context,
                                  Done done, const std::string& error_field) {
   Request request;
   request.context = context;
-  request.decide =
-      [e = std::move(e)](const MasterState&)
+  request.decide = [e = std::move(e)](const MasterState&)
       -> absl::StatusOr<std::vector<Event>> { return std::vector<Event>{e}; };
   request.on_commit = [](Done done) {
     if (done) done(OperatorOk());
@@ -2875,11 +2916,12 @@ void Leader::UpdateQuota(
   std::set<std::string> roles;
   for (int i = 0; i < configs.size(); ++i) {
     const v1::QuotaConfig& config = configs[i];
-    const std::string field = absl::StrCat("update_quota.quota_configs[", i, "]");
+    const std::string field =
+        absl::StrCat("update_quota.quota_configs[", i, "]");
     const std::string& role = config.role();
     absl::Status valid =
-        role.empty() ? absl::InvalidArgumentError(
-                           "'QuotaConfig.role' must be set")
+        role.empty()
+            ? absl::InvalidArgumentError("'QuotaConfig.role' must be set")
         : role == "*" ? absl::InvalidArgumentError(
                             "quota cannot be set on the default role '*'")
                       : ValidateRoleName(role);
@@ -2901,8 +2943,8 @@ void Leader::UpdateQuota(
       const auto& map = limits ? config.limits() : config.guarantees();
       for (const auto& [name, scalar] : map) {
         const double value = scalar.value();
-        const double max =
-            name == "mem" || name == "disk" ? kMaxQuotaMegabytes : kMaxQuotaOther;
+        const double max = name == "mem" || name == "disk" ? kMaxQuotaMegabytes
+                                                           : kMaxQuotaOther;
         std::string why;
         if (!std::isfinite(value) || value < 0) {
           why = "must be finite and >= 0";
@@ -2925,8 +2967,8 @@ void Leader::UpdateQuota(
           RoundScalar(guarantee.value()) > RoundScalar(limit->second.value())) {
         done(Answer::Error(
             400,
-            absl::StrCat("Invalid QuotaConfig: the guarantee of '", name,
-                         "' (", guarantee.value(), ") exceeds its limit (",
+            absl::StrCat("Invalid QuotaConfig: the guarantee of '", name, "' (",
+                         guarantee.value(), ") exceeds its limit (",
                          limit->second.value(), ")"),
             absl::StrCat(field, ".guarantees")));
         return;
@@ -2962,7 +3004,8 @@ void Leader::UpdateQuota(
     }
     std::map<std::string, const v1::QuotaConfig*> after;
     for (const auto& [role, config] : state.quotas()) after[role] = &config;
-    for (const v1::QuotaConfig& config : configs) after[config.role()] = &config;
+    for (const v1::QuotaConfig& config : configs)
+      after[config.role()] = &config;
     Quantities guarantees;
     for (const auto& [role, config] : after) {
       for (const auto& [name, scalar] : config->guarantees()) {
@@ -3023,7 +3066,8 @@ void Leader::ChangeReservation(
     bool reserve, const std::string& agent_id,
     const google::protobuf::RepeatedPtrField<v1::Resource>& resources,
     const CommandContext& context, Done done) {
-  const std::string call = reserve ? "reserve_resources" : "unreserve_resources";
+  const std::string call =
+      reserve ? "reserve_resources" : "unreserve_resources";
   if (!leading()) {
     done(Answer::Error(503, "not the leading master"));
     return;
@@ -3048,17 +3092,17 @@ void Leader::ChangeReservation(
     if (r.reservations_size() == 0 ||
         r.reservations(r.reservations_size() - 1).type() !=
             v1::Resource::ReservationInfo::DYNAMIC) {
-      done(Answer::Error(
-          400,
-          absl::StrCat("resource ", r.name(),
-                       " does not end in a dynamic reservation"),
-          field));
+      done(Answer::Error(400,
+                         absl::StrCat("resource ", r.name(),
+                                      " does not end in a dynamic reservation"),
+                         field));
       return;
     }
     const std::string& role = r.reservations(r.reservations_size() - 1).role();
-    absl::Status valid = role == "*" ? absl::InvalidArgumentError(
-                                           "cannot reserve for the role '*'")
-                                     : ValidateRoleName(role);
+    absl::Status valid =
+        role == "*"
+            ? absl::InvalidArgumentError("cannot reserve for the role '*'")
+            : ValidateRoleName(role);
     if (!valid.ok()) {
       done(Answer::Error(400, std::string(valid.message()), field));
       return;
@@ -3078,8 +3122,9 @@ void Leader::ChangeReservation(
   const Resources from = reserve ? *unreserved : reserved;
   Request request;
   request.context = context;
-  request.decide = [reserve, agent_id, from, reserved](const MasterState& view)
-      -> absl::StatusOr<std::vector<Event>> {
+  request.decide =
+      [reserve, agent_id, from, reserved](
+          const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
     const v1::AgentRecord* agent = view.FindAgent(agent_id);
     if (agent == nullptr || agent->state() != v1::AgentRecord::ACTIVE) {
       return absl::InvalidArgumentError("No agent found with specified ID");
@@ -3108,8 +3153,7 @@ void Leader::ChangeReservation(
       if (!available.Contains(from)) {
         return absl::FailedPreconditionError(absl::StrCat(
             "agent ", agent_id, " has ", available.ToString(),
-            " available (outstanding offers included), not ",
-            from.ToString()));
+            " available (outstanding offers included), not ", from.ToString()));
       }
       events.push_back(std::move(rescinded));
     }

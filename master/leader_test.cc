@@ -762,6 +762,41 @@ TEST_F(LeaderTest, AcceptWithOnlyInvalidTasksDeclinesTheOffer) {
   EXPECT_TRUE(agent.stream->OfType(AgentEvent::LAUNCH).empty());
 }
 
+// Ids become file names on the agent: "..", "/" and control characters are
+// refused with TASK_ERROR naming the field, and nothing is launched.
+TEST_F(LeaderTest, TaskAndExecutorIdsThatCannotBeFileNamesAreRefused) {
+  StartLeader();
+  AgentHandle agent = SubscribeNewAgent("host-a");
+  FrameworkHandle f = SubscribeFramework("fw");
+  std::vector<v1::Offer> offers = TickForOffers(f);
+  ASSERT_EQ(offers.size(), 1u);
+  std::vector<v1::TaskInfo> tasks;
+  for (const std::string& bad :
+       std::vector<std::string>{"..", "a/b", "../../x", "a\nb"}) {
+    tasks.push_back(CommandTask(bad, "cpus:0.1"));
+  }
+  v1::TaskInfo custom = CommandTask("custom", "cpus:0.1");
+  custom.clear_command();
+  custom.mutable_executor()->mutable_executor_id()->set_value("../e");
+  custom.mutable_executor()->mutable_command()->set_value("x");
+  tasks.push_back(custom);
+  AnswerSlot answer = FrameworkCall(f, AcceptCall(offers[0], tasks));
+  CommitAll();
+  ASSERT_TRUE(answer->has_value());
+  const std::vector<v1::TaskStatus> updates = f.stream->Updates();
+  ASSERT_EQ(updates.size(), tasks.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    EXPECT_EQ(updates[i].state(), v1::TASK_ERROR) << i;
+    EXPECT_EQ(updates[i].reason(), v1::TaskStatus::REASON_TASK_INVALID);
+    EXPECT_NE(updates[i].message().find(
+                  i + 1 < updates.size() ? "task_id" : "executor.executor_id"),
+              std::string::npos)
+        << updates[i].message();
+  }
+  EXPECT_EQ(committed_.task_count(), 0u);
+  EXPECT_TRUE(agent.stream->OfType(AgentEvent::LAUNCH).empty());
+}
+
 // ---- 4. status updates ------------------------------------------------------
 
 TEST_F(LeaderWithTaskTest, UpdateIsAcknowledgedOnlyAfterItsCommit) {
@@ -2018,10 +2053,8 @@ TEST_F(LeaderTest, OffersCarryTheAgentUrlAndOnlyMultiRoleSeesAllocationInfo) {
   EXPECT_EQ(logged->offer().allocation_info().role(), "*");
 
   scheduler::Call call = FrameworkSubscribeCall("multi", false, 0);
-  v1::FrameworkInfo* info =
-      call.mutable_subscribe()->mutable_framework_info();
-  info->add_capabilities()->set_type(
-      v1::FrameworkInfo::Capability::MULTI_ROLE);
+  v1::FrameworkInfo* info = call.mutable_subscribe()->mutable_framework_info();
+  info->add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
   info->add_roles("*");
   FrameworkHandle multi = SubscribeFramework(call);
   SubscribeNewAgent("10.0.0.8");
@@ -2665,7 +2698,8 @@ TEST_F(LeaderWithTaskTest, InvalidExecutorMessagesAre400NamingTheField) {
             "executor_message.framework_id");
   EXPECT_EQ(field_of(ExecutorMessageCall(agent_.id, framework_.id, "", "x")),
             "executor_message.executor_id");
-  v1::AgentCall no_data = ExecutorMessageCall(agent_.id, framework_.id, "e1", "");
+  v1::AgentCall no_data =
+      ExecutorMessageCall(agent_.id, framework_.id, "e1", "");
   no_data.mutable_executor_message()->clear_data();
   EXPECT_EQ(field_of(no_data), "executor_message.data");
   EXPECT_EQ(field_of(ExecutorMessageCall(agent_.id, framework_.id, "e1",
@@ -2677,18 +2711,19 @@ TEST_F(LeaderWithTaskTest, InvalidExecutorMessagesAre400NamingTheField) {
   EXPECT_TRUE(framework_.stream->OfType(scheduler::Event::MESSAGE).empty());
 }
 
-TEST_F(LeaderWithTaskTest, ExecutorMessageForAFrameworkWithoutAStreamIsDropped) {
+TEST_F(LeaderWithTaskTest,
+       ExecutorMessageForAFrameworkWithoutAStreamIsDropped) {
   SetUpCluster(/*partition_aware=*/false);
-  EXPECT_EQ(AgentCall(agent_, ExecutorMessageCall(agent_.id, "no-such-fw",
-                                                  "e1", "x"))
-                .code,
-            202);
-  leader_->FrameworkStreamClosed(framework_.stream_id);
-  CommitAll();
   EXPECT_EQ(
-      AgentCall(agent_, ExecutorMessageCall(agent_.id, framework_.id, "e1", "x"))
+      AgentCall(agent_, ExecutorMessageCall(agent_.id, "no-such-fw", "e1", "x"))
           .code,
       202);
+  leader_->FrameworkStreamClosed(framework_.stream_id);
+  CommitAll();
+  EXPECT_EQ(AgentCall(agent_,
+                      ExecutorMessageCall(agent_.id, framework_.id, "e1", "x"))
+                .code,
+            202);
   EXPECT_TRUE(framework_.stream->OfType(scheduler::Event::MESSAGE).empty());
   EXPECT_EQ(leader_->metrics().invalid_executor_to_framework_messages, 2u);
   EXPECT_EQ(leader_->metrics().valid_executor_to_framework_messages, 0u);
@@ -2710,8 +2745,8 @@ v1::AgentCall ExitedExecutorCall(const std::string& agent_id,
 TEST_F(LeaderWithTaskTest, ExitedExecutorIsReportedToTheSchedulerAsFailure) {
   SetUpCluster(/*partition_aware=*/false);
   const size_t mark = events_.size();
-  Answer a = AgentCall(
-      agent_, ExitedExecutorCall(agent_.id, framework_.id, "e1", 256));
+  Answer a = AgentCall(agent_,
+                       ExitedExecutorCall(agent_.id, framework_.id, "e1", 256));
   EXPECT_EQ(a.code, 202) << a.message;
   CommitAll();
   EXPECT_EQ(events_.size(), mark);  // not (yet) an event of its own
@@ -2735,10 +2770,10 @@ TEST_F(LeaderWithTaskTest, ExitedExecutorFailureFollowsEarlierUpdates) {
                                          v1::TASK_FAILED, Uuid('1')))
                 .code,
             202);
-  EXPECT_EQ(AgentCall(agent_,
-                      ExitedExecutorCall(agent_.id, framework_.id, "e1", 9))
-                .code,
-            202);
+  EXPECT_EQ(
+      AgentCall(agent_, ExitedExecutorCall(agent_.id, framework_.id, "e1", 9))
+          .code,
+      202);
   EXPECT_TRUE(framework_.stream->OfType(scheduler::Event::FAILURE).empty());
   CommitAll();
 
