@@ -131,21 +131,8 @@ class RecoveryContext {
     return absl::OkStatus();
   }
 
-  // Names in `dir`, sorted. An absent directory has no names.
   absl::StatusOr<std::vector<std::string>> List(const std::string& dir) {
-    std::vector<std::string> names;
-    std::error_code error;
-    fs::directory_iterator it(dir, error);
-    if (error == std::errc::no_such_file_or_directory) return names;
-    for (; !error && it != fs::directory_iterator(); it.increment(error)) {
-      names.push_back(it->path().filename().string());
-    }
-    if (error) {
-      return absl::InternalError(
-          absl::StrCat("listing ", dir, ": ", error.message()));
-    }
-    std::sort(names.begin(), names.end());
-    return names;
+    return ListDir(dir);
   }
 
  private:
@@ -219,6 +206,22 @@ absl::Status MakeDirs(const std::string& path) {
     return Errno(errno, "mkdir", path);
   }
   return FsyncDir(parent.empty() ? "." : parent);
+}
+
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code error;
+  fs::directory_iterator it(dir, error);
+  if (error == std::errc::no_such_file_or_directory) return names;
+  for (; !error && it != fs::directory_iterator(); it.increment(error)) {
+    names.push_back(it->path().filename().string());
+  }
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("listing ", dir, ": ", error.message()));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 absl::Status WriteFileAtomically(const std::string& path,

@@ -80,6 +80,10 @@ absl::Status RemoveDirDurably(const std::string& dir);
 absl::Status WriteFileAtomically(const std::string& path,
                                  absl::string_view data);
 
+// The names in `dir`, sorted; none for an absent directory. kInternal
+// naming `dir` on another error.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
+
 // Reads a whole file. kNotFound if it does not exist.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 

@@ -297,25 +297,9 @@ absl::StatusOr<std::vector<std::string>> StatusUpdateManager::Recover() {
     LOG(WARNING) << warning;
     warnings.push_back(std::move(warning));
   };
-  auto list =
-      [](const std::string& dir) -> absl::StatusOr<std::vector<std::string>> {
-    std::vector<std::string> names;
-    std::error_code error;
-    fs::directory_iterator it(dir, error);
-    if (error == std::errc::no_such_file_or_directory) return names;
-    for (; !error && it != fs::directory_iterator(); it.increment(error)) {
-      names.push_back(it->path().filename().string());
-    }
-    if (error) {
-      return absl::InternalError(
-          absl::StrCat("listing ", dir, ": ", error.message()));
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  };
 
   const std::string updates_dir = options_.meta_dir + "/updates";
-  ASSIGN_OR_RETURN(std::vector<std::string> framework_names, list(updates_dir));
+  ASSIGN_OR_RETURN(std::vector<std::string> framework_names, ListDir(updates_dir));
   for (const std::string& framework_name : framework_names) {
     const std::string framework_dir = updates_dir + "/" + framework_name;
     if (absl::StartsWith(framework_name, ".")) {
@@ -331,7 +315,7 @@ absl::StatusOr<std::vector<std::string>> StatusUpdateManager::Recover() {
                         ", left by an interrupted removal"));
       continue;
     }
-    ASSIGN_OR_RETURN(std::vector<std::string> file_names, list(framework_dir));
+    ASSIGN_OR_RETURN(std::vector<std::string> file_names, ListDir(framework_dir));
     for (const std::string& file_name : file_names) {
       if (!absl::EndsWith(file_name, kSuffix)) continue;  // e.g. .corrupt
       const std::string path = framework_dir + "/" + file_name;
