@@ -411,6 +411,8 @@ void Agent::StopOnce() {
   for (std::thread& t : launchers) t.join();
   if (reader_ != nullptr) reader_->Stop();
   if (http_ != nullptr) http_->Stop();
+  // Executors outlive the agent; an agent without any leaves no cgroup.
+  if (containerizer_ != nullptr) containerizer_->ReleaseRoot();
 }
 
 void Agent::Changed() { cv_.notify_all(); }

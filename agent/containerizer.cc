@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <thread>
 #include <utility>
@@ -227,6 +228,23 @@ Containerizer::~Containerizer() = default;
 
 std::string Containerizer::isolation() const {
   return cgroups_ ? cgroups_->Name() : "posix";
+}
+
+void Containerizer::ReleaseRoot() {
+  if (!cgroups_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!containers_.empty()) return;
+  }
+  if (!cgroups_->Children(root_).empty()) return;
+  // Deepest first: the root, then its parents that are now empty ("cairn").
+  for (const std::string& dir : cgroups_->Dirs(root_)) {
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+      VLOG(1) << "keeping " << dir << ": " << std::strerror(errno);
+      continue;
+    }
+    ::rmdir(std::filesystem::path(dir).parent_path().c_str());  // if empty
+  }
 }
 
 std::string Containerizer::CgroupOf(const std::string& container_id) const {

@@ -143,6 +143,11 @@ class Containerizer {
   // / its session has a live process). False for unknown ids.
   bool Alive(const std::string& container_id);
 
+  // Removes this agent's (empty) root cgroups when it has no container left,
+  // so a stopped agent leaves nothing behind; a later Launch creates them
+  // again. Nothing for posix, or while a container exists.
+  void ReleaseRoot();
+
   // The ids of the containers this object knows (launched or adopted).
   std::vector<std::string> Containers();
 

@@ -91,7 +91,38 @@ AgentProcess::~AgentProcess() {
     }
     process_->Kill();
   }
+  // As an operator would: `--recover=cleanup` kills what the checkpoint
+  // names and removes its containers (cgroups included). Then, whatever
+  // escaped it, by environment.
+  std::vector<std::string> argv = Argv();
+  argv.push_back("--recover=cleanup");
+  argv.push_back("--port=0");
+  const std::string log_dir =
+      options_.log_dir.empty() ? options_.work_dir : options_.log_dir;
+  absl::StatusOr<std::unique_ptr<Process>> cleanup =
+      Process::Start(argv, absl::StrCat(log_dir, "/agent-cleanup-at-exit.log"));
+  if (cleanup.ok()) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while ((*cleanup)->Running() && absl::Now() < deadline) {
+      absl::SleepFor(kPollPause);
+    }
+  }
   KillExecutors();
+}
+
+std::vector<std::string> AgentProcess::Argv() const {
+  std::vector<std::string> argv = {
+      options_.binary,
+      absl::StrCat("--port=", port_),
+      "--ip=127.0.0.1",
+      absl::StrCat("--hostname=", options_.hostname),
+      absl::StrCat("--master=", absl::StrJoin(options_.masters, ",")),
+      absl::StrCat("--work_dir=", options_.work_dir),
+      absl::StrCat("--resources=", options_.resources),
+      absl::StrCat("--isolation=", options_.isolation),
+  };
+  argv.insert(argv.end(), options_.flags.begin(), options_.flags.end());
+  return argv;
 }
 
 void AgentProcess::KillExecutors() {
@@ -129,19 +160,8 @@ absl::Status AgentProcess::Launch(const std::string& log_name) {
   const std::string log_dir =
       options_.log_dir.empty() ? options_.work_dir : options_.log_dir;
   std::filesystem::create_directories(log_dir, error);
-  std::vector<std::string> argv = {
-      options_.binary,
-      absl::StrCat("--port=", port_),
-      "--ip=127.0.0.1",
-      absl::StrCat("--hostname=", options_.hostname),
-      absl::StrCat("--master=", absl::StrJoin(options_.masters, ",")),
-      absl::StrCat("--work_dir=", options_.work_dir),
-      absl::StrCat("--resources=", options_.resources),
-      absl::StrCat("--isolation=", options_.isolation),
-  };
-  argv.insert(argv.end(), options_.flags.begin(), options_.flags.end());
   absl::StatusOr<std::unique_ptr<Process>> process =
-      Process::Start(argv, absl::StrCat(log_dir, "/", log_name));
+      Process::Start(Argv(), absl::StrCat(log_dir, "/", log_name));
   if (!process.ok()) return process.status();
   process_ = *std::move(process);
   const absl::Time deadline = absl::Now() + kStartTimeout;

@@ -14,8 +14,9 @@
 // Kill() signals the agent's own pid, not its process group: executors run
 // in sessions of their own, and a test of "the agent dies" must not kill
 // them. The destructor stops the agent with SIGTERM and then kills every
-// executor it left behind (by the pids in the agent's /state and the
-// cgroups under its root), so no test leaves processes behind.
+// executor it left behind (`--recover=cleanup` over its checkpoint, which
+// removes their cgroups too; then any process whose environment places it
+// under the work_dir), so no test leaves processes or cgroups behind.
 
 #ifndef CAIRN_TESTS_INTERNAL_AGENT_PROCESS_H_
 #define CAIRN_TESTS_INTERNAL_AGENT_PROCESS_H_
@@ -77,6 +78,8 @@ class AgentProcess {
  private:
   explicit AgentProcess(AgentProcessOptions options);
   absl::Status Launch(const std::string& log_name);
+  // The agent's command line (--port = port_).
+  std::vector<std::string> Argv() const;
   // Kills every process of every executor the agent's checkpoint knows.
   void KillExecutors();
 
