@@ -25,55 +25,33 @@
 #include "common/json_value.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_process.h"
+#include "tests/internal/cairnctl_fixture.h"
 #include "tests/internal/cairnctl_process.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
-
 constexpr absl::Duration kTimeout = absl::Seconds(30);
 constexpr absl::Duration kPollPause = absl::Milliseconds(50);
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = CairnctlResult;
 
-class CairnctlAgentTest : public ::testing::Test {
+class CairnctlAgentTest : public CairnctlClusterTest {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    cairnctl_ = runfiles->Rlocation("cairn/cli/cairnctl");
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    UseTestScratchDirs("cairnctl_agent", name, &options);
-    options.timeout = kTimeout;
-    options.flags.insert(options.flags.end(),
-                         {"--agent_reregister_timeout=20s",
-                          "--allocation_interval=100ms",
-                          "--scheduler_heartbeat_interval=1s"});
-    absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *std::move(cluster);
-    scratch_ = options.root;
-    for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));
-    absl::StatusOr<int> leader = cluster_->WaitForLeader({0, 1, 2});
-    ASSERT_TRUE(leader.ok()) << leader.status();
-    leader_ = *leader;
+    timeout_ = kTimeout;
+    run_timeout_ = 3 * kTimeout;
+    ASSERT_NO_FATAL_FAILURE(StartMasters(
+        "cairnctl_agent", {"--agent_reregister_timeout=20s",
+                           "--allocation_interval=100ms",
+                           "--scheduler_heartbeat_interval=1s"}));
 
     AgentProcessOptions agent;
-    agent.binary = runfiles->Rlocation("cairn/agent/cairn-agent");
+    agent.binary = runfiles_->Rlocation("cairn/agent/cairn-agent");
     agent.masters = masters_;
     agent.work_dir = scratch_ + "/agent";
-    agent.log_dir = options.log_dir.empty() ? scratch_ : options.log_dir;
+    agent.log_dir = log_dir_;
     agent.resources = "cpus:2;mem:512;disk:256;ports:[31000-31010]";
     absl::StatusOr<std::unique_ptr<AgentProcess>> started =
         AgentProcess::Start(agent);
@@ -91,23 +69,6 @@ class CairnctlAgentTest : public ::testing::Test {
     cluster_.reset();
   }
 
-  std::unique_ptr<CairnctlProcess> Start(std::vector<std::string> args) {
-    // Global flags first: everything after run's `--` is the command.
-    args.insert(args.begin(),
-                absl::StrCat("--master=", absl::StrJoin(masters_, ",")));
-    return CairnctlProcess::Start(cairnctl_, args, scratch_);
-  }
-
-  // Runs cairnctl to its end (bounded).
-  Result Run(std::vector<std::string> args) {
-    std::unique_ptr<CairnctlProcess> cli = Start(std::move(args));
-    Result result;
-    result.code = cli->Wait(absl::Now() + 3 * kTimeout).value_or(-1);
-    result.out = cli->out();
-    result.err = cli->err();
-    return result;
-  }
-
   // The agent's last log lines, and how it ended if it is not running.
   std::string AgentLog() const {
     if (agent_ == nullptr || agent_->process() == nullptr) return "";
@@ -120,11 +81,6 @@ class CairnctlAgentTest : public ::testing::Test {
     return text;
   }
 
-  std::string cairnctl_;
-  std::string scratch_;
-  std::vector<std::string> masters_;
-  std::unique_ptr<MasterCluster> cluster_;
-  int leader_ = -1;
   std::unique_ptr<AgentProcess> agent_;
   std::string agent_id_;
 };

@@ -37,83 +37,39 @@
 #include "common/json_value.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
+#include "tests/internal/cairnctl_fixture.h"
 #include "tests/internal/cairnctl_process.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(30);
 constexpr absl::Duration kPollPause = absl::Milliseconds(50);
 
 using Cli = CairnctlProcess;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = CairnctlResult;
 
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());
 }
 
-class CairnctlTest : public ::testing::Test {
+class CairnctlTest : public CairnctlClusterTest {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    cairnctl_ = runfiles->Rlocation("cairn/cli/cairnctl");
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    UseTestScratchDirs("cairnctl", name, &options);
-    options.timeout = kTimeout;
-    options.flags.insert(options.flags.end(),
-                         {"--agent_ping_timeout=1s",
-                          "--max_agent_ping_timeouts=5",
-                          "--agent_reregister_timeout=10s",
-                          "--allocation_interval=100ms",
-                          "--scheduler_heartbeat_interval=1s"});
-    absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *std::move(cluster);
-    scratch_ = options.root;
-    for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));
-    absl::StatusOr<int> leader = cluster_->WaitForLeader({0, 1, 2});
-    ASSERT_TRUE(leader.ok()) << leader.status();
-    leader_ = *leader;
+    timeout_ = kTimeout;
+    run_timeout_ = kTimeout + kTimeout;
+    ASSERT_NO_FATAL_FAILURE(StartMasters(
+        "cairnctl", {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
+                     "--agent_reregister_timeout=10s",
+                     "--allocation_interval=100ms",
+                     "--scheduler_heartbeat_interval=1s"}));
   }
 
   void TearDown() override {
     background_.clear();
     agents_.clear();
-  }
-
-  std::string MasterFlag() const {
-    return absl::StrCat("--master=", absl::StrJoin(masters_, ","));
-  }
-
-  std::unique_ptr<Cli> Start(std::vector<std::string> args) {
-    // Global flags first: everything after run's `--` is the command.
-    args.insert(args.begin(), MasterFlag());
-    return Cli::Start(cairnctl_, args, scratch_);
-  }
-
-  // Runs cairnctl to its end.
-  Result Run(std::vector<std::string> args) {
-    std::unique_ptr<Cli> cli = Start(std::move(args));
-    Result result;
-    std::optional<int> code = cli->Wait(absl::Now() + kTimeout + kTimeout);
-    result.code = code.value_or(-1);
-    result.out = cli->out();
-    result.err = cli->err();
-    return result;
   }
 
   FakeAgent* AddAgent(const std::string& hostname,
@@ -148,11 +104,6 @@ class CairnctlTest : public ::testing::Test {
     return json->Text("task_id").value_or("");
   }
 
-  std::string cairnctl_;
-  std::string scratch_;
-  std::unique_ptr<MasterCluster> cluster_;
-  std::vector<std::string> masters_;
-  int leader_ = -1;
   std::vector<std::unique_ptr<FakeAgent>> agents_;
   std::vector<std::unique_ptr<Cli>> background_;
 };

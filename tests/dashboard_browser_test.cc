@@ -24,18 +24,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
-#include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cairn/v1/mesos.pb.h"
@@ -43,6 +39,7 @@
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
+#include "tests/internal/npm_install.h"
 #include "tests/internal/process.h"
 #include "tests/internal/scheduler_client.h"
 #include "tools/cpp/runfiles/runfiles.h"
@@ -64,66 +61,6 @@ constexpr absl::Duration kScriptTimeout = absl::Seconds(120);
 const char* const kScriptFiles[] = {"package.json", "package-lock.json",
                                     "dashboard_browser.js"};
 
-std::optional<std::string> FindExecutable(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs =
-      path != nullptr && *path != '\0' ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-absl::StatusOr<std::string> WaitForExit(Process& process, absl::Time deadline) {
-  while (process.Running()) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("still running; output:\n", process.LogTail()));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return *process.ExitDescription();
-}
-
-// Waits until `process` printed a line starting with "@@ <prefix>"; returns
-// it without "@@ ". kAborted (with the output) when the process exited or
-// printed "@@ FAIL" first, kDeadlineExceeded after `deadline`.
-absl::StatusOr<std::string> WaitForLine(Process& process,
-                                        const std::string& prefix,
-                                        absl::Time deadline) {
-  const std::string wanted = absl::StrCat("@@ ", prefix);
-  for (;;) {
-    const bool running = process.Running();
-    for (absl::string_view line :
-         absl::StrSplit(ReadFile(process.log_path()), '\n')) {
-      if (absl::StartsWith(line, wanted)) {
-        return std::string(absl::StripPrefix(line, "@@ "));
-      }
-      if (absl::StartsWith(line, "@@ FAIL") || !running) {
-        // The script closes its browser and exits after FAIL.
-        WaitForExit(process, absl::Now() + absl::Seconds(15)).IgnoreError();
-        return absl::AbortedError(absl::StrCat(
-            "the browser script ",
-            running ? "failed" : *process.ExitDescription(), " before \"",
-            wanted, "\"; output:\n", process.LogTail(6000)));
-      }
-    }
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "no \"", wanted, "\" in time; output:\n", process.LogTail(6000)));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-}
-
 class DashboardBrowserTest : public ::testing::Test {
  protected:
   // Installs playwright-core with `npm ci` into TEST_TMPDIR, next to a copy
@@ -132,62 +69,21 @@ class DashboardBrowserTest : public ::testing::Test {
     install_error_ = new std::string;
     npm_dir_ = new std::string;
     if (access(kChromium, X_OK) != 0) return;  // SetUp skips
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    if (runfiles == nullptr) {
-      *install_error_ = error;
-      return;
-    }
     const char* tmp = std::getenv("TEST_TMPDIR");
-    *npm_dir_ =
+    NpmCiOptions npm;
+    npm.runfiles_dir = "cairn/tests/npm/dashboard";
+    npm.files = {std::begin(kScriptFiles), std::end(kScriptFiles)};
+    npm.dir =
         absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/dashboard_", getpid());
-    std::error_code ec;
-    fs::create_directories(*npm_dir_, ec);
-    for (const char* name : kScriptFiles) {
-      const std::string from =
-          runfiles->Rlocation(absl::StrCat("cairn/tests/npm/dashboard/", name));
-      fs::copy_file(from, absl::StrCat(*npm_dir_, "/", name),
-                    fs::copy_options::overwrite_existing, ec);
-      if (ec) {
-        *install_error_ =
-            absl::StrCat("cannot copy ", from, ": ", ec.message());
-        return;
-      }
-    }
-    const std::optional<std::string> npm = FindExecutable("npm");
-    if (!FindExecutable("node").has_value() || !npm.has_value()) {
-      *install_error_ =
-          "node and npm are not on PATH: install Node.js (20 or newer) with "
-          "npm (tools/setup.sh does)";
+    npm.timeout = kInstallTimeout;
+    npm.what = "playwright-core";
+    npm.min_node_major = 20;
+    absl::StatusOr<std::string> dir = NpmCiInto(npm);
+    if (!dir.ok()) {
+      *install_error_ = std::string(dir.status().message());
       return;
     }
-    // As in npm_clients_test: Bazel scrubs the environment, and a registry
-    // behind a TLS-inspecting proxy needs the system's CA bundle.
-    if (std::getenv("NODE_EXTRA_CA_CERTS") == nullptr &&
-        access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0) {
-      setenv("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt", 1);
-    }
-    absl::StatusOr<std::unique_ptr<Process>> install = Process::Start(
-        {*npm, "ci", "--prefix", *npm_dir_, "--cache",
-         absl::StrCat(*npm_dir_, "/.npm-cache"), "--ignore-scripts",
-         "--no-audit", "--no-fund", "--loglevel=warn", "--fetch-retries=2",
-         "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=10000",
-         "--fetch-timeout=30000"},
-        absl::StrCat(*npm_dir_, "/npm-ci.log"));
-    if (!install.ok()) {
-      *install_error_ = install.status().ToString();
-      return;
-    }
-    absl::StatusOr<std::string> exit =
-        WaitForExit(**install, absl::Now() + kInstallTimeout);
-    if (!exit.ok() || *exit != "exited 0") {
-      *install_error_ = absl::StrCat(
-          "`npm ci` could not install playwright-core from "
-          "tests/npm/dashboard/package-lock.json (is the npm registry "
-          "reachable?): ",
-          exit.ok() ? *exit : exit.status().ToString(), "\n",
-          (*install)->LogTail(4000));
-    }
+    *npm_dir_ = *dir;
   }
 
   static void TearDownTestSuite() {
@@ -319,14 +215,14 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
 
   // 1. The agent with its resources and the running task.
   absl::StatusOr<std::string> ready =
-      WaitForLine(*script_, "READY", absl::Now() + kScriptTimeout);
+      WaitForLine(*script_, "READY", "", absl::Now() + kScriptTimeout);
   ASSERT_TRUE(ready.ok()) << ready.status();
   EXPECT_TRUE(absl::StrContains(*ready, kAgentHostname)) << *ready;
   EXPECT_TRUE(absl::StrContains(*ready, agent_id->value())) << *ready;
   EXPECT_TRUE(absl::StrContains(*ready, "1.5 / 4")) << *ready;  // CPUs
   EXPECT_TRUE(absl::StrContains(*ready, "512 MB / 4 GB")) << *ready;
   absl::StatusOr<std::string> sandbox =
-      WaitForLine(*script_, "TASK", absl::Now() + kTimeout);
+      WaitForLine(*script_, "TASK", "", absl::Now() + kTimeout);
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
   EXPECT_TRUE(absl::StrContains(
       *sandbox,
@@ -336,7 +232,7 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
                    "%2Fruns%2Flatest")))
       << *sandbox;
   absl::StatusOr<std::string> masters =
-      WaitForLine(*script_, "MASTERS", absl::Now() + kTimeout);
+      WaitForLine(*script_, "MASTERS", "", absl::Now() + kTimeout);
   ASSERT_TRUE(masters.ok()) << masters.status();
   EXPECT_TRUE(absl::StrContains(
       *masters, absl::StrCat(cluster_->Address(*leader), "=leading")))
@@ -348,11 +244,11 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
   // 2. The agent finishes the task; the timeline shows it.
   agent_->SendUpdate(*framework_id, task.task_id(), v1::TASK_FINISHED);
   absl::StatusOr<std::string> finished =
-      WaitForLine(*script_, "FINISHED_SEEN", absl::Now() + kScriptTimeout);
+      WaitForLine(*script_, "FINISHED_SEEN", "", absl::Now() + kScriptTimeout);
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_TRUE(absl::StrContains(*finished, "TASK_FINISHED")) << *finished;
   absl::StatusOr<std::string> timeline =
-      WaitForLine(*script_, "TIMELINE", absl::Now() + kTimeout);
+      WaitForLine(*script_, "TIMELINE", "", absl::Now() + kTimeout);
   ASSERT_TRUE(timeline.ok()) << timeline.status();
   // The history from before the page opened, in order.
   for (const char* type :
@@ -360,7 +256,7 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
         "task_status_updated,"}) {
     EXPECT_TRUE(absl::StrContains(*timeline, type)) << *timeline;
   }
-  ASSERT_TRUE(WaitForLine(*script_, "WAITING", absl::Now() + kTimeout).ok());
+  ASSERT_TRUE(WaitForLine(*script_, "WAITING", "", absl::Now() + kTimeout).ok());
 
   // 3. The leader dies; the page follows the new one.
   leader = cluster_->WaitForLeader({0, 1, 2});
@@ -372,7 +268,7 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
   }
   fs::rename(control + ".tmp", control);
   absl::StatusOr<std::string> followed =
-      WaitForLine(*script_, "FOLLOWED", absl::Now() + kScriptTimeout);
+      WaitForLine(*script_, "FOLLOWED", "", absl::Now() + kScriptTimeout);
   ASSERT_TRUE(followed.ok()) << followed.status();
 
   absl::StatusOr<std::string> exit =

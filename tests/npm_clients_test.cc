@@ -21,12 +21,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <memory>
-#include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,8 +31,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cairn/v1/mesos.pb.h"
@@ -45,6 +40,7 @@
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
+#include "tests/internal/npm_install.h"
 #include "tests/internal/process.h"
 #include "tools/cpp/runfiles/runfiles.h"
 
@@ -52,7 +48,6 @@ namespace cairn::tests {
 namespace {
 
 using bazel::tools::cpp::runfiles::Runfiles;
-namespace fs = std::filesystem;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 // `npm ci` of ~100 small packages takes a few seconds; the bound leaves room
@@ -65,66 +60,6 @@ constexpr absl::Duration kScriptTimeout = absl::Seconds(40);
 const char* const kNpmFiles[] = {"package.json", "package-lock.json",
                                  "operator_client.js", "scheduler_client.js"};
 
-// `name` found in $PATH (or the usual directories), or nullopt.
-std::optional<std::string> FindExecutable(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs =
-      path != nullptr && *path != '\0' ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Waits until `process` exits; its ExitDescription(), or kDeadlineExceeded.
-absl::StatusOr<std::string> WaitForExit(Process& process, absl::Time deadline) {
-  while (process.Running()) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("still running; output:\n", process.LogTail()));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return *process.ExitDescription();
-}
-
-// Waits until `process` printed a line starting with "@@ <prefix>" and
-// containing `infix`; returns that line without "@@ ". kDeadlineExceeded, or
-// kAborted when the process exited first (with its output).
-absl::StatusOr<std::string> WaitForLine(Process& process,
-                                        const std::string& prefix,
-                                        const std::string& infix,
-                                        absl::Time deadline) {
-  const std::string wanted = absl::StrCat("@@ ", prefix);
-  for (;;) {
-    const bool running = process.Running();
-    for (absl::string_view line :
-         absl::StrSplit(ReadFile(process.log_path()), '\n')) {
-      if (absl::StartsWith(line, wanted) && absl::StrContains(line, infix)) {
-        return std::string(absl::StripPrefix(line, "@@ "));
-      }
-    }
-    if (!running) {
-      return absl::AbortedError(
-          absl::StrCat("the script ", *process.ExitDescription(), " before \"",
-                       wanted, "\"; output:\n", process.LogTail()));
-    }
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "no \"", wanted, "\" in time; output:\n", process.LogTail()));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-}
-
 class NpmClientsTest : public ::testing::Test {
  protected:
   // Installs the clients with `npm ci` into TEST_TMPDIR/npm, next to copies
@@ -132,68 +67,22 @@ class NpmClientsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     install_error_ = new std::string;
     npm_dir_ = new std::string;
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    if (runfiles == nullptr) {
-      *install_error_ = error;
-      return;
-    }
     const char* tmp = std::getenv("TEST_TMPDIR");
-    *npm_dir_ =
+    NpmCiOptions npm;
+    npm.runfiles_dir = "cairn/tests/npm";
+    npm.files = {std::begin(kNpmFiles), std::end(kNpmFiles)};
+    npm.dir =
         absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/npm_clients_", getpid());
-    std::error_code ec;
-    fs::create_directories(*npm_dir_, ec);
-    for (const char* name : kNpmFiles) {
-      const std::string from =
-          runfiles->Rlocation(absl::StrCat("cairn/tests/npm/", name));
-      fs::copy_file(from, absl::StrCat(*npm_dir_, "/", name),
-                    fs::copy_options::overwrite_existing, ec);
-      if (ec) {
-        *install_error_ =
-            absl::StrCat("cannot copy ", from, ": ", ec.message());
-        return;
-      }
-    }
-    const std::optional<std::string> npm = FindExecutable("npm");
-    if (!FindExecutable("node").has_value() || !npm.has_value()) {
-      *install_error_ =
-          "node and npm are not on PATH: install Node.js (18 or newer) with "
-          "npm (tools/setup.sh does)";
-      return;
-    }
-    // Bazel runs tests with a scrubbed environment. Node trusts only its
-    // own CA bundle unless told otherwise; a registry reached through a
-    // TLS-inspecting proxy is signed by a CA only the system bundle has.
-    if (std::getenv("NODE_EXTRA_CA_CERTS") == nullptr &&
-        access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0) {
-      setenv("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt", 1);
-    }
-    // The home directory is read-only in Bazel's sandbox: npm's cache goes
-    // to the test's directory too. --ignore-scripts: nothing here needs an
-    // install script, and none may download anything else.
-    absl::StatusOr<std::unique_ptr<Process>> install = Process::Start(
-        {*npm, "ci", "--prefix", *npm_dir_, "--cache",
-         absl::StrCat(*npm_dir_, "/.npm-cache"), "--ignore-scripts",
-         "--no-audit", "--no-fund", "--loglevel=warn", "--fetch-retries=2",
-         "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=10000",
-         "--fetch-timeout=30000"},
-        absl::StrCat(*npm_dir_, "/npm-ci.log"));
-    if (!install.ok()) {
-      *install_error_ = install.status().ToString();
-      return;
-    }
+    npm.timeout = kInstallTimeout;
+    npm.what = "the third-party clients";
+    npm.min_node_major = 18;
     const absl::Time start = absl::Now();
-    absl::StatusOr<std::string> exit =
-        WaitForExit(**install, start + kInstallTimeout);
-    if (!exit.ok() || *exit != "exited 0") {
-      *install_error_ = absl::StrCat(
-          "`npm ci` could not install the third-party clients of "
-          "tests/npm/package-lock.json from the npm registry (is it "
-          "reachable?): ",
-          exit.ok() ? *exit : exit.status().ToString(), "\n",
-          (*install)->LogTail(4000));
+    absl::StatusOr<std::string> dir = NpmCiInto(npm);
+    if (!dir.ok()) {
+      *install_error_ = std::string(dir.status().message());
       return;
     }
+    *npm_dir_ = *dir;
     std::cout << "npm ci installed the clients in "
               << absl::FormatDuration(absl::Now() - start) << std::endl;
   }
