@@ -22,6 +22,7 @@
 #include "common/logging.h"
 #include "common/recordio.h"
 #include "common/status_macros.h"
+#include "common/task_state.h"
 #include "monitoring/logging_http.h"
 #include "monitoring/metrics_http.h"
 #include "monitoring/process_metrics.h"
@@ -35,22 +36,6 @@ constexpr double kExecutorCpus = 0.1;           // command executor overhead
 constexpr uint64_t kExecutorMemBytes = 32ull << 20;
 constexpr absl::Duration kDefaultKillGrace = absl::Seconds(3);
 constexpr char kVersion[] = "1.11.0";  // the Mesos API version we speak
-
-bool IsTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
 
 double NowSecs() {
   return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
@@ -900,7 +885,7 @@ master::Resources Agent::UsedResources() const {
     for (const auto& [eid, executor] : framework.executors) {
       if (executor.state == ExecutorState::kTerminated) continue;
       for (const auto& [tid, task] : executor.tasks) {
-        if (IsTerminal(task.state)) continue;
+        if (IsTerminalState(task.state)) continue;
         absl::StatusOr<master::Resources> r =
             master::Resources::FromProto(task.info.resources());
         if (r.ok()) used += r->WithoutAllocationInfo();
@@ -1198,7 +1183,7 @@ void Agent::LaunchContainer(v1::FrameworkID framework_id, v1::ExecutorInfo info,
     containerizer_->Destroy(container_id).IgnoreError();
     const bool killed = executor->shutdown_requested;
     for (auto& [tid, task] : executor->tasks) {
-      if (IsTerminal(task.state)) continue;
+      if (IsTerminalState(task.state)) continue;
       if (killed) {
         GenerateStatus(framework_id, task.info.task_id(),
                        executor->info.executor_id(), v1::TASK_KILLED,
@@ -1253,7 +1238,7 @@ void Agent::HandleKill(const v1::AgentEvent::Kill& kill) {
 
 void Agent::KillTask(Executor& executor, Task& task,
                      const std::optional<v1::KillPolicy>& policy) {
-  if (IsTerminal(task.state)) return;
+  if (IsTerminalState(task.state)) return;
   if (!task.launched || executor.state == ExecutorState::kLaunching) {
     // Not yet with an executor: it never runs.
     task.launched = true;  // never send it now
@@ -1262,7 +1247,8 @@ void Agent::KillTask(Executor& executor, Task& task,
         v1::TASK_KILLED, v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
         "killed before it was started", v1::TaskStatus::SOURCE_AGENT);
     bool live = false;
-    for (const auto& [tid, t] : executor.tasks) live |= !IsTerminal(t.state);
+    for (const auto& [tid, t] : executor.tasks)
+      live |= !IsTerminalState(t.state);
     if (!live) ShutdownExecutor(executor);
     return;
   }
@@ -1302,7 +1288,7 @@ void Agent::HandleShutdownFramework(const v1::FrameworkID& framework_id) {
   LOG(INFO) << "shutting down framework " << framework_id.value();
   for (auto& [eid, executor] : f->second.executors) {
     for (auto& [tid, task] : executor.tasks) {
-      if (!task.launched && !IsTerminal(task.state)) {
+      if (!task.launched && !IsTerminalState(task.state)) {
         task.launched = true;
         GenerateStatus(framework_id, task.info.task_id(), task.executor_id,
                        v1::TASK_KILLED,
@@ -1374,7 +1360,8 @@ void Agent::HandleReconcile(const v1::AgentEvent::Reconcile& reconcile) {
   for (auto& [fid, framework] : frameworks_) {
     for (auto& [eid, executor] : framework.executors) {
       for (auto& [tid, task] : executor.tasks) {
-        if (IsTerminal(task.state) || listed.count({fid, tid}) > 0) continue;
+        if (IsTerminalState(task.state) || listed.count({fid, tid}) > 0)
+          continue;
         LOG(WARNING) << "task " << tid << " is not in the master's "
                      << "reconciliation list: killing it";
         KillTask(executor, task, std::nullopt);
@@ -1550,7 +1537,7 @@ std::optional<http::Response> Agent::ExecutorSubscribe(
     executor_has.insert(t.task_id().value());
   }
   for (auto& [tid, task] : executor.tasks) {
-    if (IsTerminal(task.state)) continue;
+    if (IsTerminalState(task.state)) continue;
     // A recovered executor that neither reports the task nor sent any update
     // of it never got it: launch it now.
     if (resubscribed && task.launched && task.state == v1::TASK_STAGING &&
@@ -1621,7 +1608,7 @@ std::optional<http::Response> Agent::ExecutorUpdate(
   status.set_source(v1::TaskStatus::SOURCE_EXECUTOR);
   *status.mutable_executor_id() = call.executor_id();
   if (!status.has_timestamp()) status.set_timestamp(NowSecs());
-  if (IsTerminal(status.state()) && status.state() != v1::TASK_FINISHED) {
+  if (IsTerminalState(status.state()) && status.state() != v1::TASK_FINISHED) {
     // A task that died because its container hit a limit says so.
     if (!executor.limitation.has_value()) {
       executor.limitation =
@@ -1667,8 +1654,8 @@ absl::Status Agent::RecordStatus(const v1::FrameworkID& framework_id,
       FindTask(framework_id.value(), status.task_id().value());
   if (task != nullptr) {
     // A late non-terminal status never takes a terminal task back.
-    if (!IsTerminal(task->state) || IsTerminal(status.state())) {
-      if (!IsTerminal(task->state) && IsTerminal(status.state())) {
+    if (!IsTerminalState(task->state) || IsTerminalState(status.state())) {
+      if (!IsTerminalState(task->state) && IsTerminalState(status.state())) {
         ++terminal_counts_[status.state()];
       }
       task->state = status.state();
@@ -1726,7 +1713,7 @@ void Agent::ExecutorTerminated(Executor& executor) {
     }
   }
   for (auto& [tid, task] : executor.tasks) {
-    if (IsTerminal(task.state)) continue;
+    if (IsTerminalState(task.state)) continue;
     if (executor.limitation.has_value()) {
       GenerateStatus(task.framework_id, task.info.task_id(), task.executor_id,
                      v1::TASK_FAILED, executor.limitation->reason,
@@ -1767,7 +1754,7 @@ void Agent::MaybeCompleteExecutor(std::string framework_id,
   Executor& executor = e->second;
   if (executor.state != ExecutorState::kTerminated) return;
   for (const auto& [tid, task] : executor.tasks) {
-    if (!IsTerminal(task.state)) return;
+    if (!IsTerminalState(task.state)) return;
     if (updates_->HasPending(task.framework_id, task.info.task_id())) return;
   }
   // Every task is over and its updates acknowledged: the run is complete.
@@ -1896,7 +1883,7 @@ void Agent::CheckContainers() {
       if (wait_status.has_value()) executor->wait_status = wait_status;
       if (check.timeout_reason.has_value()) {
         for (auto& [tid, task] : executor->tasks) {
-          if (IsTerminal(task.state)) continue;
+          if (IsTerminalState(task.state)) continue;
           GenerateStatus(task.framework_id, task.info.task_id(),
                          task.executor_id, v1::TASK_FAILED,
                          *check.timeout_reason,
@@ -2189,7 +2176,7 @@ std::string Agent::StateJson() const {
       std::vector<std::string> live, done, queued;
       master::Resources used;
       for (const auto& [tid, task] : executor.tasks) {
-        if (IsTerminal(task.state)) {
+        if (IsTerminalState(task.state)) {
           done.push_back(task_json(task));
         } else if (!task.launched) {
           queued.push_back(task_json(task));
@@ -2198,7 +2185,7 @@ std::string Agent::StateJson() const {
         }
         absl::StatusOr<master::Resources> r =
             master::Resources::FromProto(task.info.resources());
-        if (r.ok() && !IsTerminal(task.state))
+        if (r.ok() && !IsTerminalState(task.state))
           used += r->WithoutAllocationInfo();
       }
       executors.push_back(
@@ -2387,7 +2374,7 @@ void Agent::InitMetrics() {
   for (const auto& [state, name] : states) {
     g->tasks[state] = r.AddGauge(
         absl::StrCat("slave/tasks_", name),
-        IsTerminal(state)
+        IsTerminalState(state)
             ? absl::StrCat("Tasks that ended ", name, " on this agent.")
             : absl::StrCat("Tasks now ", name, " on this agent."));
   }
@@ -2437,12 +2424,12 @@ void Agent::InitMetrics() {
             break;
         }
         for (const auto& [tid, task] : executor.tasks) {
-          if (!IsTerminal(task.state)) ++live[task.state];
+          if (!IsTerminalState(task.state)) ++live[task.state];
         }
       }
     }
     for (const auto& [state, gauge] : g->tasks) {
-      if (IsTerminal(state)) {
+      if (IsTerminalState(state)) {
         auto it = terminal_counts_.find(state);
         gauge->Set(it == terminal_counts_.end() ? 0 : it->second);
       } else {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/child_process.h"
 #include "common/logging.h"
+#include "common/task_state.h"
 
 namespace cairn::agent {
 namespace {
@@ -27,22 +28,6 @@ constexpr absl::Duration kHttpTimeout = absl::Seconds(5);
 constexpr absl::Duration kTick = absl::Milliseconds(100);
 // After SHUTDOWN, how long the terminal update may wait for its ACK.
 constexpr absl::Duration kShutdownAckWait = absl::Seconds(5);
-
-bool IsTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
 
 std::string RandomUuid() {
   thread_local absl::BitGen gen;
@@ -108,8 +93,8 @@ absl::StatusOr<ExecutorOptions> ExecutorOptions::FromEnvironment(
     }
     return value;
   };
-  auto required = [&get](absl::string_view name)
-      -> absl::StatusOr<std::string> {
+  auto required =
+      [&get](absl::string_view name) -> absl::StatusOr<std::string> {
     std::optional<std::string> value = get(name);
     if (!value.has_value() || value->empty()) {
       return absl::InvalidArgumentError(
@@ -117,8 +102,8 @@ absl::StatusOr<ExecutorOptions> ExecutorOptions::FromEnvironment(
     }
     return *value;
   };
-  auto duration = [&get](absl::string_view name, absl::Duration* out)
-      -> absl::Status {
+  auto duration = [&get](absl::string_view name,
+                         absl::Duration* out) -> absl::Status {
     std::optional<std::string> value = get(name);
     if (!value.has_value() || value->empty()) return absl::OkStatus();
     absl::StatusOr<absl::Duration> parsed = ParseMesosDuration(*value);
@@ -153,7 +138,8 @@ absl::StatusOr<ExecutorOptions> ExecutorOptions::FromEnvironment(
   options.executor_id.set_value(*executor_id);
 
   std::optional<std::string> sandbox = get("MESOS_SANDBOX");
-  if (!sandbox.has_value() || sandbox->empty()) sandbox = get("MESOS_DIRECTORY");
+  if (!sandbox.has_value() || sandbox->empty())
+    sandbox = get("MESOS_DIRECTORY");
   if (!sandbox.has_value() || sandbox->empty()) {
     return absl::InvalidArgumentError(
         "MESOS_SANDBOX (or MESOS_DIRECTORY) is not set (it is set by the "
@@ -184,8 +170,8 @@ absl::StatusOr<ExecutorOptions> ExecutorOptions::FromEnvironment(
 
 Executor::Executor(ExecutorOptions options)
     : options_(std::move(options)),
-      initial_backoff_(std::min(absl::Milliseconds(100),
-                                options_.subscription_backoff_max)),
+      initial_backoff_(
+          std::min(absl::Milliseconds(100), options_.subscription_backoff_max)),
       backoff_(initial_backoff_) {}
 
 Executor::~Executor() {
@@ -230,9 +216,9 @@ void Executor::HttpLoop() {
 int Executor::Run() {
   if (options_.subreaper) prctl(PR_SET_CHILD_SUBREAPER, 1);
   LOG(INFO) << "cairn-executor " << options_.executor_id.value()
-            << " of framework " << options_.framework_id.value()
-            << ", agent " << options_.agent_host << ":" << options_.agent_port
-            << ", sandbox " << options_.sandbox
+            << " of framework " << options_.framework_id.value() << ", agent "
+            << options_.agent_host << ":" << options_.agent_port << ", sandbox "
+            << options_.sandbox
             << (options_.checkpoint ? ", checkpointing" : "");
   http_thread_ = std::thread([this] { HttpLoop(); });
   disconnected_since_ = absl::Now();
@@ -243,8 +229,8 @@ int Executor::Run() {
     if (done_) break;
     ReapStrays();
 
-    absl::Time wake = std::min({now + kTick, escalate_at_, max_completion_at_,
-                                exit_at_});
+    absl::Time wake =
+        std::min({now + kTick, escalate_at_, max_completion_at_, exit_at_});
     if (connection_ == Connection::kDisconnected) {
       wake = std::min(wake, next_subscribe_);
     }
@@ -339,8 +325,8 @@ void Executor::Handle(Input input) {
     }
     case Input::Kind::kStreamEnded:
       if (input.generation != generation_) return;
-      Disconnected(absl::StrCat("the event stream ended: ",
-                                input.status.ToString()));
+      Disconnected(
+          absl::StrCat("the event stream ended: ", input.status.ToString()));
       return;
     case Input::Kind::kStreamOpened: {
       if (input.generation != generation_ ||
@@ -384,7 +370,8 @@ void Executor::Handle(Input input) {
   }
 }
 
-// ---- Connection --------------------------------------------------------------
+// ---- Connection
+// --------------------------------------------------------------
 
 v1::executor::Call Executor::NewCall(v1::executor::Call::Type type) const {
   v1::executor::Call call;
@@ -452,8 +439,8 @@ void Executor::Disconnected(absl::string_view why) {
   ++generation_;  // late inputs of the old attempt are dropped
   thread_local absl::BitGen gen;
   const absl::Duration wait =
-      absl::Uniform(gen, 0.5, 1.0) * std::min(backoff_,
-                                              options_.subscription_backoff_max);
+      absl::Uniform(gen, 0.5, 1.0) *
+      std::min(backoff_, options_.subscription_backoff_max);
   next_subscribe_ = absl::Now() + wait;
   backoff_ = std::min(backoff_ * 2, options_.subscription_backoff_max);
 }
@@ -517,7 +504,8 @@ void Executor::HandleEvent(const v1::executor::Event& event) {
   }
 }
 
-// ---- Status updates ------------------------------------------------------------
+// ---- Status updates
+// ------------------------------------------------------------
 
 v1::TaskStatus Executor::NewStatus(v1::TaskState state) const {
   v1::TaskStatus status;
@@ -566,9 +554,9 @@ void Executor::PostUpdate(PendingUpdate* update) {
       // The agent could not take it now (e.g. its checkpoint failed): as a
       // lost connection, resubscribe and resend everything unacknowledged,
       // in order.
-      failed.status = absl::UnavailableError(absl::StrCat(
-          "agent answered UPDATE with ", response->status, ": ",
-          response->body.substr(0, 300)));
+      failed.status = absl::UnavailableError(
+          absl::StrCat("agent answered UPDATE with ", response->status, ": ",
+                       response->body.substr(0, 300)));
     } else {
       // The agent refused it: resending the same bytes will not help; it
       // stays queued for the next subscription.
@@ -589,15 +577,17 @@ void Executor::Acknowledged(const std::string& uuid) {
     return;
   }
   any_acknowledged_ = true;
-  const bool terminal = IsTerminal(it->status.state());
+  const bool terminal = IsTerminalState(it->status.state());
   VLOG(1) << "acknowledged " << v1::TaskState_Name(it->status.state());
   unacked_.erase(it);
   if (terminal) Finish(0);
 }
 
-// ---- The task ----------------------------------------------------------------
+// ---- The task
+// ----------------------------------------------------------------
 
-absl::Duration Executor::KillGrace(const v1::KillPolicy* override_policy) const {
+absl::Duration Executor::KillGrace(
+    const v1::KillPolicy* override_policy) const {
   if (override_policy != nullptr && override_policy->has_grace_period()) {
     return FromDurationInfo(override_policy->grace_period());
   }
@@ -633,9 +623,9 @@ void Executor::Launch(const v1::TaskInfo& task) {
     FailLaunch(std::string(line.status().message()));
     return;
   }
-  absl::StatusOr<std::vector<std::string>> env = MergeEnvironment(
-      options_.environment, task.command().environment(),
-      "task.command.environment");
+  absl::StatusOr<std::vector<std::string>> env =
+      MergeEnvironment(options_.environment, task.command().environment(),
+                       "task.command.environment");
   if (!env.ok()) {
     FailLaunch(std::string(env.status().message()));
     return;
@@ -773,13 +763,13 @@ void Executor::TaskExited(int wait_status) {
     state = v1::TASK_FAILED;
   }
   v1::TaskStatus status = NewStatus(state);
-  std::string message = absl::StrCat("Command ", DescribeWaitStatus(wait_status));
+  std::string message =
+      absl::StrCat("Command ", DescribeWaitStatus(wait_status));
   if (killed_by_health_check_) {
     status.set_healthy(false);
-    message = absl::StrCat("Health check failed ",
-                           last_health_failure_.consecutive_failures,
-                           " times in a row (", last_health_failure_.message,
-                           "); ", message);
+    message = absl::StrCat(
+        "Health check failed ", last_health_failure_.consecutive_failures,
+        " times in a row (", last_health_failure_.message, "); ", message);
   }
   status.set_message(message);
   if (reason.has_value()) status.set_reason(*reason);

@@ -63,22 +63,6 @@ std::string Hex(absl::string_view uuid) { return absl::BytesToHexString(uuid); }
 
 }  // namespace
 
-bool IsTerminalState(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // One task's stream. Invariants: `pending` holds the updates appended and
 // not acknowledged, in append order; `received` every uuid appended (pending
 // or acknowledged); nothing follows a terminal update; `size` is the length
@@ -299,7 +283,8 @@ absl::StatusOr<std::vector<std::string>> StatusUpdateManager::Recover() {
   };
 
   const std::string updates_dir = options_.meta_dir + "/updates";
-  ASSIGN_OR_RETURN(std::vector<std::string> framework_names, ListDir(updates_dir));
+  ASSIGN_OR_RETURN(std::vector<std::string> framework_names,
+                   ListDir(updates_dir));
   for (const std::string& framework_name : framework_names) {
     const std::string framework_dir = updates_dir + "/" + framework_name;
     if (absl::StartsWith(framework_name, ".")) {
@@ -315,7 +300,8 @@ absl::StatusOr<std::vector<std::string>> StatusUpdateManager::Recover() {
                         ", left by an interrupted removal"));
       continue;
     }
-    ASSIGN_OR_RETURN(std::vector<std::string> file_names, ListDir(framework_dir));
+    ASSIGN_OR_RETURN(std::vector<std::string> file_names,
+                     ListDir(framework_dir));
     for (const std::string& file_name : file_names) {
       if (!absl::EndsWith(file_name, kSuffix)) continue;  // e.g. .corrupt
       const std::string path = framework_dir + "/" + file_name;

@@ -56,6 +56,7 @@
 #include "absl/time/time.h"
 #include "cairn/v1/agent.pb.h"
 #include "cairn/v1/mesos.pb.h"
+#include "common/task_state.h"
 
 namespace cairn {
 namespace agent {
@@ -71,7 +72,7 @@ struct StatusUpdateManagerOptions {
 };
 
 // True for the states after which a task never changes.
-bool IsTerminalState(v1::TaskState state);
+using ::cairn::IsTerminalState;  // common/task_state.h
 
 class StatusUpdateManager {
  public:

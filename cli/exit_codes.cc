@@ -9,24 +9,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
+#include "common/task_state.h"
 
 namespace cairn::cli {
 
 bool IsTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-    case v1::TASK_UNKNOWN:
-      return true;
-    default:
-      return false;
-  }
+  // TASK_UNKNOWN too: cairnctl stops waiting when the master knows nothing.
+  return IsTerminalState(state) || state == v1::TASK_UNKNOWN;
 }
 
 std::optional<int> SignalOf(absl::string_view message) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/task_state.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -109,22 +110,6 @@ std::string Serialize(const google::protobuf::MessageLite& message) {
 }
 
 }  // namespace
-
-bool IsTerminalState(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
 
 std::string EventIdToString(const v1::EventId& id) {
   return absl::StrCat(id.position(), ":", id.index());
@@ -1507,9 +1492,8 @@ absl::StatusOr<Resources> MasterState::OfferedResources(
 
 absl::StatusOr<Resources> MasterState::AvailableResources(
     const std::string& agent_id) const {
-  return OfAgent(agents_, agent_id, [](const auto& a) {
-    return a.total - a.used - a.offered;
-  });
+  return OfAgent(agents_, agent_id,
+                 [](const auto& a) { return a.total - a.used - a.offered; });
 }
 
 absl::StatusOr<Resources> MasterState::ReservedResources(

@@ -54,6 +54,7 @@
 #include "absl/time/time.h"
 #include "cairn/v1/master.pb.h"
 #include "cairn/v1/mesos.pb.h"
+#include "common/task_state.h"
 #include "master/resources.h"
 
 namespace cairn::master {
@@ -295,7 +296,7 @@ class MasterState {
 };
 
 // True for states a task never leaves (Mesos's terminal states).
-bool IsTerminalState(v1::TaskState state);
+using ::cairn::IsTerminalState;  // common/task_state.h
 
 // "position:index".
 std::string EventIdToString(const v1::EventId& id);

@@ -265,7 +265,7 @@ TEST_F(AgentTasksTest, HttpHealthCheckFlipsHealthyAndKills) {
   ASSERT_TRUE(healthy.ok()) << healthy.status();
   for (const v1::TaskStatus& s : seen_["web"]) {
     EXPECT_FALSE(s.has_healthy() && !s.healthy()) << "unhealthy while 200";
-    EXPECT_FALSE(IsTerminal(s.state())) << v1::TaskState_Name(s.state());
+    EXPECT_FALSE(IsTerminalState(s.state())) << v1::TaskState_Name(s.state());
   }
 
   answer = 500;

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/http_message.h"
 #include "common/json.h"
+#include "common/task_state.h"
 
 namespace cairn::tests {
 namespace {
@@ -16,22 +17,6 @@ constexpr char kStreamIdHeader[] = "X-Cairn-Stream-Id";
 constexpr char kJson[] = "application/json";
 constexpr size_t kMaxQueuedEvents = 10000;
 constexpr absl::Duration kMaxUpdateRetry = absl::Minutes(10);
-
-bool IsTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
 
 MasterChannelOptions ChannelOptions(const FakeAgentOptions& options) {
   MasterChannelOptions channel;
@@ -295,8 +280,8 @@ void FakeAgent::OnRecord(uint64_t generation, const std::string& record) {
 void FakeAgent::OnEnd(uint64_t generation, absl::Status end) {
   std::lock_guard<std::mutex> lock(mu_);
   if (generation != generation_) return;
-  if (options_.auto_resubscribe && !disconnected_ && !removed_ &&
-      !stopping_ && end.code() != absl::StatusCode::kCancelled) {
+  if (options_.auto_resubscribe && !disconnected_ && !removed_ && !stopping_ &&
+      end.code() != absl::StatusCode::kCancelled) {
     resubscribe_at_ = absl::Now() + resubscribe_backoff_;
   }
   end_ = std::move(end);
@@ -372,7 +357,7 @@ void FakeAgent::HandleKill(const v1::AgentEvent::Kill& kill) {
     return;
   }
   const FakeTask& task = it->second.task;
-  if (task.completed || IsTerminal(task.state)) return;
+  if (task.completed || IsTerminalState(task.state)) return;
   std::optional<v1::TaskStatus::Reason> reason;
   if (task.state == v1::TASK_STAGING) {
     reason = v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH;
@@ -394,7 +379,7 @@ void FakeAgent::HandleAcknowledge(const v1::AgentEvent::Acknowledge& ack) {
   entry.queue.pop_front();
   entry.head_sent = false;  // the next one goes now
   entry.backoff = options_.update_retry;
-  if (entry.queue.empty() && IsTerminal(entry.task.state)) {
+  if (entry.queue.empty() && IsTerminalState(entry.task.state)) {
     entry.task.completed = true;
   }
 }
@@ -405,7 +390,7 @@ void FakeAgent::HandleShutdown(
   if (!options_.answer_kills) return;
   for (auto& [key, entry] : tasks_) {
     if (key.first != shutdown.framework_id().value()) continue;
-    if (entry.task.completed || IsTerminal(entry.task.state)) continue;
+    if (entry.task.completed || IsTerminalState(entry.task.state)) continue;
     QueueUpdateLocked(entry.task.framework_id, entry.task.info.task_id(),
                       v1::TASK_KILLED, v1::TaskStatus::REASON_FRAMEWORK_REMOVED,
                       "framework shut down", v1::TaskStatus::SOURCE_AGENT);
@@ -425,8 +410,7 @@ void FakeAgent::HandleReconcile(const v1::AgentEvent::Reconcile& reconcile) {
                         v1::TaskStatus::REASON_RECONCILIATION,
                         "task unknown to the agent",
                         v1::TaskStatus::SOURCE_AGENT);
-    } else if (it->second.task.state != t.state() &&
-               it->second.queue.empty()) {
+    } else if (it->second.task.state != t.state() && it->second.queue.empty()) {
       // Ours is newer and nothing queued will tell: say it again (a
       // completed task's terminal state included).
       QueueUpdateLocked(t.framework_id(), t.task_id(), it->second.task.state,
@@ -436,7 +420,7 @@ void FakeAgent::HandleReconcile(const v1::AgentEvent::Reconcile& reconcile) {
   }
   for (auto& [key, entry] : tasks_) {
     if (listed.count(key) > 0 || entry.task.completed ||
-        IsTerminal(entry.task.state)) {
+        IsTerminalState(entry.task.state)) {
       continue;
     }
     // The log says it is over: kill it.
@@ -467,7 +451,8 @@ std::string FakeAgent::QueueUpdateLocked(
   std::string uuid(16, '\0');
   for (size_t i = 0; i < uuid.size(); i += 8) {
     const uint64_t bits = random_();
-    for (size_t j = 0; j < 8; ++j) uuid[i + j] = static_cast<char>(bits >> (8 * j));
+    for (size_t j = 0; j < 8; ++j)
+      uuid[i + j] = static_cast<char>(bits >> (8 * j));
   }
   v1::TaskStatus status;
   *status.mutable_task_id() = task_id;
@@ -543,14 +528,13 @@ absl::Status FakeAgent::Send(v1::AgentCall call) {
 // ---- Worker thread ----------------------------------------------------------
 
 bool FakeAgent::WorkerPost(const v1::AgentCall& call,
-                           const std::string& stream_id,
-                           http::Client* client) {
+                           const std::string& stream_id, http::Client* client) {
   absl::StatusOr<std::string> body = ToJson(call);
   if (!body.ok()) return false;
-  absl::StatusOr<http::Response> response = channel_.Post(
-      {{"Content-Type", kJson}, {kStreamIdHeader, stream_id}}, *body,
-      absl::Now() + options_.request_timeout, /*retry_unavailable=*/false,
-      client);
+  absl::StatusOr<http::Response> response =
+      channel_.Post({{"Content-Type", kJson}, {kStreamIdHeader, stream_id}},
+                    *body, absl::Now() + options_.request_timeout,
+                    /*retry_unavailable=*/false, client);
   return response.ok() && response->status == 202;
 }
 
@@ -572,8 +556,8 @@ void FakeAgent::WorkerLoop() {
       if (!subscribed.ok() && !removed_ && !stopping_ && !disconnected_ &&
           !subscribed_) {
         resubscribe_at_ = absl::Now() + resubscribe_backoff_;
-        resubscribe_backoff_ =
-            std::min(resubscribe_backoff_ * 2, options_.max_resubscribe_backoff);
+        resubscribe_backoff_ = std::min(resubscribe_backoff_ * 2,
+                                        options_.max_resubscribe_backoff);
       }
       continue;
     }
@@ -631,7 +615,8 @@ void FakeAgent::WorkerLoop() {
   }
 }
 
-// ---- What it has seen ---------------------------------------------------------
+// ---- What it has seen
+// ---------------------------------------------------------
 
 bool FakeAgent::subscribed() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "cairn/v1/mesos.pb.h"
 #include "cairn/v1/scheduler.pb.h"
+#include "common/task_state.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_process.h"
 #include "tests/internal/master_cluster.h"
@@ -42,21 +43,6 @@ using Event = v1::scheduler::Event;
 
 inline constexpr absl::Duration kTimeout = absl::Seconds(30);
 inline constexpr absl::Duration kPoll = absl::Milliseconds(20);
-
-inline bool IsTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-      return true;
-    default:
-      return false;
-  }
-}
 
 inline bool CgroupsUsable() {
   return getuid() == 0 && access("/sys/fs/cgroup/memory", W_OK) == 0 &&
@@ -221,8 +207,9 @@ class AgentE2eTest : public ::testing::Test {
   }
 
   absl::StatusOr<v1::TaskStatus> WaitForTerminal(const std::string& task_id) {
-    return WaitForUpdate(
-        task_id, [](const v1::TaskStatus& s) { return IsTerminal(s.state()); });
+    return WaitForUpdate(task_id, [](const v1::TaskStatus& s) {
+      return IsTerminalState(s.state());
+    });
   }
 
   // Polls until `file` in `task_id`'s sandbox exists; returns its contents.
