@@ -72,8 +72,7 @@ class AgentCustomExecutorTest : public AgentE2eTest {
     return pids;
   }
 
-  // The executors of the agent's only framework in /state (`completed` for
-  // completed_executors).
+  // The live executors of the agent's only framework in /state.
   absl::StatusOr<std::vector<JsonValue>> Executors() {
     absl::StatusOr<JsonValue> state = agent_->State();
     if (!state.ok()) return state.status();
