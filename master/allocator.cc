@@ -311,13 +311,22 @@ void Allocator::Cycle::LoadFrameworks() {
               : AllocationRole(offer->offer().resources(), roles);
       AddScalars(offer->offer().resources(), &holding(role));
     }
+    // An executor's own resources count once per agent, however many of
+    // its tasks run there.
+    std::set<std::pair<std::string, std::string>> executors;
     for (const TaskKey& key : state_.TasksOfFramework(id)) {
       const v1::TaskRecord* task = state_.FindTask(key.first, key.second);
       if (task == nullptr || IsTerminalState(task->task().state())) continue;
       const v1::TaskInfo& task_info = task->info();
       ScalarVec& into = holding(AllocationRole(task_info.resources(), roles));
       AddScalars(task_info.resources(), &into);
-      AddScalars(task_info.executor().resources(), &into);
+      if (task_info.has_executor() &&
+          executors
+              .emplace(task->task().agent_id().value(),
+                       task_info.executor().executor_id().value())
+              .second) {
+        AddScalars(task_info.executor().resources(), &into);
+      }
     }
     for (const auto& [role, quantities] : held) {
       auto [it, inserted] = role_allocation_.try_emplace(role, Zero());

@@ -1600,6 +1600,9 @@ void Leader::HandleAccept(const std::string& framework_id,
       offers_consumed = true;
     };
     std::set<std::string> ids_in_accept;
+    // Executors whose own resources this ACCEPT already counted: an
+    // executor's resources are used once, however many of its tasks run.
+    std::set<std::string> executors_charged;
     auto check_task = [&](v1::TaskInfo& task, bool in_group,
                           Resources* uses) -> std::string {
       if (task.task_id().value().empty()) return "the task has no task_id";
@@ -1631,16 +1634,27 @@ void Leader::HandleAccept(const std::string& framework_id,
       if (!in_group && task.has_command() == task.has_executor()) {
         return "a task needs exactly one of command and executor";
       }
-      absl::StatusOr<Resources> r = LaunchResources(task);
-      if (!r.ok()) return std::string(r.status().message());
-      if (Resources::FromProto(task.resources())->empty()) {
-        return "the task uses no resources";
+      absl::StatusOr<Resources> own = Resources::FromProto(task.resources());
+      if (!own.ok()) return std::string(own.status().message());
+      if (own->empty()) return "the task uses no resources";
+      Resources r = own->WithoutAllocationInfo();
+      const std::string& executor_id = task.executor().executor_id().value();
+      const bool charge_executor =
+          task.has_executor() &&
+          !view.ExecutorHasLiveTasks(agent_id, framework_id, executor_id) &&
+          executors_charged.count(executor_id) == 0;
+      if (charge_executor) {
+        absl::StatusOr<Resources> executor =
+            Resources::FromProto(task.executor().resources());
+        if (!executor.ok()) return std::string(executor.status().message());
+        r += executor->WithoutAllocationInfo();
       }
-      if (!available.Contains(*r)) {
-        return absl::StrCat("the task needs ", r->ToString(), " but only ",
+      if (!available.Contains(r)) {
+        return absl::StrCat("the task needs ", r.ToString(), " but only ",
                             available.ToString(), " is offered");
       }
-      *uses = *std::move(r);
+      if (charge_executor) executors_charged.insert(executor_id);
+      *uses = std::move(r);
       return "";
     };
     for (const v1::Offer::Operation& op : accept.operations()) {
@@ -1656,6 +1670,7 @@ void Leader::HandleAccept(const std::string& framework_id,
           // A task group is all or nothing (as in Mesos): one invalid task
           // fails every task of the group with REASON_TASK_GROUP_INVALID.
           const Resources available_before = available;
+          const std::set<std::string> charged_before = executors_charged;
           std::vector<std::pair<v1::TaskInfo, std::string>> checked;
           std::string group_error;
           for (v1::TaskInfo task : tasks) {
@@ -1677,6 +1692,7 @@ void Leader::HandleAccept(const std::string& framework_id,
           }
           if (group && !group_error.empty()) {
             available = available_before;
+            executors_charged = charged_before;
             for (auto& [task, why] : checked) {
               error(task, v1::TASK_ERROR, TaskStatus::REASON_TASK_GROUP_INVALID,
                     absl::StrCat("the task group is invalid: ", group_error));

@@ -797,6 +797,37 @@ TEST_F(LeaderTest, TaskAndExecutorIdsThatCannotBeFileNamesAreRefused) {
   EXPECT_TRUE(agent.stream->OfType(AgentEvent::LAUNCH).empty());
 }
 
+// Two tasks of one new executor in one ACCEPT: the executor's resources
+// count once (4 cpus hold 1 + 1 + the executor's 1.5, not 1 + 1 + 2 x 1.5).
+TEST_F(LeaderTest, TasksSharingAnExecutorCountItsResourcesOnce) {
+  StartLeader();
+  AgentHandle agent = SubscribeNewAgent("host-a");
+  FrameworkHandle f = SubscribeFramework("fw");
+  std::vector<v1::Offer> offers = TickForOffers(f);
+  ASSERT_EQ(offers.size(), 1u);
+  std::vector<v1::TaskInfo> tasks;
+  for (const char* id : {"t1", "t2"}) {
+    v1::TaskInfo task = CommandTask(id, "cpus:1;mem:128");
+    task.clear_command();
+    task.mutable_executor()->mutable_executor_id()->set_value("shared");
+    task.mutable_executor()->mutable_command()->set_value("run-executor");
+    SetResources("cpus:1.5;mem:64",
+                 task.mutable_executor()->mutable_resources());
+    tasks.push_back(task);
+  }
+  AnswerSlot answer = FrameworkCall(f, AcceptCall(offers[0], tasks));
+  CommitAll();
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_TRUE(f.stream->Updates().empty())
+      << f.stream->Updates().front().message();
+  EXPECT_EQ(committed_.task_count(), 2u);
+  int launched = 0;
+  for (const AgentEvent& e : agent.stream->OfType(AgentEvent::LAUNCH)) {
+    launched += e.launch().tasks_size();
+  }
+  EXPECT_EQ(launched, 2);
+}
+
 // ---- 4. status updates ------------------------------------------------------
 
 TEST_F(LeaderWithTaskTest, UpdateIsAcknowledgedOnlyAfterItsCommit) {

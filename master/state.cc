@@ -63,16 +63,26 @@ absl::Status ValidateFrameworkInfo(const v1::FrameworkInfo& info) {
   return absl::OkStatus();
 }
 
-// A task's resources as the agent counts them: the task's own plus its
-// executor's, without allocation info.
+// A task's own resources, without allocation info.
 absl::StatusOr<Resources> TaskResources(const v1::TaskInfo& info) {
   absl::StatusOr<Resources> task = Resources::FromProto(info.resources());
   if (!task.ok()) return task.status();
+  return task->WithoutAllocationInfo();
+}
+
+// The resources of a task's executor (none for a command task), without
+// allocation info.
+absl::StatusOr<Resources> ExecutorResources(const v1::TaskInfo& info) {
+  if (!info.has_executor()) return Resources();
   absl::StatusOr<Resources> executor =
       Resources::FromProto(info.executor().resources());
   if (!executor.ok()) return executor.status();
-  if (executor->empty()) return task->WithoutAllocationInfo();
-  return (*task + *executor).WithoutAllocationInfo();
+  return executor->WithoutAllocationInfo();
+}
+
+std::pair<std::string, std::string> ExecutorKey(const v1::TaskRecord& record) {
+  return {record.task().framework_id().value(),
+          record.info().executor().executor_id().value()};
 }
 
 // Appends `value` to `list` and drops its oldest entries beyond `max`,
@@ -708,6 +718,7 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
   std::vector<Resources> task_resources;
   task_resources.reserve(launch.tasks_size());
   Resources needed;
+  std::set<std::pair<std::string, std::string>> new_executors;
   for (const v1::TaskInfo& task : launch.tasks()) {
     if (task.task_id().value().empty()) return Invalid("task without id");
     if (task.agent_id().value() != agent_id.value()) {
@@ -723,11 +734,23 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
     }
     absl::StatusOr<Resources> r = TaskResources(task);
     if (!r.ok()) return r.status();
-    if (r->empty()) {
+    absl::StatusOr<Resources> executor = ExecutorResources(task);
+    if (!executor.ok()) return executor.status();
+    if (r->empty() && executor->empty()) {
       return Invalid(
           absl::StrCat("task ", task.task_id().value(), " uses no resources"));
     }
     needed += *r;
+    // An executor's own resources count once: not again for an executor
+    // already running tasks on the agent, nor for a second task of it here.
+    if (task.has_executor() && !executor->empty()) {
+      const std::pair<std::string, std::string> key(
+          framework_id, task.executor().executor_id().value());
+      auto agent_it = agents_.find(agent_id.value());
+      const bool live = agent_it != agents_.end() &&
+                        agent_it->second.executors.count(key) > 0;
+      if (!live && new_executors.insert(key).second) needed += *executor;
+    }
     task_resources.push_back(*std::move(r));
   }
   absl::StatusOr<AgentEntry*> agent = GetAgent(agent_id);
@@ -782,7 +805,6 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
     *t.record.mutable_launched_time() = e.time();
     *t.record.mutable_launched_by() = launched_by;
     t.resources = std::move(task_resources[i]);
-    a.used += t.resources;
     a.tasks.insert(key);
     f.tasks.insert(key.second);
     // Last: this may move `info` away.
@@ -792,8 +814,31 @@ absl::Status MasterState::ApplyTasksLaunched(const Event& e, Event* owned) {
     } else {
       *t.record.mutable_info() = info;
     }
+    UseTask(t, &a);
   }
   return absl::OkStatus();
+}
+
+void MasterState::UseTask(const TaskEntry& t, AgentEntry* a) {
+  a->used += t.resources;
+  if (!t.record.info().has_executor()) return;
+  ExecutorUse& use = a->executors[ExecutorKey(t.record)];
+  if (use.live_tasks++ == 0) {
+    absl::StatusOr<Resources> executor = ExecutorResources(t.record.info());
+    use.resources = executor.ok() ? *std::move(executor) : Resources();
+    a->used += use.resources;
+  }
+}
+
+void MasterState::FreeTask(const TaskEntry& t, AgentEntry* a) {
+  a->used -= t.resources;
+  if (!t.record.info().has_executor()) return;
+  auto it = a->executors.find(ExecutorKey(t.record));
+  if (it == a->executors.end()) return;
+  if (--it->second.live_tasks == 0) {
+    a->used -= it->second.resources;
+    a->executors.erase(it);
+  }
 }
 
 absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e, Event* owned) {
@@ -851,7 +896,7 @@ absl::Status MasterState::ApplyTaskStatusUpdated(const Event& e, Event* owned) {
     }
   }
   if (terminal) {
-    agents_.at(task->agent_id().value()).used -= t.resources;
+    FreeTask(t, &agents_.at(task->agent_id().value()));
     t.record.clear_kill_request();
   }
   MaybeCompleteTask(it);
@@ -1251,7 +1296,7 @@ absl::StatusOr<MasterState> MasterState::FromSnapshot(
     TaskEntry& t = state.tasks_[key];
     t.record = record;
     t.resources = *std::move(r);
-    if (!IsTerminalState(record.task().state())) a->second.used += t.resources;
+    if (!IsTerminalState(record.task().state())) UseTask(t, &a->second);
     a->second.tasks.insert(key);
     f->second.tasks.insert(key.second);
   }
@@ -1295,6 +1340,8 @@ absl::Status MasterState::CheckInvariants() const {
     return absl::InternalError(absl::StrCat("invariant: ", parts...));
   };
   std::map<std::string, Resources> used, offered;
+  std::map<std::string, std::set<std::pair<std::string, std::string>>>
+      live_executors;
   std::map<std::string, TaskKeySet> agent_tasks;
   std::map<std::string, std::set<std::string>> framework_tasks, agent_offers,
       framework_offers;
@@ -1328,6 +1375,14 @@ absl::Status MasterState::CheckInvariants() const {
     // Snapshot round trips compare them with the records.)
     if (!IsTerminalState(task.state())) {
       used[task.agent_id().value()] += t.resources;
+      if (t.record.info().has_executor()) {
+        absl::StatusOr<Resources> executor = ExecutorResources(t.record.info());
+        if (executor.ok() && live_executors[task.agent_id().value()]
+                                 .insert(ExecutorKey(t.record))
+                                 .second) {
+          used[task.agent_id().value()] += *executor;
+        }
+      }
     }
     agent_tasks[task.agent_id().value()].insert(key);
     framework_tasks[key.first].insert(key.second);
@@ -1352,6 +1407,11 @@ absl::Status MasterState::CheckInvariants() const {
 
   for (const auto& [id, a] : agents_) {
     if (a.record.info().id().value() != id) return broken("agent ", id, " key");
+    if (a.executors.size() != live_executors[id].size()) {
+      return broken("agent ", id, " counts ", a.executors.size(),
+                    " executors with live tasks, its tasks ",
+                    live_executors[id].size());
+    }
     if (a.used != used[id]) {
       return broken("agent ", id, " used cache ", a.used.ToString(), " vs ",
                     used[id].ToString());
@@ -1483,6 +1543,14 @@ absl::StatusOr<Resources> MasterState::TotalResources(
 absl::StatusOr<Resources> MasterState::UsedResources(
     const std::string& agent_id) const {
   return OfAgent(agents_, agent_id, [](const auto& a) { return a.used; });
+}
+
+bool MasterState::ExecutorHasLiveTasks(const std::string& agent_id,
+                                       const std::string& framework_id,
+                                       const std::string& executor_id) const {
+  auto a = agents_.find(agent_id);
+  return a != agents_.end() &&
+         a->second.executors.count({framework_id, executor_id}) > 0;
 }
 
 absl::StatusOr<Resources> MasterState::OfferedResources(

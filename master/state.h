@@ -131,6 +131,11 @@ class MasterState {
   absl::StatusOr<Resources> TotalResources(const std::string& agent_id) const;
   absl::StatusOr<Resources> UsedResources(const std::string& agent_id) const;
   absl::StatusOr<Resources> OfferedResources(const std::string& agent_id) const;
+  // Whether executor `executor_id` of `framework_id` runs live tasks on
+  // `agent_id` (its own resources are then already in use there).
+  bool ExecutorHasLiveTasks(const std::string& agent_id,
+                            const std::string& framework_id,
+                            const std::string& executor_id) const;
   // total - used - offered.
   absl::StatusOr<Resources> AvailableResources(
       const std::string& agent_id) const;
@@ -162,10 +167,20 @@ class MasterState {
   };
   using TaskKeySet = std::set<TaskKey, TaskKeyLess>;
 
+  // An executor with live tasks on an agent: its own resources are used
+  // once, however many of its tasks run (as the agent counts them).
+  struct ExecutorUse {
+    Resources resources;  // allocation info stripped
+    int live_tasks = 0;
+  };
   struct AgentEntry {
     v1::AgentRecord record;
     Resources total;
-    Resources used;     // non-terminal tasks, allocation info stripped
+    // Non-terminal tasks' own resources plus, once each, the resources of
+    // the executors they run in; allocation info stripped.
+    Resources used;
+    // By (framework id, executor id): executors with live tasks here.
+    std::map<std::pair<std::string, std::string>, ExecutorUse> executors;
     Resources offered;  // outstanding offers, allocation info stripped
     TaskKeySet tasks;
     std::set<std::string> offers;
@@ -177,8 +192,16 @@ class MasterState {
   };
   struct TaskEntry {
     v1::TaskRecord record;
-    Resources resources;  // allocation info stripped
+    // The task's own resources, allocation info stripped (its executor's
+    // are in AgentEntry::executors).
+    Resources resources;
   };
+
+  // Counts live task `t` (its info recorded) as using its resources on `a`,
+  // and its executor's when it is the executor's first live task there;
+  // FreeTask undoes it.
+  static void UseTask(const TaskEntry& t, AgentEntry* a);
+  static void FreeTask(const TaskEntry& t, AgentEntry* a);
   struct OfferEntry {
     v1::OfferRecord record;
     Resources resources;  // allocation info stripped

@@ -664,6 +664,40 @@ TEST_F(MasterStateTest, TaskStatusUpdatedTerminalFreesResources) {
                  absl::StatusCode::kFailedPrecondition);
 }
 
+// Tasks sharing an executor: its own resources are used once while any of
+// its tasks is live on the agent (as the agent counts them), and freed with
+// the last one.
+TEST_F(MasterStateTest, AnExecutorsResourcesAreUsedOnceForAllItsTasks) {
+  SetUpCluster();
+  auto with_executor = [&](const std::string& task) {
+    Event e = Launch("f1", "a1", task, "cpus:1;mem:100");
+    v1::ExecutorInfo* executor =
+        e.mutable_tasks_launched()->mutable_tasks(0)->mutable_executor();
+    e.mutable_tasks_launched()->mutable_tasks(0)->clear_command();
+    executor->mutable_executor_id()->set_value("shared");
+    executor->mutable_command()->set_value("run-executor");
+    R("cpus:0.5;mem:200")
+        .AllocatedTo("web")
+        .ToProto(executor->mutable_resources());
+    return e;
+  };
+  ApplyOk(with_executor("t1"));
+  EXPECT_EQ(Available("a1"), R("cpus:2.5;mem:724;ports:[31000-31009]"));
+  EXPECT_TRUE(state_.ExecutorHasLiveTasks("a1", "f1", "shared"));
+  ApplyOk(with_executor("t2"));
+  EXPECT_EQ(Available("a1"), R("cpus:1.5;mem:624;ports:[31000-31009]"));
+  // Not enough for a third task's own resources plus nothing else: refused
+  // only by what it really needs (cpus 1 fits, mem 700 does not).
+  ExpectRejected(Launch("f1", "a1", "big", "cpus:1;mem:700"),
+                 absl::StatusCode::kFailedPrecondition);
+  ApplyOk(Status("f1", "t1", v1::TASK_FINISHED, "u1"));
+  EXPECT_EQ(Available("a1"), R("cpus:2.5;mem:724;ports:[31000-31009]"));
+  EXPECT_TRUE(state_.ExecutorHasLiveTasks("a1", "f1", "shared"));
+  ApplyOk(Status("f1", "t2", v1::TASK_FINISHED, "u2"));
+  EXPECT_EQ(Available("a1"), R("cpus:4;mem:1024;ports:[31000-31009]"));
+  EXPECT_FALSE(state_.ExecutorHasLiveTasks("a1", "f1", "shared"));
+}
+
 TEST_F(MasterStateTest, TaskStatusUpdatedKeepsLatestAgentUuid) {
   SetUpCluster();
   ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
