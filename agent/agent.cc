@@ -884,13 +884,17 @@ master::Resources Agent::UsedResources() const {
   for (const auto& [fid, framework] : frameworks_) {
     for (const auto& [eid, executor] : framework.executors) {
       if (executor.state == ExecutorState::kTerminated) continue;
+      bool live = false;
       for (const auto& [tid, task] : executor.tasks) {
         if (IsTerminalState(task.state)) continue;
+        live = true;
         absl::StatusOr<master::Resources> r =
             master::Resources::FromProto(task.info.resources());
         if (r.ok()) used += r->WithoutAllocationInfo();
       }
-      if (!executor.command_executor) {
+      // A custom executor's own resources, while it runs a task (as the
+      // master counts them: once, until its last task ends).
+      if (!executor.command_executor && live) {
         absl::StatusOr<master::Resources> r =
             master::Resources::FromProto(executor.info.resources());
         if (r.ok()) used += r->WithoutAllocationInfo();
