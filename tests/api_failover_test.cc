@@ -57,19 +57,17 @@
 #include "cairn/v1/scheduler.pb.h"
 #include "common/http_client.h"
 #include "common/json.h"
+#include "common/master_channel.h"
+#include "common/record_stream_reader.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
-#include "common/master_channel.h"
 #include "tests/internal/master_cluster.h"
-#include "common/record_stream_reader.h"
 #include "tests/internal/scheduler_client.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 using OperatorEvent = v1::master_api::Event;
 using SchedulerEvent = v1::scheduler::Event;
 using SchedulerCall = v1::scheduler::Call;
@@ -184,23 +182,17 @@ class RecordLog {
 class ApiFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    UseTestScratchDirs("api_failover", name, &options);
-    options.timeout = kTimeout;
-    options.flags.insert(
-        options.flags.end(),
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("api_failover");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->timeout = kTimeout;
+    options->flags.insert(
+        options->flags.end(),
         {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
          "--agent_reregister_timeout=10s", "--allocation_interval=100ms",
          "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));

@@ -38,19 +38,15 @@
 // printed and its exact bytes written to $TEST_UNDECLARED_OUTPUTS_DIR
 // (replay: `nc 127.0.0.1 <port> < fuzz-failure-<n>.bin`).
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -75,12 +71,9 @@
 #include "tests/internal/http_fuzz.h"
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/scheduler_client.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 // Bound on one request's exchange: connect, send, a complete answer.
@@ -112,29 +105,20 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
 class ApiFuzzTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("api_fuzz");
+    ASSERT_TRUE(options.ok()) << options.status();
     name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/api_fuzz_",
-                                getpid(), "_", name_);
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    outputs_ = outputs != nullptr ? outputs : options.root;
-    options.log_dir = absl::StrCat(outputs_, "/", name_);
-    std::error_code error_code;
-    std::filesystem::create_directories(options.log_dir, error_code);
-    ASSERT_FALSE(error_code) << options.log_dir << ": " << error_code.message();
-    options.masters = 1;
-    options.timeout = kTimeout;
-    options.flags.insert(
-        options.flags.end(),
+    outputs_ = outputs != nullptr ? outputs : options->root;
+    options->masters = 1;
+    options->timeout = kTimeout;
+    options->flags.insert(
+        options->flags.end(),
         {"--allocation_interval=100ms", "--scheduler_heartbeat_interval=1s"});
+    // Start creates the log dir, which is <outputs_>/<name_>.
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     ASSERT_TRUE(cluster_->WaitForLeader({0}).ok());

@@ -42,12 +42,10 @@
 #include "tests/internal/npm_install.h"
 #include "tests/internal/process.h"
 #include "tests/internal/scheduler_client.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 namespace fs = std::filesystem;
 
 constexpr char kChromium[] = "/usr/bin/chromium";
@@ -98,30 +96,23 @@ class DashboardBrowserTest : public ::testing::Test {
                       "tools/setup.sh installs it)";
     }
     ASSERT_TRUE(install_error_->empty()) << *install_error_;
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    UseTestScratchDirs(
-        "dashboard",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-        &options);
-    options.masters = 3;
-    options.timeout = kTimeout;
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("dashboard");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = 3;
+    options->timeout = kTimeout;
     // Leader elections slower than the other master tests' (Chromium
     // shares the machine), so that leadership stays put until the test
     // kills the leader.
-    options.flags = {"--election_timeout=1s", "--lease=500ms",
-                     "--heartbeat_interval=100ms",
-                     "--allocation_interval=100ms"};
+    options->flags = {"--election_timeout=1s", "--lease=500ms",
+                      "--heartbeat_interval=100ms",
+                      "--allocation_interval=100ms"};
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    outputs_dir_ = outputs != nullptr ? outputs : options.root;
+    outputs_dir_ = outputs != nullptr ? outputs : options->root;
   }
 
   void TearDown() override {

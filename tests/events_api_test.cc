@@ -43,12 +43,9 @@
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 constexpr absl::Duration kPollPause = absl::Milliseconds(10);
@@ -125,21 +122,15 @@ std::vector<std::string> SseIds(const std::string& bytes) {
 class EventsApiProcessTest : public ::testing::Test {
  protected:
   void StartCluster(int masters, std::vector<std::string> extra_flags = {}) {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    UseTestScratchDirs("events_api", name, &options);
-    options.masters = masters;
-    options.timeout = kTimeout;
-    options.flags.insert(options.flags.end(), extra_flags.begin(),
-                         extra_flags.end());
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("events_api");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = masters;
+    options->timeout = kTimeout;
+    options->flags.insert(options->flags.end(), extra_flags.begin(),
+                          extra_flags.end());
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     for (int i = 0; i < masters; ++i) {

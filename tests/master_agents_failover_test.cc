@@ -59,12 +59,10 @@
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/scheduler_client.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 using Event = v1::scheduler::Event;
 using Call = v1::scheduler::Call;
 
@@ -229,25 +227,17 @@ bool IsReconciliation(const Event& event) {
 class MasterAgentsFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    // One store per test: the tests of this file share a process.
-    UseTestScratchDirs(
-        "master_agents_failover",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-        &options);
-    options.timeout = kTimeout;
-    options.flags.insert(
-        options.flags.end(),
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("master_agents_failover");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->timeout = kTimeout;
+    options->flags.insert(
+        options->flags.end(),
         {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
          "--agent_reregister_timeout=10s", "--allocation_interval=100ms",
          "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));

@@ -8,10 +8,7 @@
 // Every wait polls an endpoint against a bounded deadline; nothing asserts
 // an outcome after a fixed sleep.
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,12 +20,9 @@
 #include "common/http_client.h"
 #include "gtest/gtest.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 constexpr absl::Duration kPollPause = absl::Milliseconds(10);
@@ -43,20 +37,12 @@ constexpr char kWeightsA[] =
 class MasterFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                "/master_failover_", getpid());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.timeout = kTimeout;
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("master_failover");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->timeout = kTimeout;
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
   }

@@ -18,12 +18,9 @@
 // Every wait polls an endpoint against a bounded deadline; nothing asserts
 // an outcome after a fixed sleep.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -43,12 +40,9 @@
 #include "common/json_value.h"
 #include "gtest/gtest.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 constexpr absl::Duration kPollPause = absl::Milliseconds(10);
@@ -118,23 +112,15 @@ std::optional<uint64_t> InstalledPosition(const std::string& log_text) {
 class MasterSnapshotTransferTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                "/master_snapshot_transfer_", getpid());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.flags.insert(
-        options.flags.begin(),
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("master_snapshot_transfer");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->flags.insert(
+        options->flags.begin(),
         absl::StrCat("--snapshot_interval=", kSnapshotInterval));
-    options.timeout = kTimeout;
+    options->timeout = kTimeout;
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
   }

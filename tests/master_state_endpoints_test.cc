@@ -9,9 +9,6 @@
 // Every wait polls an endpoint or a client's condition against a bounded
 // deadline; nothing asserts an outcome after a fixed sleep.
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,12 +27,10 @@
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/scheduler_client.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 using Event = v1::scheduler::Event;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
@@ -63,24 +58,16 @@ const JsonValue& First(const JsonValue& object, const std::string& name) {
 class MasterStateEndpointsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                "/master_state_endpoints_", getpid());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.masters = 1;
-    options.timeout = kTimeout;
-    options.flags.insert(options.flags.end(),
-                         {"--cluster=testing", "--allocation_interval=100ms",
-                          "--scheduler_heartbeat_interval=1s"});
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("master_state_endpoints");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = 1;
+    options->timeout = kTimeout;
+    options->flags.insert(options->flags.end(),
+                          {"--cluster=testing", "--allocation_interval=100ms",
+                           "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     absl::StatusOr<int> leader = cluster_->WaitForLeader({0});

@@ -14,11 +14,8 @@
 // Every wait polls an endpoint against a bounded deadline; nothing asserts
 // an outcome after a fixed sleep.
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -34,12 +31,9 @@
 #include "common/http_client.h"
 #include "gtest/gtest.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 constexpr absl::Duration kPollPause = absl::Milliseconds(10);
@@ -54,21 +48,14 @@ std::string UpdateWeights(const std::string& role, int weight) {
 class MasterWipeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root =
-        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/master_wipe_", getpid());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.flags.insert(options.flags.begin(), "--snapshot_interval=1000000");
-    options.timeout = kTimeout;
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("master_wipe");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->flags.insert(options->flags.begin(),
+                          "--snapshot_interval=1000000");
+    options->timeout = kTimeout;
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
   }

@@ -39,12 +39,9 @@
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 constexpr absl::Duration kPollPause = absl::Milliseconds(20);
@@ -54,21 +51,15 @@ class MetricsEndpointTest : public ::testing::Test {
  protected:
   // Starts `masters` cairn-master processes and waits for a leader.
   void StartCluster(int masters) {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    options.root =
-        absl::StrCat(TmpDir(), "/metrics_endpoint_", getpid(), "_", masters);
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.masters = masters;
-    options.timeout = kTimeout;
-    options.flags.insert(options.flags.end(), {"--allocation_interval=100ms"});
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("metrics_endpoint");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = masters;
+    options->timeout = kTimeout;
+    options->flags.insert(options->flags.end(),
+                          {"--allocation_interval=100ms"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     std::vector<int> all;

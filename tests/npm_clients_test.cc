@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,12 +42,9 @@
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/npm_install.h"
 #include "tests/internal/process.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
-
-using bazel::tools::cpp::runfiles::Runfiles;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 // `npm ci` of ~100 small packages takes a few seconds; the bound leaves room
@@ -94,25 +91,17 @@ class NpmClientsTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(install_error_->empty()) << *install_error_;
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    test_name_ =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    options.root = absl::StrCat(*npm_dir_, "/", test_name_);
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    log_dir_ = outputs != nullptr ? outputs : options.root;
-    options.log_dir = log_dir_;
-    options.masters = 1;
-    options.timeout = kTimeout;
-    options.flags.insert(
-        options.flags.end(),
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("npm_clients");
+    ASSERT_TRUE(options.ok()) << options.status();
+    log_dir_ = options->log_dir;
+    options->masters = 1;
+    options->timeout = kTimeout;
+    options->flags.insert(
+        options->flags.end(),
         {"--allocation_interval=100ms", "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     absl::StatusOr<int> leader = cluster_->WaitForLeader({0});
@@ -125,14 +114,14 @@ class NpmClientsTest : public ::testing::Test {
   }
 
   // Starts `node tests/npm/<script> <args...>`, its output going to
-  // <log_dir>/<test>-<script>.log.
+  // <log_dir>/<script>.log (the log dir is the test's own).
   void StartScript(const std::string& script,
                    const std::vector<std::string>& args) {
     std::vector<std::string> argv = {*FindExecutable("node"),
                                      absl::StrCat(*npm_dir_, "/", script)};
     argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<std::unique_ptr<Process>> process = Process::Start(
-        argv, absl::StrCat(log_dir_, "/", test_name_, "-", script, ".log"));
+    absl::StatusOr<std::unique_ptr<Process>> process =
+        Process::Start(argv, absl::StrCat(log_dir_, "/", script, ".log"));
     ASSERT_TRUE(process.ok()) << process.status();
     script_ = *std::move(process);
   }
@@ -167,7 +156,6 @@ class NpmClientsTest : public ::testing::Test {
   static std::string* install_error_;  // empty: installed
   static std::string* npm_dir_;        // scripts and node_modules
 
-  std::string test_name_;
   std::string log_dir_;
   std::unique_ptr<MasterCluster> cluster_;
   std::unique_ptr<FakeAgent> agent_;

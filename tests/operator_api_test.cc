@@ -13,10 +13,7 @@
 // Every wait is bounded by a deadline on a condition; nothing asserts an
 // outcome after a fixed sleep.
 
-#include <unistd.h>
-
 #include <condition_variable>
-#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -34,18 +31,16 @@
 #include "cairn/v1/scheduler.pb.h"
 #include "common/http_client.h"
 #include "common/json.h"
+#include "common/master_channel.h"
+#include "common/record_stream_reader.h"
 #include "gtest/gtest.h"
 #include "tests/internal/agent_client.h"
-#include "common/master_channel.h"
 #include "tests/internal/master_cluster.h"
-#include "common/record_stream_reader.h"
 #include "tests/internal/scheduler_client.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 using v1::master_api::Event;
 using v1::master_api::Response;
 using SchedulerEvent = v1::scheduler::Event;
@@ -135,25 +130,16 @@ class OperatorEventQueue {
 class OperatorApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/operator_api_", getpid(), "_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.masters = 1;
-    options.timeout = kTimeout;
-    options.flags.insert(
-        options.flags.end(),
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("operator_api");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = 1;
+    options->timeout = kTimeout;
+    options->flags.insert(
+        options->flags.end(),
         {"--allocation_interval=100ms", "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     absl::StatusOr<int> leader = cluster_->WaitForLeader({0});

@@ -91,23 +91,16 @@ class PrometheusScrapeTest : public ::testing::Test {
  protected:
   // Starts `masters` masters with `flags` added and waits for a leader.
   void StartCluster(int masters, const std::vector<std::string>& flags) {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    UseTestScratchDirs(
-        "prometheus_scrape",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-        &options);
-    options.masters = masters;
-    options.timeout = kTimeout;
-    options.flags.insert(options.flags.end(), flags.begin(), flags.end());
-    scratch_ = options.root;
-    log_dir_ = options.log_dir;
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("prometheus_scrape");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = masters;
+    options->timeout = kTimeout;
+    options->flags.insert(options->flags.end(), flags.begin(), flags.end());
+    scratch_ = options->root;
+    log_dir_ = options->log_dir;
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     std::vector<int> all;

@@ -30,9 +30,6 @@
 //
 // Every wait is bounded by a deadline on a condition.
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -55,12 +52,10 @@
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/raw_scheduler_api.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 using v1::scheduler::Call;
 using v1::scheduler::Event;
 
@@ -85,24 +80,15 @@ class SchedulerApiBadInputTest : public ::testing::Test {
   virtual std::vector<std::string> ExtraFlags() const { return {}; }
 
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/scheduler_api_bad_input_", getpid(),
-        "_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.masters = 1;
-    options.timeout = kTimeout;
-    options.flags.push_back("--allocation_interval=100ms");
-    for (const std::string& flag : ExtraFlags()) options.flags.push_back(flag);
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("scheduler_api_bad_input");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = 1;
+    options->timeout = kTimeout;
+    options->flags.push_back("--allocation_interval=100ms");
+    for (const std::string& flag : ExtraFlags()) options->flags.push_back(flag);
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     absl::StatusOr<int> leader = cluster_->WaitForLeader({0});

@@ -25,9 +25,6 @@
 // raw_scheduler_api.h), never SchedulerClient. Every wait is bounded by a
 // deadline on a condition.
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,12 +48,10 @@
 #include "tests/internal/agent_client.h"
 #include "tests/internal/master_cluster.h"
 #include "tests/internal/raw_scheduler_api.h"
-#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
 
-using bazel::tools::cpp::runfiles::Runfiles;
 using v1::scheduler::Call;
 using v1::scheduler::Event;
 
@@ -89,26 +84,17 @@ JsonValue Parse(const std::string& json) {
 class SchedulerApiFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    std::unique_ptr<Runfiles> runfiles(Runfiles::CreateForTest(&error));
-    ASSERT_NE(runfiles, nullptr) << error;
-    MasterClusterOptions options;
-    options.binary = runfiles->Rlocation("cairn/master/cairn-master");
-    ASSERT_FALSE(options.binary.empty());
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.root = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/scheduler_api_flow_", getpid(), "_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    if (outputs != nullptr) options.log_dir = outputs;
-    options.masters = 1;
-    options.timeout = kTimeout;
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("scheduler_api_flow");
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->masters = 1;
+    options->timeout = kTimeout;
     // The heartbeat interval is a flag (Mesos's default is 15 s).
-    options.flags.insert(
-        options.flags.end(),
+    options->flags.insert(
+        options->flags.end(),
         {"--allocation_interval=100ms", "--scheduler_heartbeat_interval=1s"});
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     absl::StatusOr<int> leader = cluster_->WaitForLeader({0});

@@ -77,10 +77,10 @@ class AgentE2eTest : public ::testing::Test {
     runfiles_.reset(
         bazel::tools::cpp::runfiles::Runfiles::CreateForTest(&error));
     ASSERT_NE(runfiles_, nullptr) << error;
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    UseTestScratchDirs("agent_e2e", name, &master_options_);
-    master_options_.binary = runfiles_->Rlocation("cairn/master/cairn-master");
+    absl::StatusOr<MasterClusterOptions> options =
+        OptionsForThisTest("agent_e2e");
+    ASSERT_TRUE(options.ok()) << options.status();
+    master_options_ = *std::move(options);
     master_options_.masters = 1;
     master_options_.flags.push_back("--allocation_interval=100ms");
     agent_options_.binary = runfiles_->Rlocation("cairn/agent/cairn-agent");

@@ -49,19 +49,16 @@ class CairnctlClusterTest : public ::testing::Test {
     runfiles_.reset(bazel::tools::cpp::runfiles::Runfiles::CreateForTest(&error));
     ASSERT_NE(runfiles_, nullptr) << error;
     cairnctl_ = runfiles_->Rlocation("cairn/cli/cairnctl");
-    MasterClusterOptions options;
-    options.binary = runfiles_->Rlocation("cairn/master/cairn-master");
-    UseTestScratchDirs(
-        prefix, ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-        &options);
-    options.timeout = timeout_;
-    options.flags.insert(options.flags.end(), flags.begin(), flags.end());
+    absl::StatusOr<MasterClusterOptions> options = OptionsForThisTest(prefix);
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->timeout = timeout_;
+    options->flags.insert(options->flags.end(), flags.begin(), flags.end());
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
-        MasterCluster::Start(options);
+        MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
-    scratch_ = options.root;
-    log_dir_ = options.log_dir.empty() ? scratch_ : options.log_dir;
+    scratch_ = options->root;
+    log_dir_ = cluster_->log_dir();
     for (int i = 0; i < 3; ++i) masters_.push_back(cluster_->Address(i));
     absl::StatusOr<int> leader = cluster_->WaitForLeader({0, 1, 2});
     ASSERT_TRUE(leader.ok()) << leader.status();

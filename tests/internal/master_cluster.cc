@@ -14,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/json_value.h"
+#include "gtest/gtest.h"
+#include "tools/cpp/runfiles/runfiles.h"
 
 namespace cairn::tests {
 namespace {
@@ -55,6 +57,29 @@ void UseTestScratchDirs(absl::string_view prefix, absl::string_view test_name,
   const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
   options->log_dir = absl::StrCat(outputs != nullptr ? outputs : options->root,
                                   "/", test_name);
+}
+
+absl::StatusOr<MasterClusterOptions> OptionsForThisTest(
+    absl::string_view prefix) {
+  const ::testing::TestInfo* test =
+      ::testing::UnitTest::GetInstance()->current_test_info();
+  if (test == nullptr) {
+    return absl::FailedPreconditionError(
+        "OptionsForThisTest: no gtest test is running");
+  }
+  std::string error;
+  std::unique_ptr<bazel::tools::cpp::runfiles::Runfiles> runfiles(
+      bazel::tools::cpp::runfiles::Runfiles::CreateForTest(&error));
+  if (runfiles == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot read runfiles: ", error));
+  }
+  MasterClusterOptions options;
+  options.binary = runfiles->Rlocation("cairn/master/cairn-master");
+  if (options.binary.empty()) {
+    return absl::InternalError("cairn/master/cairn-master is not in runfiles");
+  }
+  UseTestScratchDirs(prefix, test->name(), &options);
+  return options;
 }
 
 MasterCluster::MasterCluster(MasterClusterOptions options)

@@ -4,9 +4,9 @@
 // observe masters only through their HTTP endpoints (/health,
 // /master/replica, /api/v1, ...).
 //
-//   MasterClusterOptions options;
-//   options.binary = ...;  options.root = TEST_TMPDIR/...;
-//   auto cluster = MasterCluster::Start(options);
+//   absl::StatusOr<MasterClusterOptions> options = OptionsForThisTest("foo");
+//   options->masters = 1;  // flags, timeout, ... as the test needs
+//   auto cluster = MasterCluster::Start(*options);
 //   absl::StatusOr<int> leader = (*cluster)->WaitForLeader({0, 1, 2});
 //   (*cluster)->Request(*leader, "POST", "/api/v1", body);
 //   (*cluster)->Kill(*leader);
@@ -77,6 +77,13 @@ struct MasterReplica {
 // MasterCluster::Start creates the directories.
 void UseTestScratchDirs(absl::string_view prefix, absl::string_view test_name,
                         MasterClusterOptions* options);
+
+// Options for the current test's cluster: `binary` is cairn-master from the
+// test's runfiles, and UseTestScratchDirs(prefix, <current gtest test name>).
+// kInternal (with the runfiles error) when the runfiles cannot be read;
+// kFailedPrecondition when no gtest test is running.
+absl::StatusOr<MasterClusterOptions> OptionsForThisTest(
+    absl::string_view prefix);
 
 class MasterCluster {
  public:
