@@ -1,4 +1,4 @@
-// cairn-executor: runs one task for cairn-agent (see agent/executor.h).
+// cairn-executor: runs tasks for cairn-agent (see agent/executor.h).
 // Configured only through the environment the agent sets, as Mesos's
 // command executor is (MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID, ...).
 // Exit codes: 0 done, 1 agent gone past the recovery timeout, 2 bad

@@ -229,8 +229,10 @@ int Executor::Run() {
     if (done_) break;
     ReapStrays();
 
-    absl::Time wake =
-        std::min({now + kTick, escalate_at_, max_completion_at_, exit_at_});
+    absl::Time wake = std::min(now + kTick, exit_at_);
+    for (const std::unique_ptr<TaskRun>& task : tasks_) {
+      wake = std::min({wake, task->escalate_at, task->max_completion_at});
+    }
     if (connection_ == Connection::kDisconnected) {
       wake = std::min(wake, next_subscribe_);
     }
@@ -252,13 +254,17 @@ int Executor::Run() {
   }
 
   // Leave nothing behind.
-  if (health_checker_ != nullptr) health_checker_->Stop();
-  if (running_) {
-    kill(-pid_, SIGKILL);
-    kill(pid_, SIGKILL);
+  for (std::unique_ptr<TaskRun>& task : tasks_) {
+    if (task->health_checker != nullptr) task->health_checker->Stop();
+    if (task->running) {
+      kill(-task->pid, SIGKILL);
+      kill(task->pid, SIGKILL);
+    }
   }
-  if (waiter_.joinable()) waiter_.join();
-  if (pid_ > 0) kill(-pid_, SIGKILL);
+  for (std::unique_ptr<TaskRun>& task : tasks_) {
+    if (task->waiter.joinable()) task->waiter.join();
+    if (task->pid > 0) kill(-task->pid, SIGKILL);
+  }
   KillStrayChildren();
   ReapStrays();
   if (reader_ != nullptr) reader_->Stop();
@@ -268,18 +274,22 @@ int Executor::Run() {
 }
 
 void Executor::HandleTimers(absl::Time now) {
-  if (running_ && now >= escalate_at_) {
-    LOG(WARNING) << "task " << pid_
-                 << " outlived its kill grace period: SIGKILL to its group";
-    kill(-pid_, SIGKILL);
-    kill(pid_, SIGKILL);
-    escalate_at_ = absl::InfiniteFuture();
-  }
-  if (running_ && !killing_ && now >= max_completion_at_) {
-    LOG(WARNING) << "task reached its max_completion_time: killing it";
-    killed_by_max_completion_ = true;
-    max_completion_at_ = absl::InfiniteFuture();
-    Kill(KillGrace(nullptr));
+  for (std::unique_ptr<TaskRun>& task : tasks_) {
+    if (task->running && now >= task->escalate_at) {
+      LOG(WARNING) << "task " << task->info.task_id().value() << " (pid "
+                   << task->pid
+                   << ") outlived its kill grace period: SIGKILL to its group";
+      kill(-task->pid, SIGKILL);
+      kill(task->pid, SIGKILL);
+      task->escalate_at = absl::InfiniteFuture();
+    }
+    if (task->running && !task->killing && now >= task->max_completion_at) {
+      LOG(WARNING) << "task " << task->info.task_id().value()
+                   << " reached its max_completion_time: killing it";
+      task->killed_by_max_completion = true;
+      task->max_completion_at = absl::InfiniteFuture();
+      Kill(*task, KillGrace(*task, nullptr));
+    }
   }
   if (now >= exit_at_) {
     LOG(WARNING) << "no acknowledgement of the terminal update after "
@@ -294,10 +304,10 @@ void Executor::HandleTimers(absl::Time now) {
     if (now - disconnected_since_ >= limit) {
       LOG(ERROR) << "no agent for " << (now - disconnected_since_)
                  << " (recovery timeout " << limit
-                 << "): killing the task and exiting";
+                 << "): killing the tasks and exiting";
       recovery_timed_out_ = true;
-      if (running_) {
-        Kill(options_.shutdown_grace_period);
+      if (AnyRunning()) {
+        KillAll(options_.shutdown_grace_period);
       } else {
         Finish(1);
         return;
@@ -362,10 +372,10 @@ void Executor::Handle(Input input) {
       Disconnected(absl::StrCat("UPDATE failed: ", input.status.message()));
       return;
     case Input::Kind::kTaskExited:
-      TaskExited(input.wait_status);
+      TaskExited(input.task_id, input.wait_status);
       return;
     case Input::Kind::kHealth:
-      HealthChanged(input.health);
+      HealthChanged(input.task_id, input.health);
       return;
   }
 }
@@ -386,8 +396,10 @@ void Executor::Subscribe() {
   connection_ = Connection::kSubscribing;
   v1::executor::Call call = NewCall(v1::executor::Call::SUBSCRIBE);
   v1::executor::Call::Subscribe* subscribe = call.mutable_subscribe();
-  if (task_.has_value() && !any_acknowledged_) {
-    *subscribe->add_unacknowledged_tasks() = *task_;
+  for (const std::unique_ptr<TaskRun>& task : tasks_) {
+    if (!task->any_acknowledged) {
+      *subscribe->add_unacknowledged_tasks() = task->info;
+    }
   }
   for (PendingUpdate& update : unacked_) {
     *subscribe->add_unacknowledged_updates()->mutable_status() = update.status;
@@ -461,22 +473,33 @@ void Executor::HandleEvent(const v1::executor::Event& event) {
       return;
     }
     case v1::executor::Event::LAUNCH:
-      Launch(event.launch().task());
+      Launch(event.launch().task(), 0);
       return;
-    case v1::executor::Event::LAUNCH_GROUP:
-      LOG(ERROR) << "LAUNCH_GROUP is not supported by the command executor";
+    case v1::executor::Event::LAUNCH_GROUP: {
+      const v1::TaskGroupInfo& group = event.launch_group().task_group();
+      if (group.tasks_size() == 0) {
+        LOG(ERROR) << "ignoring LAUNCH_GROUP without "
+                      "launch_group.task_group.tasks";
+        return;
+      }
+      const int number = ++groups_;
+      LOG(INFO) << "launching task group " << number << " of "
+                << group.tasks_size() << " task(s)";
+      for (const v1::TaskInfo& task : group.tasks()) Launch(task, number);
       return;
-    case v1::executor::Event::KILL:
-      if (!task_.has_value() ||
-          event.kill().task_id().value() != task_->task_id().value()) {
+    }
+    case v1::executor::Event::KILL: {
+      TaskRun* task = FindTask(event.kill().task_id().value());
+      if (task == nullptr) {
         LOG(WARNING) << "KILL of unknown task '"
                      << event.kill().task_id().value() << "'";
         return;
       }
-      Kill(KillGrace(event.kill().has_kill_policy()
-                         ? &event.kill().kill_policy()
-                         : nullptr));
+      Kill(*task, KillGrace(*task, event.kill().has_kill_policy()
+                                       ? &event.kill().kill_policy()
+                                       : nullptr));
       return;
+    }
     case v1::executor::Event::ACKNOWLEDGED:
       Acknowledged(event.acknowledged().uuid());
       return;
@@ -487,8 +510,8 @@ void Executor::HandleEvent(const v1::executor::Event& event) {
     case v1::executor::Event::SHUTDOWN:
       LOG(INFO) << "SHUTDOWN from the agent";
       shutting_down_ = true;
-      if (running_) {
-        Kill(options_.shutdown_grace_period);
+      if (AnyRunning()) {
+        KillAll(options_.shutdown_grace_period);
       } else {
         Finish(0);
       }
@@ -507,14 +530,15 @@ void Executor::HandleEvent(const v1::executor::Event& event) {
 // ---- Status updates
 // ------------------------------------------------------------
 
-v1::TaskStatus Executor::NewStatus(v1::TaskState state) const {
+v1::TaskStatus Executor::NewStatus(const TaskRun& task,
+                                   v1::TaskState state) const {
   v1::TaskStatus status;
-  if (task_.has_value()) *status.mutable_task_id() = task_->task_id();
+  *status.mutable_task_id() = task.info.task_id();
   status.set_state(state);
   status.set_source(v1::TaskStatus::SOURCE_EXECUTOR);
   *status.mutable_executor_id() = options_.executor_id;
-  if (task_.has_value() && task_->has_agent_id()) {
-    *status.mutable_agent_id() = task_->agent_id();
+  if (task.info.has_agent_id()) {
+    *status.mutable_agent_id() = task.info.agent_id();
   }
   status.set_timestamp(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
   status.set_uuid(RandomUuid());
@@ -576,65 +600,92 @@ void Executor::Acknowledged(const std::string& uuid) {
     VLOG(1) << "acknowledgement of an unknown update";
     return;
   }
-  any_acknowledged_ = true;
   const bool terminal = IsTerminalState(it->status.state());
-  VLOG(1) << "acknowledged " << v1::TaskState_Name(it->status.state());
+  VLOG(1) << "acknowledged " << it->status.task_id().value() << " "
+          << v1::TaskState_Name(it->status.state());
+  TaskRun* task = FindTask(it->status.task_id().value());
   unacked_.erase(it);
-  if (terminal) Finish(0);
+  if (task == nullptr) return;
+  task->any_acknowledged = true;
+  if (terminal) {
+    task->terminal_acknowledged = true;
+    MaybeFinish();
+  }
 }
 
 // ---- The task
 // ----------------------------------------------------------------
 
+Executor::TaskRun* Executor::FindTask(const std::string& task_id) {
+  for (std::unique_ptr<TaskRun>& task : tasks_) {
+    if (task->info.task_id().value() == task_id) return task.get();
+  }
+  return nullptr;
+}
+
+bool Executor::AnyRunning() const {
+  for (const std::unique_ptr<TaskRun>& task : tasks_) {
+    if (task->running) return true;
+  }
+  return false;
+}
+
 absl::Duration Executor::KillGrace(
-    const v1::KillPolicy* override_policy) const {
+    const TaskRun& task, const v1::KillPolicy* override_policy) const {
   if (override_policy != nullptr && override_policy->has_grace_period()) {
     return FromDurationInfo(override_policy->grace_period());
   }
-  if (task_.has_value() && task_->has_kill_policy() &&
-      task_->kill_policy().has_grace_period()) {
-    return FromDurationInfo(task_->kill_policy().grace_period());
+  if (task.info.has_kill_policy() &&
+      task.info.kill_policy().has_grace_period()) {
+    return FromDurationInfo(task.info.kill_policy().grace_period());
   }
   return kDefaultKillGrace;
 }
 
-void Executor::Launch(const v1::TaskInfo& task) {
-  if (task_.has_value()) {
-    LOG(ERROR) << "ignoring LAUNCH of task '" << task.task_id().value()
-               << "': the command executor runs one task ('"
-               << task_->task_id().value() << "')";
-    return;
-  }
-  if (!task.has_task_id() || task.task_id().value().empty()) {
+void Executor::Launch(const v1::TaskInfo& info, int group) {
+  if (!info.has_task_id() || info.task_id().value().empty()) {
     LOG(ERROR) << "ignoring LAUNCH without task.task_id";
     return;
   }
-  task_ = task;
-  LOG(INFO) << "launching task " << task.task_id().value();
-  SendUpdate(NewStatus(v1::TASK_STARTING));
+  if (FindTask(info.task_id().value()) != nullptr) {
+    LOG(ERROR) << "ignoring a second LAUNCH of task '"
+               << info.task_id().value() << "'";
+    return;
+  }
+  if (shutting_down_ || recovery_timed_out_) {
+    LOG(ERROR) << "ignoring LAUNCH of task '" << info.task_id().value()
+               << "': the executor is shutting down";
+    return;
+  }
+  tasks_.push_back(std::make_unique<TaskRun>());
+  TaskRun& task = *tasks_.back();
+  task.info = info;
+  task.group = group;
+  LOG(INFO) << "launching task " << info.task_id().value();
+  SendUpdate(NewStatus(task, v1::TASK_STARTING));
 
-  if (!task.has_command()) {
-    FailLaunch("task.command is required by the command executor");
+  if (!info.has_command()) {
+    FailLaunch(task, "task.command is required by cairn-executor");
     return;
   }
   absl::StatusOr<CommandLine> line =
-      ResolveCommand(task.command(), "task.command");
+      ResolveCommand(info.command(), "task.command");
   if (!line.ok()) {
-    FailLaunch(std::string(line.status().message()));
+    FailLaunch(task, std::string(line.status().message()));
     return;
   }
   absl::StatusOr<std::vector<std::string>> env =
-      MergeEnvironment(options_.environment, task.command().environment(),
+      MergeEnvironment(options_.environment, info.command().environment(),
                        "task.command.environment");
   if (!env.ok()) {
-    FailLaunch(std::string(env.status().message()));
+    FailLaunch(task, std::string(env.status().message()));
     return;
   }
-  if (task.has_health_check()) {
+  if (info.has_health_check()) {
     if (absl::Status s =
-            HealthChecker::Validate(task.health_check(), "task.health_check");
+            HealthChecker::Validate(info.health_check(), "task.health_check");
         !s.ok()) {
-      FailLaunch(std::string(s.message()));
+      FailLaunch(task, std::string(s.message()));
       return;
     }
   }
@@ -643,73 +694,83 @@ void Executor::Launch(const v1::TaskInfo& task) {
   spec.argv = line->argv;
   spec.environment = *env;
   spec.working_directory = options_.sandbox;
-  if (task.command().has_user() && geteuid() == 0) {
-    absl::StatusOr<UserIds> user = ResolveUser(task.command().user());
+  if (info.command().has_user() && geteuid() == 0) {
+    absl::StatusOr<UserIds> user = ResolveUser(info.command().user());
     if (!user.ok()) {
-      FailLaunch(absl::StrCat("task.command.user: ", user.status().message()));
+      FailLaunch(task, absl::StrCat("task.command.user: ",
+                                    user.status().message()));
       return;
     }
     spec.user = *std::move(user);
   }
   absl::StatusOr<pid_t> pid = agent::Launch(spec);
   if (!pid.ok()) {
-    FailLaunch(std::string(pid.status().message()));
+    FailLaunch(task, std::string(pid.status().message()));
     return;
   }
-  pid_ = *pid;
-  running_ = true;
-  waiter_ = std::thread([this, pid = pid_] {
+  task.pid = *pid;
+  task.running = true;
+  task.waiter = std::thread([this, pid = task.pid, id = info.task_id().value()] {
     Input exited{Input::Kind::kTaskExited};
+    exited.task_id = id;
     exited.wait_status = Wait(pid);
     Post(std::move(exited));
   });
-  v1::TaskStatus running = NewStatus(v1::TASK_RUNNING);
-  running.set_message(absl::StrCat("cairn-executor: pid ", pid_));
+  v1::TaskStatus running = NewStatus(task, v1::TASK_RUNNING);
+  running.set_message(absl::StrCat("cairn-executor: pid ", task.pid));
   SendUpdate(std::move(running));
-
-  if (task.has_max_completion_time()) {
-    max_completion_at_ =
-        absl::Now() + FromDurationInfo(task.max_completion_time());
+  if (group != 0 && std::find(killed_groups_.begin(), killed_groups_.end(),
+                              group) != killed_groups_.end()) {
+    Kill(task, KillGrace(task, nullptr));  // an earlier task of it failed
+    return;
   }
-  if (task.has_health_check()) {
+
+  if (info.has_max_completion_time()) {
+    task.max_completion_at =
+        absl::Now() + FromDurationInfo(info.max_completion_time());
+  }
+  if (info.has_health_check()) {
     HealthCheckerOptions health_options;
     health_options.sandbox = options_.sandbox;
     health_options.environment = *std::move(env);
     absl::StatusOr<std::unique_ptr<HealthChecker>> checker =
-        HealthChecker::Start(task.health_check(), std::move(health_options),
-                             [this](const HealthUpdate& update) {
-                               Input health{Input::Kind::kHealth};
-                               health.health = update;
-                               Post(std::move(health));
-                             });
+        HealthChecker::Start(
+            info.health_check(), std::move(health_options),
+            [this, id = info.task_id().value()](const HealthUpdate& update) {
+              Input health{Input::Kind::kHealth};
+              health.task_id = id;
+              health.health = update;
+              Post(std::move(health));
+            });
     if (checker.ok()) {
-      health_checker_ = *std::move(checker);
+      task.health_checker = *std::move(checker);
     } else {
-      LOG(ERROR) << "health checks not started: " << checker.status();
+      LOG(ERROR) << "health checks of task " << info.task_id().value()
+                 << " not started: " << checker.status();
     }
   }
 }
 
-void Executor::FailLaunch(const std::string& message) {
-  LOG(ERROR) << "cannot launch task " << task_->task_id().value() << ": "
+void Executor::FailLaunch(TaskRun& task, const std::string& message) {
+  LOG(ERROR) << "cannot launch task " << task.info.task_id().value() << ": "
              << message;
-  v1::TaskStatus failed = NewStatus(v1::TASK_FAILED);
+  v1::TaskStatus failed = NewStatus(task, v1::TASK_FAILED);
   failed.set_message(absl::StrCat("cairn-executor: ", message));
   failed.set_reason(v1::TaskStatus::REASON_COMMAND_EXECUTOR_FAILED);
-  terminated_ = true;
+  task.terminated = true;
   SendUpdate(std::move(failed));
-  if (shutting_down_) exit_at_ = absl::Now() + kShutdownAckWait;
+  AfterTerminal(task, v1::TASK_FAILED);
 }
 
-void Executor::Kill(absl::Duration grace) {
-  if (!running_) return;
+void Executor::Kill(TaskRun& task, absl::Duration grace) {
+  if (!task.running) return;
   const absl::Time now = absl::Now();
-  if (killing_) {
-    escalate_at_ = std::min(escalate_at_, now + grace);
+  if (task.killing) {
+    task.escalate_at = std::min(task.escalate_at, now + grace);
     return;
   }
-  killing_ = true;
-  if (health_checker_ != nullptr) health_checker_->Stop();
+  task.killing = true;
+  if (task.health_checker != nullptr) task.health_checker->Stop();
   bool killing_state = false;
   for (const auto& capability : framework_info_.capabilities()) {
     if (capability.type() ==
@@ -717,70 +778,113 @@ void Executor::Kill(absl::Duration grace) {
       killing_state = true;
     }
   }
-  if (killing_state) SendUpdate(NewStatus(v1::TASK_KILLING));
-  LOG(INFO) << "sending SIGTERM to process group " << pid_ << ", SIGKILL in "
+  if (killing_state) SendUpdate(NewStatus(task, v1::TASK_KILLING));
+  LOG(INFO) << "task " << task.info.task_id().value()
+            << ": SIGTERM to process group " << task.pid << ", SIGKILL in "
             << grace;
-  kill(-pid_, SIGTERM);
-  kill(pid_, SIGTERM);
-  escalate_at_ = now + grace;
+  kill(-task.pid, SIGTERM);
+  kill(task.pid, SIGTERM);
+  task.escalate_at = now + grace;
 }
 
-void Executor::HealthChanged(const HealthUpdate& update) {
-  if (!running_ || killing_ || terminated_) return;
-  v1::TaskStatus status = NewStatus(v1::TASK_RUNNING);
+void Executor::KillAll(absl::Duration grace) {
+  for (std::unique_ptr<TaskRun>& task : tasks_) Kill(*task, grace);
+}
+
+void Executor::HealthChanged(const std::string& task_id,
+                             const HealthUpdate& update) {
+  TaskRun* task = FindTask(task_id);
+  if (task == nullptr || !task->running || task->killing || task->terminated) {
+    return;
+  }
+  v1::TaskStatus status = NewStatus(*task, v1::TASK_RUNNING);
   status.set_reason(v1::TaskStatus::REASON_TASK_HEALTH_CHECK_STATUS_UPDATED);
   status.set_healthy(update.healthy);
   if (!update.healthy) status.set_message(update.message);
   SendUpdate(std::move(status));
   if (update.kill_task) {
-    killed_by_health_check_ = true;
-    last_health_failure_ = update;
-    Kill(KillGrace(nullptr));
+    task->killed_by_health_check = true;
+    task->last_health_failure = update;
+    Kill(*task, KillGrace(*task, nullptr));
   }
 }
 
-void Executor::TaskExited(int wait_status) {
-  running_ = false;
-  if (waiter_.joinable()) waiter_.join();
-  // Nothing of the task may survive it.
-  kill(-pid_, SIGKILL);
-  KillStrayChildren();
+void Executor::TaskExited(const std::string& task_id, int wait_status) {
+  TaskRun* found = FindTask(task_id);
+  CHECK(found != nullptr) << "exit of unknown task " << task_id;
+  TaskRun& task = *found;
+  task.running = false;
+  if (task.waiter.joinable()) task.waiter.join();
+  // Nothing of the task may survive it. Orphans that left its process group
+  // are ours (subreaper) but of no known task: killed once no task runs.
+  kill(-task.pid, SIGKILL);
+  if (!AnyRunning()) KillStrayChildren();
   ReapStrays();
-  if (health_checker_ != nullptr) health_checker_->Stop();
-  escalate_at_ = absl::InfiniteFuture();
-  max_completion_at_ = absl::InfiniteFuture();
+  if (task.health_checker != nullptr) task.health_checker->Stop();
+  task.escalate_at = absl::InfiniteFuture();
+  task.max_completion_at = absl::InfiniteFuture();
 
   v1::TaskState state;
   std::optional<v1::TaskStatus::Reason> reason;
-  if (killed_by_max_completion_) {
+  if (task.killed_by_max_completion) {
     state = v1::TASK_FAILED;
     reason = v1::TaskStatus::REASON_MAX_COMPLETION_TIME_REACHED;
-  } else if (killing_) {
+  } else if (task.killing) {
     state = v1::TASK_KILLED;
   } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) {
     state = v1::TASK_FINISHED;
   } else {
     state = v1::TASK_FAILED;
   }
-  v1::TaskStatus status = NewStatus(state);
+  v1::TaskStatus status = NewStatus(task, state);
   std::string message =
       absl::StrCat("Command ", DescribeWaitStatus(wait_status));
-  if (killed_by_health_check_) {
+  if (task.killed_by_health_check) {
     status.set_healthy(false);
-    message = absl::StrCat(
-        "Health check failed ", last_health_failure_.consecutive_failures,
-        " times in a row (", last_health_failure_.message, "); ", message);
+    message = absl::StrCat("Health check failed ",
+                           task.last_health_failure.consecutive_failures,
+                           " times in a row (",
+                           task.last_health_failure.message, "); ", message);
   }
   status.set_message(message);
   if (reason.has_value()) status.set_reason(*reason);
-  terminated_ = true;
+  task.terminated = true;
   SendUpdate(std::move(status));
+  AfterTerminal(task, state);
+}
 
+void Executor::AfterTerminal(const TaskRun& task, v1::TaskState state) {
+  // The group policy (Mesos's default executor): a group whose task failed
+  // or was killed is killed entirely, once.
+  if (task.group != 0 && !shutting_down_ && !recovery_timed_out_ &&
+      (state == v1::TASK_FAILED || state == v1::TASK_KILLED) &&
+      std::find(killed_groups_.begin(), killed_groups_.end(), task.group) ==
+          killed_groups_.end()) {
+    killed_groups_.push_back(task.group);
+    for (std::unique_ptr<TaskRun>& other : tasks_) {
+      if (other->group != task.group || other.get() == &task ||
+          !other->running || other->killing) {
+        continue;
+      }
+      LOG(INFO) << "task " << task.info.task_id().value() << " ended "
+                << v1::TaskState_Name(state) << ": killing task "
+                << other->info.task_id().value() << " of its group";
+      Kill(*other, KillGrace(*other, nullptr));
+    }
+  }
+  if (AnyRunning()) return;
   if (recovery_timed_out_) {
     Finish(1);
   } else if (shutting_down_) {
     exit_at_ = absl::Now() + kShutdownAckWait;
   }
+}
+
+void Executor::MaybeFinish() {
+  for (const std::unique_ptr<TaskRun>& task : tasks_) {
+    if (!task->terminal_acknowledged) return;
+  }
+  Finish(0);
 }
 
 void Executor::Finish(int exit_code) {

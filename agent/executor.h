@@ -1,22 +1,26 @@
-// Executor: cairn-executor's logic, Mesos's command executor over the v1
-// executor HTTP API (proto/cairn/v1/executor.proto; Mesos's
-// docs/executor-http-api.md). One executor runs one task.
+// Executor: cairn-executor's logic, Mesos's command executor and default
+// executor over the v1 executor HTTP API (proto/cairn/v1/executor.proto;
+// Mesos's docs/executor-http-api.md). One executor runs any number of tasks,
+// each supervised on its own (own process group, health checker, kill and
+// updates).
 //
 // Protocol with the agent (POST <agent>/api/v1/executor, protobuf):
 //   - SUBSCRIBE opens a RecordIO stream of Events: SUBSCRIBED first, then
-//     LAUNCH, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN, HEARTBEAT, ERROR.
+//     LAUNCH, LAUNCH_GROUP, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN, HEARTBEAT,
+//     ERROR.
 //   - Every status update is a separate UPDATE POST (202) with a fresh
 //     16-byte uuid, and is kept until ACKNOWLEDGED names that uuid.
-//   - When the agent goes away (refused, reset, stream ended) the task keeps
+//   - When the agent goes away (refused, reset, stream ended) the tasks keep
 //     running and the executor resubscribes with jittered exponential
 //     backoff (at most `subscription_backoff_max`), sending every
-//     unacknowledged update (in order) and, while none of its updates has
-//     been acknowledged, the task itself. Updates made while the agent is
-//     away (the task's end included) wait for that. After
-//     `recovery_timeout` without an agent (immediately after a disconnection
-//     when not checkpointing), the task is killed and Run() returns 1.
+//     unacknowledged update (in order, all tasks) and every task none of
+//     whose updates has been acknowledged yet (`unacknowledged_tasks`).
+//     Updates made while the agent is away (tasks' ends included) wait for
+//     that. After `recovery_timeout` without an agent (immediately after a
+//     disconnection when not checkpointing), every task is killed and Run()
+//     returns 1.
 //
-// Task (as Mesos's command executor): LAUNCH -> TASK_STARTING, fork into a
+// A task (as Mesos's command executor): LAUNCH -> TASK_STARTING, fork into a
 // new process group in the sandbox (`/bin/sh -c value`, or value + argv when
 // shell=false; as `command.user` when root), TASK_RUNNING. Exit 0 ->
 // TASK_FINISHED; otherwise TASK_FAILED "Command exited with status N" /
@@ -25,15 +29,22 @@
 // max_completion_time. A kill sends TASK_KILLING (if the framework has
 // TASK_KILLING_STATE), SIGTERM to the process group, SIGKILL after the grace
 // period (KILL's kill_policy, else the task's, else 3 s), and SIGKILL to
-// whatever is left of the group (and the executor's orphaned children) once
-// the task exited. Health checks: agent/health_checker.h.
+// whatever is left of the group once the task exited (and to the executor's
+// orphaned children once no task runs). Health checks: agent/health_checker.h.
 //
-// Run() returns 0 once the terminal update is acknowledged (or after
-// SHUTDOWN), 1 on recovery timeout.
+// Task groups (as Mesos's default executor): LAUNCH_GROUP starts every task
+// of its TaskGroupInfo. When a task of a group ends TASK_FAILED or
+// TASK_KILLED (a KILL from the agent, a failing health check, its
+// max_completion_time), every other live task of that group is killed
+// (TASK_KILLED). So, as in Mesos, a KILL of one task of a group ends the
+// whole group. Tasks that came by LAUNCH are independent of each other.
+//
+// Run() returns 0 once every launched task is terminal and its terminal
+// update acknowledged (or after SHUTDOWN), 1 on recovery timeout.
 //
 // Thread safety: Run() is called once, from one thread, which then owns all
-// state; helper threads (stream reader, HTTP sender, task waiter, health
-// checker) only post inputs to it.
+// state; helper threads (stream reader, HTTP sender, task waiters, health
+// checkers) only post inputs to it.
 
 #ifndef CAIRN_AGENT_EXECUTOR_H_
 #define CAIRN_AGENT_EXECUTOR_H_
@@ -112,8 +123,8 @@ class Executor {
       kStreamOpened,      // stream: the 200 answer to SUBSCRIBE `generation`
       kSubscribeFailed,   // status: why SUBSCRIBE `generation` failed
       kPostFailed,        // status: an UPDATE of `generation` failed
-      kTaskExited,        // wait_status
-      kHealth,            // health
+      kTaskExited,        // task_id, wait_status
+      kHealth,            // task_id, health
     };
     explicit Input(Kind k) : kind(k) {}
     Kind kind;
@@ -121,8 +132,28 @@ class Executor {
     std::string record;
     absl::Status status;
     std::unique_ptr<http::ClientStream> stream;
+    std::string task_id;
     int wait_status = 0;
     HealthUpdate health;
+  };
+  // One task. Invariants: `terminated` once its terminal update exists
+  // (never cleared); `running` only between a successful fork and the reap.
+  struct TaskRun {
+    v1::TaskInfo info;
+    int group = 0;  // the LAUNCH_GROUP it came in (1, 2, ...); 0: a LAUNCH
+    pid_t pid = -1;
+    bool running = false;
+    bool terminated = false;
+    bool terminal_acknowledged = false;
+    bool any_acknowledged = false;  // else resent in unacknowledged_tasks
+    bool killing = false;
+    bool killed_by_max_completion = false;
+    bool killed_by_health_check = false;
+    HealthUpdate last_health_failure;
+    absl::Time escalate_at = absl::InfiniteFuture();
+    absl::Time max_completion_at = absl::InfiniteFuture();
+    std::unique_ptr<HealthChecker> health_checker;
+    std::thread waiter;  // waits for pid
   };
   struct PendingUpdate {
     v1::TaskStatus status;
@@ -146,15 +177,24 @@ class Executor {
   void PostUpdate(PendingUpdate* update);
   void Acknowledged(const std::string& uuid);
 
-  void Launch(const v1::TaskInfo& task);
-  void FailLaunch(const std::string& message);
-  void Kill(absl::Duration grace);
-  void TaskExited(int wait_status);
-  void HealthChanged(const HealthUpdate& update);
+  // `group`: 0 for a LAUNCH, the group's number for LAUNCH_GROUP.
+  void Launch(const v1::TaskInfo& task, int group);
+  void FailLaunch(TaskRun& task, const std::string& message);
+  void Kill(TaskRun& task, absl::Duration grace);
+  // Kills every live task (SHUTDOWN, recovery timeout).
+  void KillAll(absl::Duration grace);
+  void TaskExited(const std::string& task_id, int wait_status);
+  void HealthChanged(const std::string& task_id, const HealthUpdate& update);
+  // After `task` ended: the group policy, then whether the executor is done.
+  void AfterTerminal(const TaskRun& task, v1::TaskState state);
+  void MaybeFinish();
+  bool AnyRunning() const;
+  TaskRun* FindTask(const std::string& task_id);
   void Finish(int exit_code);
 
-  v1::TaskStatus NewStatus(v1::TaskState state) const;
-  absl::Duration KillGrace(const v1::KillPolicy* override_policy) const;
+  v1::TaskStatus NewStatus(const TaskRun& task, v1::TaskState state) const;
+  absl::Duration KillGrace(const TaskRun& task,
+                           const v1::KillPolicy* override_policy) const;
   v1::executor::Call NewCall(v1::executor::Call::Type type) const;
 
   const ExecutorOptions options_;
@@ -182,25 +222,17 @@ class Executor {
   bool ever_subscribed_ = false;
   v1::FrameworkInfo framework_info_;
 
-  // Updates not yet acknowledged, oldest first.
+  // Updates not yet acknowledged, oldest first (all tasks).
   std::deque<PendingUpdate> unacked_;
-  bool any_acknowledged_ = false;
 
-  std::optional<v1::TaskInfo> task_;
-  pid_t pid_ = -1;
-  bool running_ = false;     // forked and not yet reaped
-  bool terminated_ = false;  // the terminal update exists
-  bool killing_ = false;
-  bool killed_by_max_completion_ = false;
-  bool killed_by_health_check_ = false;
-  HealthUpdate last_health_failure_;
+  // Every task ever launched, in launch order (never erased: a task id is
+  // launched at most once).
+  std::vector<std::unique_ptr<TaskRun>> tasks_;
+  int groups_ = 0;                 // LAUNCH_GROUPs received
+  std::vector<int> killed_groups_;  // groups whose remaining tasks were killed
   bool shutting_down_ = false;
   bool recovery_timed_out_ = false;
-  absl::Time escalate_at_ = absl::InfiniteFuture();
-  absl::Time max_completion_at_ = absl::InfiniteFuture();
   absl::Time exit_at_ = absl::InfiniteFuture();  // forced exit (shutdown)
-  std::unique_ptr<HealthChecker> health_checker_;
-  std::thread waiter_;  // waits for pid_
 
   bool done_ = false;
   int exit_code_ = 0;

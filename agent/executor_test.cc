@@ -118,6 +118,15 @@ class FakeAgent {
     return Send(event);
   }
 
+  bool LaunchGroup(const std::vector<v1::TaskInfo>& tasks) {
+    Event event;
+    event.set_type(Event::LAUNCH_GROUP);
+    for (const v1::TaskInfo& task : tasks) {
+      *event.mutable_launch_group()->mutable_task_group()->add_tasks() = task;
+    }
+    return Send(event);
+  }
+
   bool Kill(const std::string& task_id,
             std::optional<absl::Duration> grace = std::nullopt) {
     Event event;
@@ -153,6 +162,12 @@ class FakeAgent {
   bool WaitForState(v1::TaskState state) {
     return WaitForUpdate(
         [state](const TaskStatus& s) { return s.state() == state; });
+  }
+
+  bool WaitForTaskState(const std::string& task_id, v1::TaskState state) {
+    return WaitForUpdate([&](const TaskStatus& s) {
+      return s.task_id().value() == task_id && s.state() == state;
+    });
   }
 
   std::vector<TaskStatus> updates() {
@@ -230,10 +245,11 @@ class FakeAgent {
   std::vector<TaskStatus> updates_;          // guarded by mu_
 };
 
-v1::TaskInfo ShellTask(const std::string& command) {
+v1::TaskInfo ShellTask(const std::string& command,
+                       const std::string& task_id = "task-1") {
   v1::TaskInfo task;
   task.set_name("test task");
-  task.mutable_task_id()->set_value("task-1");
+  task.mutable_task_id()->set_value(task_id);
   task.mutable_agent_id()->set_value("agent-1");
   task.mutable_command()->set_value(command);
   return task;
@@ -335,9 +351,12 @@ class ExecutorTest : public ::testing::Test {
   }
 
   // The task's pid, from the TASK_RUNNING message "cairn-executor: pid N".
-  pid_t TaskPid(FakeAgent& agent) {
+  pid_t TaskPid(FakeAgent& agent, const std::string& task_id = "task-1") {
     for (const TaskStatus& s : agent.updates()) {
-      if (s.state() != v1::TASK_RUNNING || s.has_healthy()) continue;
+      if (s.state() != v1::TASK_RUNNING || s.has_healthy() ||
+          s.task_id().value() != task_id) {
+        continue;
+      }
       int pid = 0;
       if (absl::StartsWith(s.message(), "cairn-executor: pid ") &&
           absl::SimpleAtoi(s.message().substr(20), &pid)) {
@@ -351,6 +370,16 @@ class ExecutorTest : public ::testing::Test {
   std::vector<v1::TaskState> States(FakeAgent& agent) {
     std::vector<v1::TaskState> states;
     for (const TaskStatus& s : agent.updates()) states.push_back(s.state());
+    return states;
+  }
+
+  // The states reported for `task_id`, in order.
+  std::vector<v1::TaskState> TaskStates(FakeAgent& agent,
+                                        const std::string& task_id) {
+    std::vector<v1::TaskState> states;
+    for (const TaskStatus& s : agent.updates()) {
+      if (s.task_id().value() == task_id) states.push_back(s.state());
+    }
     return states;
   }
 
@@ -692,6 +721,170 @@ TEST_F(ExecutorTest, BadHealthCheckFailsTheLaunchNamingTheField) {
   EXPECT_NE(agent.updates().back().message().find("task.health_check.tcp.port"),
             std::string::npos)
       << agent.updates().back().message();
+}
+
+// ---- Several tasks in one executor (the default executor's job) -----------
+
+TEST_F(ExecutorTest, TasksOfSeparateLaunchesEndIndependently) {
+  FakeAgent agent({});
+  // task-a ends only once task-b runs (the executor would exit otherwise).
+  StartAndLaunch(agent,
+                 ShellTask("while [ ! -f b-runs ]; do sleep 0.05; done; exit 0",
+                           "task-a"));
+  ASSERT_TRUE(agent.Launch(ShellTask("touch b-runs; sleep 1000", "task-b")));
+  ASSERT_TRUE(agent.WaitForTaskState("task-a", v1::TASK_FINISHED))
+      << Describe(agent.updates());
+  ASSERT_TRUE(agent.WaitForTaskState("task-b", v1::TASK_RUNNING))
+      << Describe(agent.updates());
+  const pid_t b = TaskPid(agent, "task-b");
+  ASSERT_GT(b, 0);
+  // task-a's end touches neither task-b nor the executor.
+  ASSERT_FALSE(WaitForExit(absl::Milliseconds(500)).has_value());
+  EXPECT_FALSE(LiveProcessesInGroup(b).empty());
+  EXPECT_EQ(TaskStates(agent, "task-b"),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING}));
+
+  ASSERT_TRUE(agent.Kill("task-b"));
+  ASSERT_TRUE(agent.WaitForTaskState("task-b", v1::TASK_KILLED))
+      << Describe(agent.updates());
+  EXPECT_EQ(TaskStates(agent, "task-a"),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING,
+                                        v1::TASK_FINISHED}));
+  std::optional<int> status = WaitForExit();
+  ASSERT_TRUE(status.has_value()) << "executor did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_TRUE(Eventually([&] { return LiveProcessesInGroup(b).empty(); }));
+}
+
+TEST_F(ExecutorTest, FailingTaskOfAGroupKillsTheRestOfTheGroup) {
+  FakeAgent agent({});
+  ASSERT_TRUE(agent.Start().ok());
+  StartExecutor(agent.port());
+  ASSERT_TRUE(agent.WaitForSubscribes(1));
+  // task-a fails only once task-b runs (it waits for task-b's file).
+  ASSERT_TRUE(agent.LaunchGroup(
+      {ShellTask("while [ ! -f b-runs ]; do sleep 0.05; done; exit 1",
+                 "task-a"),
+       ShellTask("touch b-runs; sleep 1000", "task-b")}));
+  ASSERT_TRUE(agent.WaitForTaskState("task-a", v1::TASK_FAILED))
+      << Describe(agent.updates());
+  ASSERT_TRUE(agent.WaitForTaskState("task-b", v1::TASK_KILLED))
+      << Describe(agent.updates());
+  const pid_t b = TaskPid(agent, "task-b");
+  ASSERT_GT(b, 0);
+  EXPECT_EQ(TaskStates(agent, "task-a"),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING,
+                                        v1::TASK_FAILED}));
+  EXPECT_EQ(TaskStates(agent, "task-b"),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING,
+                                        v1::TASK_KILLED}));
+  std::optional<int> status = WaitForExit();
+  ASSERT_TRUE(status.has_value()) << "executor did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_TRUE(LiveProcessesInGroup(b).empty());
+}
+
+// A finished task leaves its group running; a KILL of one task ends the
+// whole group (as Mesos's default executor).
+TEST_F(ExecutorTest, FinishedTaskLeavesTheGroupAndKillEndsIt) {
+  FakeAgent agent({});
+  ASSERT_TRUE(agent.Start().ok());
+  StartExecutor(agent.port());
+  ASSERT_TRUE(agent.WaitForSubscribes(1));
+  ASSERT_TRUE(agent.LaunchGroup({ShellTask("exit 0", "task-a"),
+                                 ShellTask("sleep 1000", "task-b"),
+                                 ShellTask("sleep 1000", "task-c")}));
+  ASSERT_TRUE(agent.WaitForTaskState("task-a", v1::TASK_FINISHED))
+      << Describe(agent.updates());
+  ASSERT_TRUE(agent.WaitForTaskState("task-b", v1::TASK_RUNNING));
+  ASSERT_TRUE(agent.WaitForTaskState("task-c", v1::TASK_RUNNING));
+  const pid_t b = TaskPid(agent, "task-b");
+  const pid_t c = TaskPid(agent, "task-c");
+  ASSERT_GT(b, 0);
+  ASSERT_GT(c, 0);
+  ASSERT_FALSE(WaitForExit(absl::Milliseconds(300)).has_value());
+  EXPECT_FALSE(LiveProcessesInGroup(b).empty());
+  EXPECT_FALSE(LiveProcessesInGroup(c).empty());
+
+  ASSERT_TRUE(agent.Kill("task-b"));
+  ASSERT_TRUE(agent.WaitForTaskState("task-b", v1::TASK_KILLED))
+      << Describe(agent.updates());
+  ASSERT_TRUE(agent.WaitForTaskState("task-c", v1::TASK_KILLED))
+      << Describe(agent.updates());
+  std::optional<int> status = WaitForExit();
+  ASSERT_TRUE(status.has_value()) << "executor did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_TRUE(LiveProcessesInGroup(b).empty());
+  EXPECT_TRUE(LiveProcessesInGroup(c).empty());
+}
+
+TEST_F(ExecutorTest, ResubscriptionCarriesEveryTaskAndItsUpdates) {
+  FakeAgent::Options first_options;
+  // task-a's updates are acknowledged, task-b's are not.
+  first_options.ack = [](const TaskStatus& s) {
+    return s.task_id().value() == "task-a";
+  };
+  auto first = std::make_unique<FakeAgent>(first_options);
+  ASSERT_TRUE(first->Start().ok());
+  StartExecutor(first->port());
+  ASSERT_TRUE(first->WaitForSubscribes(1));
+  ASSERT_TRUE(first->LaunchGroup({ShellTask("sleep 1000", "task-a"),
+                                  ShellTask("sleep 1000", "task-b")}));
+  ASSERT_TRUE(first->WaitForTaskState("task-a", v1::TASK_RUNNING));
+  ASSERT_TRUE(first->WaitForTaskState("task-b", v1::TASK_RUNNING));
+  const pid_t a = TaskPid(*first, "task-a");
+  const pid_t b = TaskPid(*first, "task-b");
+  const uint16_t port = first->port();
+  first->Stop();
+  first.reset();
+
+  FakeAgent::Options second_options;
+  second_options.port = port;
+  FakeAgent second(second_options);
+  ASSERT_TRUE(Eventually([&] { return second.Start().ok(); }));
+  ASSERT_TRUE(second.WaitForSubscribes(1));
+  const Call resubscribe = second.subscribes().front();
+  ASSERT_EQ(resubscribe.subscribe().unacknowledged_tasks_size(), 1)
+      << resubscribe.DebugString();
+  EXPECT_EQ(resubscribe.subscribe().unacknowledged_tasks(0).task_id().value(),
+            "task-b");
+  ASSERT_EQ(resubscribe.subscribe().unacknowledged_updates_size(), 2)
+      << resubscribe.DebugString();
+  for (const Call::Update& u : resubscribe.subscribe().unacknowledged_updates()) {
+    EXPECT_EQ(u.status().task_id().value(), "task-b");
+  }
+  EXPECT_EQ(resubscribe.subscribe().unacknowledged_updates(0).status().state(),
+            v1::TASK_STARTING);
+  EXPECT_EQ(resubscribe.subscribe().unacknowledged_updates(1).status().state(),
+            v1::TASK_RUNNING);
+  EXPECT_FALSE(LiveProcessesInGroup(a).empty());
+  EXPECT_FALSE(LiveProcessesInGroup(b).empty());
+
+  // Both still run and are supervised through the new agent.
+  ASSERT_TRUE(second.Kill("task-a"));
+  ASSERT_TRUE(second.WaitForTaskState("task-a", v1::TASK_KILLED))
+      << Describe(second.updates());
+  ASSERT_TRUE(second.WaitForTaskState("task-b", v1::TASK_KILLED))
+      << Describe(second.updates());
+  std::optional<int> status = WaitForExit();
+  ASSERT_TRUE(status.has_value()) << "executor did not exit";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+TEST_F(ExecutorTest, EmptyLaunchGroupIsIgnored) {
+  FakeAgent agent({});
+  ASSERT_TRUE(agent.Start().ok());
+  StartExecutor(agent.port());
+  ASSERT_TRUE(agent.WaitForSubscribes(1));
+  ASSERT_TRUE(agent.LaunchGroup({}));
+  ASSERT_TRUE(agent.Launch(ShellTask("exit 0")));
+  ASSERT_TRUE(agent.WaitForState(v1::TASK_FINISHED)) << Describe(agent.updates());
+  EXPECT_EQ(States(agent),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING,
+                                        v1::TASK_FINISHED}));
+  std::optional<int> status = WaitForExit();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
 }
 
 // ---- In-process: configuration ---------------------------------------------
