@@ -35,9 +35,8 @@ std::string Summary(const v1::Event& e) {
       return absl::StrCat("agent ", e.agent_registered().info().id().value(),
                           " ", e.agent_registered().info().hostname());
     case v1::Event::kAgentReregistered:
-      return absl::StrCat("agent ",
-                          e.agent_reregistered().info().id().value(), " ",
-                          e.agent_reregistered().info().hostname());
+      return absl::StrCat("agent ", e.agent_reregistered().info().id().value(),
+                          " ", e.agent_reregistered().info().hostname());
     case v1::Event::kAgentUnreachable:
       return absl::StrCat("agent ", e.agent_unreachable().agent_id().value());
     case v1::Event::kAgentRemoved:
@@ -49,10 +48,9 @@ std::string Summary(const v1::Event& e) {
     case v1::Event::kAgentReactivated:
       return absl::StrCat("agent ", e.agent_reactivated().agent_id().value());
     case v1::Event::kAgentDrainStarted:
-      return absl::StrCat("agent ", e.agent_drain_started().agent_id().value(),
-                          e.agent_drain_started().config().mark_gone()
-                              ? " (mark gone)"
-                              : "");
+      return absl::StrCat(
+          "agent ", e.agent_drain_started().agent_id().value(),
+          e.agent_drain_started().config().mark_gone() ? " (mark gone)" : "");
     case v1::Event::kAgentDrained:
       return absl::StrCat("agent ", e.agent_drained().agent_id().value());
     case v1::Event::kFrameworkSubscribed:
@@ -96,11 +94,15 @@ std::string Summary(const v1::Event& e) {
                           e.task_status_acknowledged().task_id().value());
     case v1::Event::kTaskKillRequested:
       return absl::StrCat("task ", e.task_kill_requested().task_id().value());
+    case v1::Event::kExecutorExited:
+      return absl::StrCat("executor ",
+                          e.executor_exited().executor_id().value(), " status ",
+                          e.executor_exited().status());
     case v1::Event::kOffersCreated: {
       std::vector<std::string> offers;
       for (const v1::Offer& o : e.offers_created().offers()) {
-        offers.push_back(absl::StrCat(o.id().value(), "->",
-                                      o.framework_id().value()));
+        offers.push_back(
+            absl::StrCat(o.id().value(), "->", o.framework_id().value()));
       }
       return absl::StrCat(offers.size(), " offer(s) ",
                           absl::StrJoin(offers, ","));
@@ -122,7 +124,8 @@ std::string Summary(const v1::Event& e) {
               ? nullptr
               : e.GetReflection()->GetOneofFieldDescriptor(e, oneof);
       if (field == nullptr ||
-          field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+          field->cpp_type() !=
+              google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
         return "";
       }
       return MesosJson(e.GetReflection()->GetMessage(e, field));
@@ -151,8 +154,8 @@ std::string EventTypeName(const v1::Event& event) {
 std::string EventLine(const v1::Event& event) {
   return absl::StrCat(event.position(), ":", event.index(), "  ",
                       TimeText(event), "  ", EventTypeName(event), "  ",
-                      event.principal().empty() ? "-" : event.principal(),
-                      "  ", Truncate(Summary(event), kSummaryWidth));
+                      event.principal().empty() ? "-" : event.principal(), "  ",
+                      Truncate(Summary(event), kSummaryWidth));
 }
 
 int StreamEvents(Cluster& cluster, const EventsOptions& options,
@@ -185,9 +188,9 @@ int StreamEvents(Cluster& cluster, const EventsOptions& options,
         backoff = std::min(backoff * 2, absl::Milliseconds(500));
       }
     };
-    const absl::Duration request_timeout = std::clamp(
-        connect_deadline - absl::Now(), absl::Milliseconds(100),
-        absl::Seconds(5));
+    const absl::Duration request_timeout =
+        std::clamp(connect_deadline - absl::Now(), absl::Milliseconds(100),
+                   absl::Seconds(5));
     if (!options.follow && !to.has_value()) {
       absl::StatusOr<http::Response> replica =
           cluster.Get(master, "/master/replica", request_timeout);
@@ -215,8 +218,8 @@ int StreamEvents(Cluster& cluster, const EventsOptions& options,
     }
     if (to.has_value()) query.push_back(absl::StrCat("to=", *to));
     if (!options.types.empty()) {
-      query.push_back(
-          absl::StrCat("type=", UrlEncode(absl::AsciiStrToLower(options.types))));
+      query.push_back(absl::StrCat(
+          "type=", UrlEncode(absl::AsciiStrToLower(options.types))));
     }
     if (!options.agent_id.empty()) {
       query.push_back(absl::StrCat("agent_id=", UrlEncode(options.agent_id)));
@@ -232,14 +235,15 @@ int StreamEvents(Cluster& cluster, const EventsOptions& options,
       query.push_back(absl::StrCat("limit=", *options.limit - printed));
     }
     std::string target = "/api/v1/events";
-    if (!query.empty()) absl::StrAppend(&target, "?", absl::StrJoin(query, "&"));
+    if (!query.empty())
+      absl::StrAppend(&target, "?", absl::StrJoin(query, "&"));
     http::Headers headers = {{"Accept", "application/json"}};
     if (last_id.has_value()) headers.Set("Last-Event-ID", *last_id);
 
     http::Client client;
     absl::StatusOr<std::unique_ptr<http::ClientStream>> stream =
-        client.OpenStream("GET", master.host, master.port, target, headers,
-                          "", request_timeout);
+        client.OpenStream("GET", master.host, master.port, target, headers, "",
+                          request_timeout);
     if (!stream.ok()) {
       retry(std::string(stream.status().message()));
       continue;
@@ -267,8 +271,8 @@ int StreamEvents(Cluster& cluster, const EventsOptions& options,
     // tail resumes after the position this master had applied.
     if (!last_id.has_value() && !from.has_value()) {
       uint64_t applied = 0;
-      if (absl::SimpleAtoi(
-              (*stream)->headers().Get("X-Cairn-Applied-Position"), &applied)) {
+      if (absl::SimpleAtoi((*stream)->headers().Get("X-Cairn-Applied-Position"),
+                           &applied)) {
         from = applied + 1;
       }
     }
@@ -282,8 +286,8 @@ int StreamEvents(Cluster& cluster, const EventsOptions& options,
         if (chunk.status().code() == absl::StatusCode::kDeadlineExceeded) {
           continue;
         }
-        last_error = absl::StrCat(master.ToString(), ": ",
-                                  chunk.status().message());
+        last_error =
+            absl::StrCat(master.ToString(), ": ", chunk.status().message());
         reconnect = true;
         break;
       }

@@ -145,6 +145,10 @@ EventSubjects SubjectsOf(const v1::Event& event) {
       framework(event.task_kill_requested().framework_id());
       task(event.task_kill_requested().task_id());
       break;
+    case v1::Event::kExecutorExited:
+      framework(event.executor_exited().framework_id());
+      agent(event.executor_exited().agent_id());
+      break;
 
     // Offers.
     case v1::Event::kOffersCreated:

@@ -845,8 +845,8 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
                            "exited_executor"));
         return;
       }
-      // Executors are not yet records of their own (their resources count
-      // with each task): the tasks' terminal updates carry the outcome.
+      // Recorded for history (ExecutorExited); the tasks' terminal updates
+      // carry their own outcome.
       LOG(INFO) << "agent " << agent_id << ": executor "
                 << exited.executor_id().value() << " of framework "
                 << exited.framework_id().value() << " exited with status "
@@ -864,8 +864,21 @@ void Leader::AgentCall(const v1::AgentCall& call, const std::string& stream_id,
       Request request;
       request.context = ctx;
       request.decide =
-          [](const MasterState&) -> absl::StatusOr<std::vector<Event>> {
-        return std::vector<Event>{};
+          [agent_id, exited](
+              const MasterState& view) -> absl::StatusOr<std::vector<Event>> {
+        // Of a framework the log no longer knows: nothing to record (an
+        // empty decision is still a barrier).
+        if (view.FindFramework(exited.framework_id().value()) == nullptr) {
+          return std::vector<Event>{};
+        }
+        Event e;
+        v1::ExecutorExited* x = e.mutable_executor_exited();
+        x->mutable_agent_id()->set_value(agent_id);
+        *x->mutable_framework_id() = exited.framework_id();
+        *x->mutable_executor_id() = exited.executor_id();
+        x->set_status(exited.status());
+        if (!exited.message().empty()) x->set_message(exited.message());
+        return std::vector<Event>{std::move(e)};
       };
       request.on_commit = [this, framework_id = exited.framework_id().value(),
                            failure](Done) {

@@ -2780,7 +2780,13 @@ TEST_F(LeaderWithTaskTest, ExitedExecutorIsReportedToTheSchedulerAsFailure) {
                        ExitedExecutorCall(agent_.id, framework_.id, "e1", 256));
   EXPECT_EQ(a.code, 202) << a.message;
   CommitAll();
-  EXPECT_EQ(events_.size(), mark);  // not (yet) an event of its own
+  // Recorded for history: who exited, where, with which status.
+  ASSERT_THAT(TypesSince(mark), ElementsAre(Event::kExecutorExited));
+  const v1::ExecutorExited& exited = events_.back().executor_exited();
+  EXPECT_EQ(exited.agent_id().value(), agent_.id);
+  EXPECT_EQ(exited.framework_id().value(), framework_.id);
+  EXPECT_EQ(exited.executor_id().value(), "e1");
+  EXPECT_EQ(exited.status(), 256);
 
   std::vector<scheduler::Event> got =
       framework_.stream->OfType(scheduler::Event::FAILURE);

@@ -213,6 +213,9 @@ absl::Status MasterState::ApplyEvent(const Event& e, Event* owned) {
     case Event::kTaskKillRequested:
       status = ApplyTaskKillRequested(e);
       break;
+    case Event::kExecutorExited:
+      status = ApplyExecutorExited(e);
+      break;
     case Event::kOffersCreated:
       status = ApplyOffersCreated(e, owned);
       break;
@@ -939,6 +942,21 @@ absl::Status MasterState::ApplyTaskStatusAcknowledged(const Event& e) {
   unacknowledged->RemoveLast();
   MaybeCompleteTask(it);
   return absl::OkStatus();
+}
+
+absl::Status MasterState::ApplyExecutorExited(const Event& e) {
+  const v1::ExecutorExited& exited = e.executor_exited();
+  if (exited.executor_id().value().empty()) {
+    return Invalid("executor exit without executor id");
+  }
+  if (agents_.count(exited.agent_id().value()) == 0) {
+    return Precondition(
+        absl::StrCat("unknown agent ", exited.agent_id().value()));
+  }
+  absl::StatusOr<FrameworkEntry*> framework =
+      GetFramework(exited.framework_id());
+  if (!framework.ok()) return framework.status();
+  return absl::OkStatus();  // history only
 }
 
 absl::Status MasterState::ApplyTaskKillRequested(const Event& e) {

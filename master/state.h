@@ -232,6 +232,7 @@ class MasterState {
   absl::Status ApplyTaskStatusUpdated(const v1::Event& e, v1::Event* owned);
   absl::Status ApplyTaskStatusAcknowledged(const v1::Event& e);
   absl::Status ApplyTaskKillRequested(const v1::Event& e);
+  absl::Status ApplyExecutorExited(const v1::Event& e);
   absl::Status ApplyOffersCreated(const v1::Event& e, v1::Event* owned);
   absl::Status ApplyOffersRemoved(
       const google::protobuf::RepeatedPtrField<v1::OfferID>& ids,

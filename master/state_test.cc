@@ -729,6 +729,32 @@ TEST_F(MasterStateTest, TaskStatusUpdatedRejectsAcknowledgedAgentDuplicate) {
   EXPECT_EQ(state_.FindTask("f1", "t1")->latest_agent_uuid(), "u2");
 }
 
+// ExecutorExited is history only: it changes nothing but the applied
+// position, and needs a known agent and framework.
+TEST_F(MasterStateTest, ExecutorExitedIsHistoryOnly) {
+  SetUpCluster();
+  auto exited = [](const std::string& agent, const std::string& framework,
+                   const std::string& executor) {
+    Event e;
+    v1::ExecutorExited* x = e.mutable_executor_exited();
+    x->mutable_agent_id()->set_value(agent);
+    x->mutable_framework_id()->set_value(framework);
+    x->mutable_executor_id()->set_value(executor);
+    x->set_status(9);
+    return e;
+  };
+  ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));
+  const size_t tasks = state_.task_count();
+  ApplyOk(exited("a1", "f1", "e1"));
+  EXPECT_EQ(state_.task_count(), tasks);
+  EXPECT_EQ(Available("a1"), R("cpus:3;mem:1024;ports:[31000-31009]"));
+  ExpectRejected(exited("nope", "f1", "e1"),
+                 absl::StatusCode::kFailedPrecondition);
+  ExpectRejected(exited("a1", "nope", "e1"),
+                 absl::StatusCode::kFailedPrecondition);
+  ExpectRejected(exited("a1", "f1", ""), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(MasterStateTest, TaskKillRequestedIsRecordedUntilTheTaskEnds) {
   SetUpCluster();
   ApplyOk(Launch("f1", "a1", "t1", "cpus:1"));

@@ -416,6 +416,7 @@
     'framework_subscribed', 'framework_failed_over', 'framework_disconnected',
     'framework_deactivated', 'framework_updated', 'framework_removed',
     'tasks_launched', 'task_status_updated', 'task_status_acknowledged', 'task_kill_requested',
+    'executor_exited',
     'offers_created', 'offers_rescinded', 'offers_declined', 'offers_expired',
     'weights_updated', 'quota_updated', 'resources_reserved', 'resources_unreserved',
     'maintenance_schedule_updated',
@@ -468,6 +469,9 @@
         return {text: idOf(body.task_id)};
       case 'task_kill_requested':
         return {text: idOf(body.task_id)};
+      case 'executor_exited':
+        return {text: idOf(body.executor_id) + ' on ' + agentName(idOf(body.agent_id)) +
+                      ' (status ' + (body.status || 0) + ')'};
       case 'offers_created':
         return {text: (body.offers || []).length + ' offer(s)'};
       case 'offers_rescinded': case 'offers_declined': case 'offers_expired':
