@@ -81,7 +81,7 @@ class EventGenerator {
 
   // A valid event, or nullopt when the chosen action is impossible now.
   std::optional<Event> NextValid() {
-    switch (rng_.Uniform(24)) {
+    switch (rng_.Uniform(25)) {
       case 0:
         return RegisterAgent();
       case 1:
@@ -124,6 +124,8 @@ class EventGenerator {
         return UpdateResources();
       case 23:
         return RequestKill();
+      case 24:
+        return ExecutorExit();
     }
     return std::nullopt;
   }
@@ -320,6 +322,22 @@ class EventGenerator {
     auto* u = e.mutable_agent_resources_updated();
     u->mutable_agent_id()->set_value(id);
     next.ToProto(u->mutable_resources());
+    return e;
+  }
+
+  // History only: an executor of a known framework exited on a known agent.
+  std::optional<Event> ExecutorExit() {
+    std::vector<std::string> agents = state_.AgentIds();
+    std::vector<std::string> frameworks =
+        Frameworks([](const FrameworkRecord&) { return true; });
+    if (agents.empty() || frameworks.empty()) return std::nullopt;
+    Event e;
+    v1::ExecutorExited* x = e.mutable_executor_exited();
+    x->mutable_agent_id()->set_value(rng_.Pick(agents));
+    x->mutable_framework_id()->set_value(rng_.Pick(frameworks));
+    x->mutable_executor_id()->set_value(
+        absl::StrCat("exec-", rng_.Uniform(next_id_ + 1)));
+    x->set_status(int32_t(rng_.Uniform(256)) << 8);
     return e;
   }
 
@@ -613,6 +631,40 @@ class EventGenerator {
       pool -= take;
       *launch->add_tasks() = NewTask(offer.agent_id().value(), take);
     }
+    // Sometimes the tasks run in one executor with resources of its own
+    // (used once on the agent however many of its tasks run): a new one,
+    // or one this framework already runs tasks in on the agent.
+    if (launch->tasks_size() > 0 && rng_.Chance(30)) {
+      const std::string& framework = offer.framework_id().value();
+      const std::string& agent = offer.agent_id().value();
+      std::optional<v1::ExecutorInfo> executor;
+      auto known = executors_.find({framework, agent});
+      // (Reused only while it runs tasks: otherwise its resources would
+      // have to come from this launch's offers again.)
+      if (known != executors_.end() &&
+          state_.ExecutorHasLiveTasks(agent, framework,
+                                      known->second.executor_id().value()) &&
+          rng_.Chance(70)) {
+        executor = known->second;
+      } else {
+        Resources own = TakeSome(pool);
+        if (!own.empty()) {
+          v1::ExecutorInfo info;
+          info.mutable_executor_id()->set_value(
+              absl::StrCat("exec-", next_id_++));
+          info.mutable_command()->set_value("run-executor");
+          own.ToProto(info.mutable_resources());
+          executors_[{framework, agent}] = info;
+          executor = info;
+        }
+      }
+      if (executor.has_value()) {
+        for (v1::TaskInfo& task : *launch->mutable_tasks()) {
+          task.clear_command();
+          *task.mutable_executor() = *executor;
+        }
+      }
+    }
     return e;
   }
 
@@ -795,6 +847,8 @@ class EventGenerator {
   Rng& rng_;
   const MasterState& state_;
   uint64_t next_id_ = 1;
+  // The last executor made for a (framework, agent), to launch into again.
+  std::map<std::pair<std::string, std::string>, v1::ExecutorInfo> executors_;
 };
 
 // Runs one sequence; returns a description of the first failure, or "".
