@@ -112,6 +112,23 @@ bool IsCommandExecutor(const v1::ExecutorInfo& info) {
   return false;
 }
 
+// A default executor (Mesos's ExecutorInfo.type DEFAULT, or no command)
+// runs task groups: it is cairn-executor, sent LAUNCH_GROUP.
+bool IsDefaultExecutor(const v1::ExecutorInfo& info) {
+  return !IsCommandExecutor(info) &&
+         (info.type() == v1::ExecutorInfo::DEFAULT || !info.has_command());
+}
+
+// LAUNCH_GROUP of `tasks` for a default executor.
+v1::executor::Event LaunchGroupEvent(const std::vector<v1::TaskInfo>& tasks) {
+  v1::executor::Event event;
+  event.set_type(v1::executor::Event::LAUNCH_GROUP);
+  for (const v1::TaskInfo& task : tasks) {
+    *event.mutable_launch_group()->mutable_task_group()->add_tasks() = task;
+  }
+  return event;
+}
+
 // A command executor is named after its task, as in Mesos.
 v1::ExecutorID ExecutorIdFor(const v1::TaskInfo& task) {
   v1::ExecutorID id;
@@ -928,6 +945,9 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
   if (requested.ok()) wanted = requested->WithoutAllocationInfo();
   const master::Resources free = total_ - UsedResources();
   const bool fits = requested.ok() && free.Contains(wanted);
+  // The tasks of this launch for subscribed default executors, by executor
+  // id: one LAUNCH_GROUP each, after the loop.
+  std::map<std::string, std::vector<v1::TaskInfo>> groups;
 
   for (const v1::TaskInfo& info : launch.tasks()) {
     const std::string& tid = info.task_id().value();
@@ -1015,7 +1035,8 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
         LOG(ERROR) << "checkpointing executor " << eid << ": " << saved;
       }
       // Limits: the task's (or the executor's) resources plus the command
-      // executor's own overhead.
+      // executor's own overhead; a default executor's: its own and all its
+      // tasks' in this launch (its group).
       absl::StatusOr<master::Resources> own = master::Resources::FromProto(
           command_executor ? info.resources() : executor_info.resources());
       double cpus = 0, mem_mb = 0;
@@ -1024,11 +1045,17 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
         mem_mb = own->ScalarSum("mem");
       }
       if (!command_executor) {
-        absl::StatusOr<master::Resources> task_r =
-            master::Resources::FromProto(info.resources());
-        if (task_r.ok()) {
-          cpus += task_r->ScalarSum("cpus");
-          mem_mb += task_r->ScalarSum("mem");
+        for (const v1::TaskInfo& t : launch.tasks()) {
+          if (&t != &info && (!IsDefaultExecutor(executor_info) ||
+                              t.executor().executor_id().value() != eid)) {
+            continue;
+          }
+          absl::StatusOr<master::Resources> task_r =
+              master::Resources::FromProto(t.resources());
+          if (task_r.ok()) {
+            cpus += task_r->ScalarSum("cpus");
+            mem_mb += task_r->ScalarSum("mem");
+          }
         }
       }
       executor->limits.cpus = cpus + kExecutorCpus;
@@ -1050,6 +1077,10 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
     ++tasks_launched_;
     if (new_executor) {
       StartLaunch(framework_id.value(), eid);
+    } else if (executor->state == ExecutorState::kSubscribed &&
+               IsDefaultExecutor(executor->info)) {
+      task.launched = true;
+      groups[eid].push_back(info);
     } else if (executor->state == ExecutorState::kSubscribed) {
       v1::executor::Event event;
       event.set_type(v1::executor::Event::LAUNCH);
@@ -1058,6 +1089,10 @@ void Agent::HandleLaunch(const v1::AgentEvent::Launch& launch) {
       SendToExecutor(*executor, event);
     }
     // Otherwise the LAUNCH goes out when the executor subscribes.
+  }
+  for (const auto& [eid, tasks] : groups) {
+    Executor* executor = FindExecutor(framework_id.value(), eid);
+    if (executor != nullptr) SendToExecutor(*executor, LaunchGroupEvent(tasks));
   }
 }
 
@@ -1073,6 +1108,13 @@ void Agent::StartLaunch(const std::string& framework_id,
       fetch = task.info.command();
       break;
     }
+  } else if (IsDefaultExecutor(executor->info)) {
+    // Every task's URIs, into the one sandbox they share.
+    for (const auto& [tid, task] : executor->tasks) {
+      for (const v1::CommandInfo::URI& uri : task.info.command().uris()) {
+        *fetch.add_uris() = uri;
+      }
+    }
   } else {
     fetch = executor->info.command();
   }
@@ -1087,7 +1129,9 @@ void Agent::StartLaunch(const std::string& framework_id,
   ++executors_registering_;
   launchers_.emplace_back(
       [this, fid = executor->framework_id, info = executor->info,
-       command = executor->command_executor, cid = executor->container_id,
+       command = executor->command_executor ||
+                 IsDefaultExecutor(executor->info),
+       cid = executor->container_id,
        sandbox = executor->sandbox, fetch, limits = executor->limits] {
         LaunchContainer(fid, info, command, cid, sandbox, fetch, limits);
       });
@@ -1540,6 +1584,10 @@ std::optional<http::Response> Agent::ExecutorSubscribe(
   for (const v1::TaskInfo& t : call.subscribe().unacknowledged_tasks()) {
     executor_has.insert(t.task_id().value());
   }
+  // A default executor gets its tasks not yet sent as one LAUNCH_GROUP
+  // (launches that arrived before it subscribed form one group).
+  const bool default_executor = IsDefaultExecutor(executor.info);
+  std::vector<v1::TaskInfo> group;
   for (auto& [tid, task] : executor.tasks) {
     if (IsTerminalState(task.state)) continue;
     // A recovered executor that neither reports the task nor sent any update
@@ -1549,13 +1597,20 @@ std::optional<http::Response> Agent::ExecutorSubscribe(
         !updates_->HasPending(task.framework_id, task.info.task_id())) {
       task.launched = false;
     }
-    if (!task.launched) {
+    if (!task.launched && default_executor) {
+      task.launched = true;
+      group.push_back(task.info);
+    } else if (!task.launched) {
       v1::executor::Event launch;
       launch.set_type(v1::executor::Event::LAUNCH);
       *launch.mutable_launch()->mutable_task() = task.info;
       task.launched = true;
       SendToExecutor(executor, launch);
     }
+  }
+  if (!group.empty()) SendToExecutor(executor, LaunchGroupEvent(group));
+  for (auto& [tid, task] : executor.tasks) {
+    if (IsTerminalState(task.state)) continue;
     if (task.pending_kill.has_value()) {
       v1::executor::Event kill;
       kill.set_type(v1::executor::Event::KILL);
