@@ -60,30 +60,6 @@ class AgentCustomExecutorTest : public AgentE2eTest {
     return task;
   }
 
-  // Polls until ProcessesBelow(work_dir) has `count` processes; returns the
-  // last list seen.
-  std::vector<pid_t> WaitForProcesses(size_t count) {
-    std::vector<pid_t> pids = ProcessesBelow(agent_options_.work_dir);
-    for (const absl::Time deadline = absl::Now() + kTimeout;
-         pids.size() != count && absl::Now() < deadline;
-         pids = ProcessesBelow(agent_options_.work_dir)) {
-      absl::SleepFor(kPoll);
-    }
-    return pids;
-  }
-
-  // The live executors of the agent's only framework in /state.
-  absl::StatusOr<std::vector<JsonValue>> Executors() {
-    absl::StatusOr<JsonValue> state = agent_->State();
-    if (!state.ok()) return state.status();
-    const JsonValue* frameworks = state->Find("frameworks");
-    if (frameworks == nullptr || frameworks->items.size() != 1) {
-      return absl::FailedPreconditionError("not one framework in /state");
-    }
-    const JsonValue* executors = frameworks->items[0].Find("executors");
-    if (executors == nullptr) return std::vector<JsonValue>();
-    return executors->items;
-  }
 };
 
 TEST_F(AgentCustomExecutorTest, TwoTasksShareOneExecutorWhichEchoesMessages) {

@@ -62,31 +62,6 @@ class AgentTaskGroupTest : public AgentE2eTest {
     ASSERT_TRUE(accepted.ok()) << accepted;
   }
 
-  // Polls until ProcessesBelow(work_dir) has `count` processes; returns the
-  // last list seen.
-  std::vector<pid_t> WaitForProcesses(size_t count) {
-    std::vector<pid_t> pids = ProcessesBelow(agent_options_.work_dir);
-    for (const absl::Time deadline = absl::Now() + kTimeout;
-         pids.size() != count && absl::Now() < deadline;
-         pids = ProcessesBelow(agent_options_.work_dir)) {
-      absl::SleepFor(kPoll);
-    }
-    return pids;
-  }
-
-  // The live executors of the agent's only framework in /state.
-  absl::StatusOr<std::vector<JsonValue>> Executors() {
-    absl::StatusOr<JsonValue> state = agent_->State();
-    if (!state.ok()) return state.status();
-    const JsonValue* frameworks = state->Find("frameworks");
-    if (frameworks == nullptr || frameworks->items.size() != 1) {
-      return absl::FailedPreconditionError("not one framework in /state");
-    }
-    const JsonValue* executors = frameworks->items[0].Find("executors");
-    if (executors == nullptr) return std::vector<JsonValue>();
-    return executors->items;
-  }
-
   // Waits for the FIFO `name` in the group's sandbox and writes a line to
   // it, which ends a task blocked in `read x < name`.
   absl::Status WriteFifo(const std::string& name) {
