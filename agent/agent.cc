@@ -414,7 +414,13 @@ void Agent::StopOnce() {
   if (reader_ != nullptr) reader_->Stop();
   if (http_ != nullptr) http_->Stop();
   // Executors outlive the agent; an agent without any leaves no cgroup.
-  if (containerizer_ != nullptr) containerizer_->ReleaseRoot();
+  // One last look first: an executor that exited since the last check is
+  // reaped and its container destroyed (what that writes is checkpointed
+  // and sent after a restart).
+  if (containerizer_ != nullptr && started_) {
+    CheckContainers();
+    containerizer_->ReleaseRoot();
+  }
 }
 
 void Agent::Changed() { cv_.notify_all(); }
