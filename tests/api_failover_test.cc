@@ -186,11 +186,8 @@ class ApiFailoverTest : public ::testing::Test {
         OptionsForThisTest("api_failover");
     ASSERT_TRUE(options.ok()) << options.status();
     options->timeout = kTimeout;
-    options->flags.insert(
-        options->flags.end(),
-        {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
-         "--agent_reregister_timeout=10s", "--allocation_interval=100ms",
-         "--scheduler_heartbeat_interval=1s"});
+    options->flags.insert(options->flags.end(), FastLivenessFlags().begin(),
+                          FastLivenessFlags().end());
     absl::StatusOr<std::unique_ptr<MasterCluster>> cluster =
         MasterCluster::Start(*options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();

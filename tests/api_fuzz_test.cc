@@ -178,18 +178,9 @@ class ApiFuzzTest : public ::testing::Test {
     *task.add_resources() = ScalarResource("cpus", 1);
     *task.add_resources() = ScalarResource("mem", 128);
     task.mutable_command()->set_value("sleep 1000");
-    v1::Filters refuse;
-    refuse.set_refuse_seconds(3600);
-    ASSERT_TRUE(scheduler_->Launch(offer, {task}, refuse).ok());
-    ASSERT_TRUE(scheduler_
-                    ->WaitForEvent(
-                        [](const v1::scheduler::Event& e) {
-                          return e.type() == v1::scheduler::Event::UPDATE &&
-                                 e.update().status().state() ==
-                                     v1::TASK_RUNNING;
-                        },
-                        absl::Now() + kTimeout)
-                    .ok());
+    ASSERT_TRUE(
+        scheduler_->LaunchAndWaitRunning(offer, task, absl::Now() + kTimeout)
+            .ok());
     ASSERT_TRUE(agent_->WaitUntil(
         [this] { return agent_->unacknowledged_updates() == 0; },
         absl::Now() + kTimeout));

@@ -60,11 +60,7 @@ class CairnctlTest : public CairnctlClusterTest {
   void SetUp() override {
     timeout_ = kTimeout;
     run_timeout_ = kTimeout + kTimeout;
-    ASSERT_NO_FATAL_FAILURE(StartMasters(
-        "cairnctl", {"--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
-                     "--agent_reregister_timeout=10s",
-                     "--allocation_interval=100ms",
-                     "--scheduler_heartbeat_interval=1s"}));
+    ASSERT_NO_FATAL_FAILURE(StartMasters("cairnctl", FastLivenessFlags()));
   }
 
   void TearDown() override {

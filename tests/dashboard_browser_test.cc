@@ -181,23 +181,16 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
   *task.add_resources() = ScalarResource("cpus", 1.5);
   *task.add_resources() = ScalarResource("mem", 512);
   task.mutable_command()->set_value("sleep 1000");
-  v1::Filters refuse;
-  refuse.set_refuse_seconds(3600);
-  ASSERT_TRUE(
-      scheduler_->Launch(offers->offers().offers(0), {task}, refuse).ok());
-  absl::StatusOr<SchedulerClient::Event> running = scheduler_->WaitForEvent(
-      [](const SchedulerClient::Event& e) {
-        return e.type() == SchedulerClient::Event::UPDATE &&
-               e.update().status().state() == v1::TASK_RUNNING;
-      },
-      absl::Now() + kTimeout);
-  ASSERT_TRUE(running.ok()) << running.status();
+  absl::Status running = scheduler_->LaunchAndWaitRunning(
+      offers->offers().offers(0), task, absl::Now() + kTimeout);
+  ASSERT_TRUE(running.ok()) << running;
 
   // The browser.
   const std::string control = absl::StrCat(*npm_dir_, "/control");
   fs::remove(control);
   absl::StatusOr<std::unique_ptr<Process>> script = Process::Start(
-      {*FindExecutable("node"), absl::StrCat(*npm_dir_, "/dashboard_browser.js"),
+      {*FindExecutable("node"),
+       absl::StrCat(*npm_dir_, "/dashboard_browser.js"),
        absl::StrCat("http://", cluster_->Address(page_master), "/"),
        kAgentHostname, kTaskId, control, outputs_dir_},
       absl::StrCat(outputs_dir_, "/dashboard_browser.js.log"));
@@ -216,11 +209,10 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
       WaitForLine(*script_, "TASK", "", absl::Now() + kTimeout);
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
   EXPECT_TRUE(absl::StrContains(
-      *sandbox,
-      absl::StrCat("sandbox=http://", kAgentHostname,
-                   ":5051/files/browse?path=%2Fframeworks%2F",
-                   framework_id->value(), "%2Fexecutors%2F", kTaskId,
-                   "%2Fruns%2Flatest")))
+      *sandbox, absl::StrCat("sandbox=http://", kAgentHostname,
+                             ":5051/files/browse?path=%2Fframeworks%2F",
+                             framework_id->value(), "%2Fexecutors%2F", kTaskId,
+                             "%2Fruns%2Flatest")))
       << *sandbox;
   absl::StatusOr<std::string> masters =
       WaitForLine(*script_, "MASTERS", "", absl::Now() + kTimeout);
@@ -242,12 +234,12 @@ TEST_F(DashboardBrowserTest, ShowsTasksAndLiveEventsAndFollowsTheLeader) {
       WaitForLine(*script_, "TIMELINE", "", absl::Now() + kTimeout);
   ASSERT_TRUE(timeline.ok()) << timeline.status();
   // The history from before the page opened, in order.
-  for (const char* type :
-       {"agent_registered,", "framework_subscribed,", "tasks_launched,",
-        "task_status_updated,"}) {
+  for (const char* type : {"agent_registered,", "framework_subscribed,",
+                           "tasks_launched,", "task_status_updated,"}) {
     EXPECT_TRUE(absl::StrContains(*timeline, type)) << *timeline;
   }
-  ASSERT_TRUE(WaitForLine(*script_, "WAITING", "", absl::Now() + kTimeout).ok());
+  ASSERT_TRUE(
+      WaitForLine(*script_, "WAITING", "", absl::Now() + kTimeout).ok());
 
   // 3. The leader dies; the page follows the new one.
   leader = cluster_->WaitForLeader({0, 1, 2});

@@ -135,18 +135,9 @@ class MasterStateEndpointsTest : public ::testing::Test {
     task_ports.mutable_ranges()->mutable_range(0)->set_end(31001);
     *task.add_resources() = task_ports;
     task.mutable_command()->set_value("sleep 1000");
-    v1::Filters refuse;
-    refuse.set_refuse_seconds(3600);
-    absl::Status launched =
-        scheduler_->Launch(offers->offers().offers(0), {task}, refuse);
-    ASSERT_TRUE(launched.ok()) << launched;
-    absl::StatusOr<Event> update = scheduler_->WaitForEvent(
-        [](const Event& e) {
-          return e.type() == Event::UPDATE &&
-                 e.update().status().state() == v1::TASK_RUNNING;
-        },
-        absl::Now() + kTimeout);
-    ASSERT_TRUE(update.ok()) << update.status();
+    absl::Status running = scheduler_->LaunchAndWaitRunning(
+        offers->offers().offers(0), task, absl::Now() + kTimeout);
+    ASSERT_TRUE(running.ok()) << running;
   }
 
   // GET `target`; the parsed JSON body of a 200 application/json answer.

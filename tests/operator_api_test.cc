@@ -194,17 +194,9 @@ class OperatorApiTest : public ::testing::Test {
     *task.add_resources() = ScalarResource("cpus", 1);
     *task.add_resources() = ScalarResource("mem", 128);
     task.mutable_command()->set_value("sleep 1000");
-    v1::Filters refuse;
-    refuse.set_refuse_seconds(3600);
-    ASSERT_TRUE(
-        scheduler_->Launch(offers->offers().offers(0), {task}, refuse).ok());
-    absl::StatusOr<SchedulerEvent> running = scheduler_->WaitForEvent(
-        [](const SchedulerEvent& e) {
-          return e.type() == SchedulerEvent::UPDATE &&
-                 e.update().status().state() == v1::TASK_RUNNING;
-        },
-        absl::Now() + kTimeout);
-    ASSERT_TRUE(running.ok()) << running.status();
+    absl::Status running = scheduler_->LaunchAndWaitRunning(
+        offers->offers().offers(0), task, absl::Now() + kTimeout);
+    ASSERT_TRUE(running.ok()) << running;
   }
 
   // One operator call in JSON; the raw answer.

@@ -42,6 +42,17 @@ namespace cairn::tests {
 // once, so they differ), then releases them. Fewer when binding fails.
 std::vector<uint16_t> FreePorts(int count);
 
+// Master flags for tests with agents and frameworks: liveness in seconds
+// (1 s pings, 5 misses), a 10 s reregistration window, 100 ms allocation
+// cycles and 1 s scheduler heartbeats.
+inline const std::vector<std::string>& FastLivenessFlags() {
+  static const std::vector<std::string> flags = {
+      "--agent_ping_timeout=1s", "--max_agent_ping_timeouts=5",
+      "--agent_reregister_timeout=10s", "--allocation_interval=100ms",
+      "--scheduler_heartbeat_interval=1s"};
+  return flags;
+}
+
 struct MasterClusterOptions {
   // The cairn-master binary.
   std::string binary;

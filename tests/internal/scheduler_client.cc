@@ -63,7 +63,8 @@ absl::StatusOr<v1::FrameworkID> SchedulerClient::Subscribe(
   for (const std::string& role : suppressed_roles) {
     call.mutable_subscribe()->add_suppressed_roles(role);
   }
-  if (framework_info.has_id()) *call.mutable_framework_id() = framework_info.id();
+  if (framework_info.has_id())
+    *call.mutable_framework_id() = framework_info.id();
   absl::StatusOr<std::string> body = ToJson(call);
   if (!body.ok()) return body.status();
 
@@ -125,7 +126,8 @@ absl::StatusOr<v1::FrameworkID> SchedulerClient::Resubscribe() {
 
 void SchedulerClient::OnRecord(uint64_t generation, const std::string& record) {
   Event event;
-  absl::Status parsed = FromJson(record, &event, /*ignore_unknown_fields=*/true);
+  absl::Status parsed =
+      FromJson(record, &event, /*ignore_unknown_fields=*/true);
   std::optional<v1::TaskStatus> to_acknowledge;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -255,10 +257,9 @@ absl::StatusOr<SchedulerClient::Event> SchedulerClient::WaitForEvent(
       return absl::FailedPreconditionError("not subscribed");
     }
     if (end_.has_value()) {
-      return absl::UnavailableError(
-          absl::StrCat("the event stream ended (", end_->ToString(),
-                       ") and no queued event matches; queued: ",
-                       QueuedTypes()));
+      return absl::UnavailableError(absl::StrCat(
+          "the event stream ended (", end_->ToString(),
+          ") and no queued event matches; queued: ", QueuedTypes()));
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
@@ -310,8 +311,8 @@ uint64_t SchedulerClient::auto_acknowledge_failures() const {
 
 // ---- Calls ------------------------------------------------------------------
 
-absl::Status SchedulerClient::Send(Call call,
-                                   const std::optional<std::string>& stream_id) {
+absl::Status SchedulerClient::Send(
+    Call call, const std::optional<std::string>& stream_id) {
   return Post(std::move(call), stream_id, absl::Now() + options_.call_timeout,
               options_.retry_unavailable);
 }
@@ -353,9 +354,9 @@ absl::Status SchedulerClient::Accept(
   return Send(std::move(call));
 }
 
-absl::Status SchedulerClient::Launch(const v1::Offer& offer,
-                                     const std::vector<v1::TaskInfo>& tasks,
-                                     const std::optional<v1::Filters>& filters) {
+absl::Status SchedulerClient::Launch(
+    const v1::Offer& offer, const std::vector<v1::TaskInfo>& tasks,
+    const std::optional<v1::Filters>& filters) {
   v1::Offer::Operation launch;
   launch.set_type(v1::Offer::Operation::LAUNCH);
   for (const v1::TaskInfo& task : tasks) {
@@ -366,14 +367,16 @@ absl::Status SchedulerClient::Launch(const v1::Offer& offer,
   return Accept({offer.id()}, {launch}, filters);
 }
 
-absl::Status SchedulerClient::Decline(const std::vector<v1::OfferID>& offer_ids,
-                                      const std::optional<v1::Filters>& filters) {
+absl::Status SchedulerClient::Decline(
+    const std::vector<v1::OfferID>& offer_ids,
+    const std::optional<v1::Filters>& filters) {
   Call call;
   call.set_type(Call::DECLINE);
   for (const v1::OfferID& id : offer_ids) {
     *call.mutable_decline()->add_offer_ids() = id;
   }
-  if (filters.has_value()) *call.mutable_decline()->mutable_filters() = *filters;
+  if (filters.has_value())
+    *call.mutable_decline()->mutable_filters() = *filters;
   return Send(std::move(call));
 }
 
@@ -382,15 +385,16 @@ absl::Status SchedulerClient::Kill(const v1::TaskID& task_id,
   Call call;
   call.set_type(Call::KILL);
   *call.mutable_kill()->mutable_task_id() = task_id;
-  if (agent_id.has_value()) *call.mutable_kill()->mutable_agent_id() = *agent_id;
+  if (agent_id.has_value())
+    *call.mutable_kill()->mutable_agent_id() = *agent_id;
   return Send(std::move(call));
 }
 
 absl::Status SchedulerClient::Acknowledge(const v1::TaskStatus& status) {
   if (status.uuid().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the status of task '", status.task_id().value(),
-        "' has no uuid: there is nothing to acknowledge"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the status of task '", status.task_id().value(),
+                     "' has no uuid: there is nothing to acknowledge"));
   }
   Call call;
   call.set_type(Call::ACKNOWLEDGE);
@@ -432,6 +436,24 @@ absl::Status SchedulerClient::Suppress(const std::vector<std::string>& roles) {
     call.mutable_suppress()->add_roles(role);
   }
   return Send(std::move(call));
+}
+
+absl::Status SchedulerClient::LaunchAndWaitRunning(const v1::Offer& offer,
+                                                   const v1::TaskInfo& task,
+                                                   absl::Time deadline) {
+  v1::Filters refuse;
+  refuse.set_refuse_seconds(3600);
+  absl::Status launched = Launch(offer, {task}, refuse);
+  if (!launched.ok()) return launched;
+  const std::string& id = task.task_id().value();
+  return WaitForEvent(
+             [&id](const Event& e) {
+               return e.type() == Event::UPDATE &&
+                      e.update().status().task_id().value() == id &&
+                      e.update().status().state() == v1::TASK_RUNNING;
+             },
+             deadline)
+      .status();
 }
 
 }  // namespace cairn::tests

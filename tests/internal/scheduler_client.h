@@ -72,9 +72,8 @@ using http::MasterChannel;
 using http::MasterChannelOptions;
 using http::ParseHostPort;
 using http::ParseLocation;
-using http::StatusFromHttp;
 using http::RecordStreamReader;
-
+using http::StatusFromHttp;
 
 struct SchedulerClientOptions {
   // "host:port" of every master (HTTP).
@@ -182,8 +181,9 @@ class SchedulerClient {
   absl::Status Launch(const v1::Offer& offer,
                       const std::vector<v1::TaskInfo>& tasks,
                       const std::optional<v1::Filters>& filters = std::nullopt);
-  absl::Status Decline(const std::vector<v1::OfferID>& offer_ids,
-                       const std::optional<v1::Filters>& filters = std::nullopt);
+  absl::Status Decline(
+      const std::vector<v1::OfferID>& offer_ids,
+      const std::optional<v1::Filters>& filters = std::nullopt);
   absl::Status Kill(const v1::TaskID& task_id,
                     const std::optional<v1::AgentID>& agent_id = std::nullopt);
   // ACKNOWLEDGEs `status` (agent_id, task_id, uuid). kInvalidArgument,
@@ -194,6 +194,14 @@ class SchedulerClient {
   absl::Status Teardown();
   absl::Status Revive(const std::vector<std::string>& roles = {});
   absl::Status Suppress(const std::vector<std::string>& roles = {});
+
+  // Launches `task` on `offer` (the rest of the offer declined for an hour)
+  // and waits until its TASK_RUNNING arrives (removed from the queue with
+  // every event before it that WaitForEvent skips). Errors: the ACCEPT's,
+  // or WaitForEvent's.
+  absl::Status LaunchAndWaitRunning(const v1::Offer& offer,
+                                    const v1::TaskInfo& task,
+                                    absl::Time deadline);
 
  private:
   // Stops and joins the reader, if any. REQUIRES: subscribe_mu_ held, mu_
@@ -206,7 +214,7 @@ class SchedulerClient {
   // Send() with a deadline and retry policy.
   absl::Status Post(Call call, const std::optional<std::string>& stream_id,
                     absl::Time deadline, bool retry_unavailable);
-  void Enqueue(Event event);  // REQUIRES: mu_ held
+  void Enqueue(Event event);        // REQUIRES: mu_ held
   std::string QueuedTypes() const;  // REQUIRES: mu_ held
 
   const SchedulerClientOptions options_;
